@@ -1,0 +1,275 @@
+"""Typed configuration: defaults, then one TOML file, then ``CALLCENTER_<SECTION>_<KEY>`` environment overrides.
+
+Loaded once by the CLI and passed down; nothing reads the environment or the file after that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+ENV_PREFIX = "CALLCENTER_"
+AMI_SECRET_ENV = "CALLCENTER_AMI_SECRET"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says what and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AMIConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    # Never set in a committed file: CALLCENTER_AMI_SECRET or secret_file (generated, git-ignored).
+    secret: str = field(default="", repr=False)
+    secret_file: Path | None = None
+    connect_timeout: float = 5.0
+    action_timeout: float = 10.0
+    ping_interval: float = 10.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class AGIConfig:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    header_timeout: float = 5.0
+    command_timeout: float = 30.0
+    session_timeout: float = 1800.0
+    max_sessions: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    # "sandbox": callcenter renders config and runs Asterisk from the private root below.
+    # "external": an Asterisk you run; callcenter only connects (see README, "Use an existing Asterisk").
+    mode: Literal["sandbox", "external"] = "sandbox"
+    root: Path = Path("/var/cache/callcenter/asterisk-root")
+    instance: str = "main"
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    # which source addresses the inbound SIP trunk accepts (pjsip identify "match")
+    trunk_match: str = "127.0.0.1"
+    service_number: str = "800"
+    call_max_seconds: int = 3600
+    driver_username: str = "driver"
+    boot_timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: Path = Path("var/callcenter.db")
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    format: Literal["auto", "console", "json"] = "auto"
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryConfig:
+    id: str
+    label: str
+
+
+DEFAULT_CATEGORIES = (
+    CategoryConfig("attitude", "service attitude"),
+    CategoryConfig("knowledge", "professional knowledge"),
+    CategoryConfig("availability", "availability"),
+    CategoryConfig("other", "other"),
+)
+DEFAULT_SERVICES = (ServiceConfig("support", "support"),)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    state_dir: Path = Path("var")
+    roster: Path | None = None
+    ami: AMIConfig = AMIConfig()
+    agi: AGIConfig = AGIConfig()
+    asterisk: AsteriskConfig = AsteriskConfig()
+    store: StoreConfig = StoreConfig()
+    log: LogConfig = LogConfig()
+    services: tuple[ServiceConfig, ...] = DEFAULT_SERVICES
+    categories: tuple[CategoryConfig, ...] = DEFAULT_CATEGORIES
+
+    @property
+    def agi_url(self) -> str:
+        return f"agi://{self.agi.host}:{self.agi.port}"
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Build the Config: defaults, overlaid by the TOML file at ``path``, overlaid by the environment."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist (pass --config with an existing file)") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        base = path.resolve().parent
+    _apply_env(data, env)
+    config = _build(Config, data, "")
+    config = _resolve_paths(config, base)
+    return _with_secret(config, env)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """CALLCENTER_AMI_PORT=5039 overrides [ami] port; CALLCENTER_STATE_DIR overrides state_dir."""
+    sections = {f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(_field_type(Config, f))}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == AMI_SECRET_ENV:
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        section, _, rest = name.partition("_")
+        if section in sections and rest:
+            data.setdefault(section, {})[rest] = value
+        elif name in {f.name for f in dataclasses.fields(Config)} and name not in sections:
+            data[name] = value
+
+
+def _field_type(cls: type, f: dataclasses.Field[Any]) -> Any:
+    return typing.get_type_hints(cls)[f.name]
+
+
+def _build(cls: type[T], data: Any, where: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a table, got {data!r}")
+    assert dataclasses.is_dataclass(cls)
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {', '.join(sorted(unknown))}")
+    kwargs = {name: _coerce(hints[name], value, f"{where}{name}") for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where or 'config'}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:  # noqa: PLR0911, PLR0912 - one branch per supported type
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value in (None, "") and type(None) in typing.get_args(tp):
+            return None
+        return _coerce(options[0], value, where)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+        return value
+    if origin is tuple:
+        (item_type, _) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list")
+        return tuple(_coerce(item_type, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{where}.")  # type: ignore[arg-type]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(value).lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{where}: {value!r} is not a boolean")
+    if tp in (int, float):
+        try:
+            number = tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {value!r} is not a number") from None
+        if where.endswith("port") and not 0 <= number <= 65535:
+            raise ConfigError(f"{where}: {number} is not a TCP/UDP port (0-65535)")
+        return number
+    if tp is Path:
+        return Path(str(value))
+    if tp is str:
+        if not isinstance(value, str | int):
+            raise ConfigError(f"{where}: expected a string")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported type {tp}")  # pragma: no cover - a programming error
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    """Relative paths in a config file are relative to that file, so the service can run from anywhere."""
+
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    state_dir = absolute(config.state_dir)
+    store_path = config.store.path
+    if not store_path.is_absolute():
+        # the default store lives in the state dir; an explicit relative path is relative to the file
+        store_path = state_dir / store_path.name if store_path == StoreConfig().path else base / store_path
+    return dataclasses.replace(
+        config,
+        state_dir=state_dir,
+        roster=absolute(config.roster) if config.roster else None,
+        store=dataclasses.replace(config.store, path=store_path),
+        asterisk=dataclasses.replace(config.asterisk, root=absolute(config.asterisk.root)),
+        ami=dataclasses.replace(
+            config.ami, secret_file=absolute(config.ami.secret_file) if config.ami.secret_file else None
+        ),
+    )
+
+
+def ami_secret_path(config: Config, username: str | None = None) -> Path:
+    user = username or config.ami.username
+    if user == config.ami.username and config.ami.secret_file is not None:
+        return config.ami.secret_file
+    return config.state_dir / "secrets" / f"ami-{user}.secret"
+
+
+def _with_secret(config: Config, env: Mapping[str, str]) -> Config:
+    secret = env.get(AMI_SECRET_ENV, "")
+    if not secret:
+        path = ami_secret_path(config)
+        if path.exists():
+            secret = path.read_text().strip()
+    return dataclasses.replace(config, ami=dataclasses.replace(config.ami, secret=secret))
+
+
+def require_ami_secret(config: Config) -> str:
+    if not config.ami.secret:
+        raise ConfigError(
+            f"no AMI secret for user {config.ami.username!r}: set {AMI_SECRET_ENV}, or run "
+            f"`callcenter asterisk start` (sandbox mode), which generates {ami_secret_path(config)}"
+        )
+    return config.ami.secret
+
+
+def ensure_secret(path: Path) -> str:
+    """Read a generated secret, creating it (mode 0600) on first use. Lives in the git-ignored state dir."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
