@@ -97,6 +97,8 @@ def render_instance(
 ) -> InstanceLayout:
     """Write a complete Asterisk configuration for ``layout`` (default: the configured instance)."""
     layout = layout or InstanceLayout(config.asterisk.root, config.asterisk.instance)
+    if not config.ami.secret or not driver_secret:
+        raise RenderError("refusing to render manager.conf with an empty AMI secret")
     if not INSTANCE_NAME.match(layout.name):
         raise RenderError(f"instance name {layout.name!r}: use 1-24 lowercase letters, digits and dashes")
     for sub in ("etc", "log", "run", "spool", "lib", "cache"):

@@ -23,9 +23,16 @@ class RootError(Exception):
     """The Asterisk root is missing or unusable; the message says how to fix it."""
 
 
+STAMP = ".callcenter-packages"
+
+
 async def ensure_root(root: Path) -> str:
-    """Return the Asterisk version in ``root``, building the root first if it is not there."""
-    if not (root / ASTERISK_BIN.lstrip("/")).exists():
+    """Return the Asterisk version in ``root``, (re)building the root if it is missing or has other packages."""
+    stamp = root / STAMP
+    if not stamp.exists() or stamp.read_text().split() != list(PACKAGES):
+        if root.exists():
+            log.info("asterisk_root_stale", root=str(root), wanted=PACKAGES)
+            shutil.rmtree(root)
         await build_root(root)
     refresh_hosts(root)
     version = await asterisk_version(root)
@@ -63,6 +70,7 @@ async def build_root(root: Path) -> None:
     if proc.returncode != 0:
         tail = out.decode(errors="replace").strip().splitlines()[-15:]
         raise RootError("mmdebstrap failed:\n" + "\n".join(tail))
+    (tmp / STAMP).write_text("\n".join(PACKAGES) + "\n")
     # rename last, so an interrupted build is never taken for a usable root
     tmp.rename(root)
     log.info("asterisk_root_built", root=str(root))

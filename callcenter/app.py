@@ -1,0 +1,177 @@
+"""The composition root: builds every long-lived object once, wires them, and owns their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from callcenter.agi import FastAGIServer, Route
+from callcenter.ami.link import AMILink, AMISettings
+from callcenter.asterisk.process import AsteriskProcess
+from callcenter.asterisk.prompts import ensure_prompts
+from callcenter.asterisk.render import InstanceLayout, render_instance
+from callcenter.asterisk.root import ensure_root
+from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
+from callcenter.flows.inbound import InboundFlow
+from callcenter.flows.selftest import selftest
+from callcenter.roster import AgentSpec
+from callcenter.store.db import Database
+from callcenter.store.migrate import migrate
+from callcenter.store.models import AgentDef, CategoryDef, ServiceDef
+from callcenter.store.sqlite import SqliteStore
+
+log = structlog.get_logger(__name__)
+
+
+def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
+    return [
+        AgentDef(
+            id=a.id,
+            name=a.name,
+            interface=a.interface,
+            kind="sip" if a.kind == "sip" else "external",
+            services=a.services,
+            queues=(a.own_queue, *(f"service-{s}" for s in a.services)),
+            pin_hash=a.pin_hash,
+        )
+        for a in agents
+    ]
+
+
+async def open_store(config: Config, agents: Sequence[AgentSpec]) -> tuple[Database, SqliteStore]:
+    """Open and migrate the store, then load the config's categories, services and roster into it."""
+    db = await Database.open(config.store.path)
+    try:
+        await migrate(db)
+        store = SqliteStore(db)
+        await store.sync_categories([CategoryDef(c.id, c.label) for c in config.categories])
+        await store.sync_services([ServiceDef(s.id, s.name) for s in config.services])
+        await store.sync_roster(agent_defs(agents))
+    except BaseException:
+        await db.close()
+        raise
+    return db, store
+
+
+class CallCenter:
+    """The running service: the store, the FastAGI server and the AMI link."""
+
+    def __init__(self, config: Config, agents: Sequence[AgentSpec]) -> None:
+        self.config = config
+        self.agents = tuple(agents)
+        self.db: Database | None = None
+        self.store: SqliteStore | None = None
+        self.ami = AMILink(
+            AMISettings(
+                host=config.ami.host,
+                port=config.ami.port,
+                username=config.ami.username,
+                secret=config.ami.secret,
+                connect_timeout=config.ami.connect_timeout,
+                action_timeout=config.ami.action_timeout,
+                ping_interval=config.ami.ping_interval,
+                reconnect_min=config.ami.reconnect_min,
+                reconnect_max=config.ami.reconnect_max,
+            )
+        )
+        self.agi: FastAGIServer | None = None
+
+    def routes(self) -> dict[str, Route]:
+        return {"selftest": selftest, "inbound": InboundFlow()}
+
+    async def start(self) -> None:
+        require_ami_secret(self.config)
+        self.db, self.store = await open_store(self.config, self.agents)
+        try:
+            # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
+            await self.ami.start()
+            c = self.config.agi
+            self.agi = FastAGIServer(
+                self.routes(),
+                host=c.host,
+                port=c.port,
+                header_timeout=c.header_timeout,
+                command_timeout=c.command_timeout,
+                session_timeout=c.session_timeout,
+                max_sessions=c.max_sessions,
+            )
+            await self.agi.start()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("callcenter_started", fastagi=f"{c.host}:{self.agi.port}", ami=f"{self.config.ami.host}:"
+                 f"{self.config.ami.port}", store=str(self.config.store.path), agents=len(self.agents))
+
+    async def stop(self) -> None:
+        if self.agi is not None:
+            await self.agi.stop()
+            self.agi = None
+        await self.ami.close()
+        if self.db is not None:
+            await self.db.close()
+            self.db = None
+        log.info("callcenter_stopped")
+
+    async def __aenter__(self) -> CallCenter:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+@dataclasses.dataclass
+class Sandbox:
+    """A private Asterisk for this config: root, prompts, rendered config, secrets, the process."""
+
+    config: Config
+    project_dir: Path
+    agents: Sequence[AgentSpec]
+    layout: InstanceLayout | None = None
+    process: AsteriskProcess | None = None
+
+    def with_secrets(self) -> Config:
+        """The config with the service's AMI secret, generating it (outside git) on first use."""
+        if self.config.ami.secret:
+            return self.config
+        secret = ensure_secret(ami_secret_path(self.config))
+        return dataclasses.replace(self.config, ami=dataclasses.replace(self.config.ami, secret=secret))
+
+    def driver_secret(self) -> str:
+        return ensure_secret(ami_secret_path(self.config, self.config.asterisk.driver_username))
+
+    async def prepare(self, layout: InstanceLayout | None = None) -> str:
+        version = await ensure_root(self.config.asterisk.root)
+        await ensure_prompts(self.config.asterisk.root)
+        self.config = self.with_secrets()
+        self.layout = render_instance(self.config, self.project_dir, self.agents, self.driver_secret(), layout)
+        return version
+
+    async def start(self, *, foreground: bool = True) -> None:
+        assert self.layout is not None, "prepare() first"
+        self.process = AsteriskProcess(self.layout)
+        await self.process.start(self.config.asterisk.boot_timeout, foreground=foreground)
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            await self.process.stop()
+
+
+async def wait_for_signal(stop: asyncio.Event) -> None:
+    """Return on SIGINT/SIGTERM (Ctrl-C in `make run`, systemd's stop)."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

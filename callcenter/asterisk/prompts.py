@@ -1,0 +1,73 @@
+"""Spoken prompts the stock sound set lacks, generated with espeak-ng + sox as 8 kHz mono 16-bit WAV.
+
+They go into the root's English sound directory under ``cc/`` (played as ``cc/<name>``), are shared by every
+instance of the root, and are regenerated only when their text changes (a ``.txt`` beside each file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# The real directory behind sounds/en (a symlink through /etc/alternatives that only resolves inside the root).
+SOUND_DIR = "usr/share/asterisk/sounds/en_US_f_Allison/cc"
+
+PROMPTS: Mapping[str, str] = {
+    "welcome": "Welcome to the call center.",
+    "technical-difficulty": "We are sorry, our service has a technical problem right now. Please call again later.",
+    "goodbye": "Thank you for calling. Goodbye.",
+}
+
+
+class PromptError(Exception):
+    """A prompt could not be generated; the message says which tool is missing."""
+
+
+def sound_dir(root: Path) -> Path:
+    return root / SOUND_DIR
+
+
+async def ensure_prompts(root: Path, prompts: Mapping[str, str] = PROMPTS) -> int:
+    """Generate every prompt whose file is missing or whose text changed; return how many were made."""
+    target = sound_dir(root)
+    target.mkdir(parents=True, exist_ok=True)
+    todo = {name: text for name, text in prompts.items() if _stale(target, name, text)}
+    if not todo:
+        return 0
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise PromptError(f"{tool} is not installed: `apt-get install espeak-ng sox` (see .ci/run)")
+    for name, text in todo.items():
+        await _generate(target, name, text)
+    log.info("prompts_generated", count=len(todo), directory=str(target))
+    return len(todo)
+
+
+def _stale(target: Path, name: str, text: str) -> bool:
+    sidecar = target / f"{name}.txt"
+    return not (target / f"{name}.wav").exists() or not sidecar.exists() or sidecar.read_text() != text
+
+
+async def _generate(target: Path, name: str, text: str) -> None:
+    raw = target / f"{name}.tmp.wav"
+    await _run("espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text)
+    # Asterisk's .wav reader wants 8 kHz mono 16-bit PCM
+    await _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target / f"{name}.wav"))
+    raw.unlink()
+    (target / f"{name}.txt").write_text(text)
+
+
+async def _run(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise PromptError(f"{args[0]} failed: {err.decode(errors='replace').strip()}")

@@ -1,0 +1,224 @@
+"""`callcenter` command line. Every failure is one line saying what went wrong and how to fix it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import structlog
+
+from callcenter.agi import AGIError
+from callcenter.ami.link import AMIError, AMILink, AMISettings
+from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
+from callcenter.asterisk.process import AsteriskError, AsteriskProcess
+from callcenter.asterisk.prompts import PromptError
+from callcenter.asterisk.render import InstanceLayout, RenderError
+from callcenter.asterisk.root import RootError, ensure_root
+from callcenter.config import Config, ConfigError, ami_secret_path, load_config
+from callcenter.logsetup import configure_logging
+from callcenter.roster import AgentSpec, load_roster
+from callcenter.store.errors import StoreError
+
+log = structlog.get_logger(__name__)
+
+# Failures an operator can fix; anything else is a bug and keeps its traceback.
+OPERATOR_ERRORS = (ConfigError, AMIError, AGIError, RootError, AsteriskError, RenderError, PromptError, StoreError,
+                   OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        config = load_config(args.config, os.environ)
+        configure_logging(args.log_format or config.log.format, args.log_level or config.log.level)
+        agents = roster(config)
+        handler: Callable[[argparse.Namespace, Config, tuple[AgentSpec, ...]], Awaitable[int]] = args.handler
+        return asyncio.run(handler(args, config, agents))
+    except ConfigError as exc:
+        print(f"callcenter: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OPERATOR_ERRORS as exc:
+        print(f"callcenter: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def roster(config: Config) -> tuple[AgentSpec, ...]:
+    if config.roster is None:
+        return ()
+    return load_roster(config.roster, {s.id for s in config.services})
+
+
+def project_dir() -> Path:
+    """Where asterisk-conf/ and dialplan/ are: $CALLCENTER_PROJECT_DIR, else the current directory."""
+    return Path(os.environ.get("CALLCENTER_PROJECT_DIR", ".")).resolve()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="callcenter", description="Evaluation-driven call center on Asterisk 22.")
+    p.add_argument("--config", type=Path, default=_env_path("CALLCENTER_CONFIG"),
+                   help="TOML config file (default: $CALLCENTER_CONFIG, else built-in defaults)")
+    p.add_argument("--log-format", choices=["auto", "console", "json"], help="log format (default: config)")
+    p.add_argument("--log-level", help="debug, info, warning, error (default: config)")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the FastAGI server and the AMI link against a running Asterisk")
+    s.set_defaults(handler=cmd_serve)
+
+    s = sub.add_parser("run", help="start the sandbox Asterisk and the service together (Ctrl-C stops both)")
+    s.set_defaults(handler=cmd_run)
+
+    db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
+    s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
+    s.set_defaults(handler=cmd_db_migrate)
+    s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
+    s.set_defaults(handler=cmd_db_check)
+
+    agents = sub.add_parser("agents", help="the agent roster").add_subparsers(title="agents commands",
+                                                                             metavar="COMMAND")
+    s = agents.add_parser("list", help="list agents, their services and how they are reached")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_agents_list)
+
+    ast = sub.add_parser("asterisk", help="the sandbox Asterisk").add_subparsers(title="asterisk commands",
+                                                                                 metavar="COMMAND")
+    s = ast.add_parser("build-root", help="build (or check) the private Asterisk 22 root")
+    s.set_defaults(handler=cmd_asterisk_build_root)
+    s = ast.add_parser("render", help="render asterisk-conf/ and dialplan/ into the instance directory")
+    s.set_defaults(handler=cmd_asterisk_render)
+    s = ast.add_parser("start", help="render and start the sandbox Asterisk in the background")
+    s.set_defaults(handler=cmd_asterisk_start)
+    s = ast.add_parser("stop", help="stop the sandbox Asterisk")
+    s.set_defaults(handler=cmd_asterisk_stop)
+    s = ast.add_parser("cli", help="run one Asterisk CLI command, e.g. `queue show`")
+    s.add_argument("command", nargs="+", help="the CLI command")
+    s.set_defaults(handler=cmd_asterisk_cli)
+    return p
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+async def cmd_serve(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    stop = asyncio.Event()
+    async with CallCenter(config, agents):
+        await wait_for_signal(stop)
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    sandbox = Sandbox(config, project_dir(), agents)
+    version = await sandbox.prepare()
+    await sandbox.start(foreground=True)
+    try:
+        async with CallCenter(sandbox.config, agents) as center:
+            assert center.agi is not None
+            c = sandbox.config
+            print(
+                f"\n{version} and callcenter are running:\n"
+                f"  SIP      udp {c.asterisk.sip_host}:{c.asterisk.sip_port}  service number "
+                f"{c.asterisk.service_number} (trunk accepts {c.asterisk.trunk_match})\n"
+                f"  AMI      tcp {c.ami.host}:{c.ami.port}  users {c.ami.username!r} (service), "
+                f"{c.asterisk.driver_username!r} (demo/tests); secrets in {ami_secret_path(c).parent}\n"
+                f"  FastAGI  tcp {c.agi.host}:{center.agi.port}\n"
+                f"  store    {c.store.path}\n"
+                f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
+                f"Press Ctrl-C to stop both.\n",
+                flush=True,
+            )
+            await wait_for_signal(asyncio.Event())
+    finally:
+        await sandbox.stop()
+    return 0
+
+
+async def cmd_db_migrate(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    db, _ = await open_store(config, agents)
+    await db.close()
+    print(f"store {config.store.path} is up to date ({len(agents)} agents loaded)")
+    return 0
+
+
+async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    db, store = await open_store(config, agents)
+    try:
+        problems = await store.check_invariants()
+    finally:
+        await db.close()
+    for line in problems:
+        print(line)
+    print("aggregates consistent" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    if args.json:
+        print(json.dumps([{"id": a.id, "name": a.name, "services": list(a.services), "kind": a.kind,
+                           "interface": a.interface, "queue": a.own_queue} for a in agents], indent=2))
+        return 0
+    if not agents:
+        print("no agents: set `roster` in the config to an agents TOML file")
+        return 0
+    print(f"{'ID':<8} {'NAME':<16} {'KIND':<9} {'INTERFACE':<32} SERVICES")
+    for a in agents:
+        print(f"{a.id:<8} {a.name:<16} {a.kind:<9} {a.interface:<32} {', '.join(a.services)}")
+    return 0
+
+
+async def cmd_asterisk_build_root(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    print(await ensure_root(config.asterisk.root))
+    return 0
+
+
+async def cmd_asterisk_render(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    sandbox = Sandbox(config, project_dir(), agents)
+    await sandbox.prepare()
+    assert sandbox.layout is not None
+    print(f"rendered into {sandbox.layout.etc}")
+    return 0
+
+
+async def cmd_asterisk_start(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    sandbox = Sandbox(config, project_dir(), agents)
+    version = await sandbox.prepare()
+    await sandbox.start(foreground=False)
+    print(f"{version} running (instance {config.asterisk.instance}, AMI 127.0.0.1:{config.ami.port})")
+    return 0
+
+
+async def cmd_asterisk_stop(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    await AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance)).stop()
+    print("stopped")
+    return 0
+
+
+async def cmd_asterisk_cli(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    process = AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance))
+    if not await process.running():
+        raise AsteriskError(f"no Asterisk runs for instance {config.asterisk.instance!r}: `make run` first")
+    print(await process.cli(" ".join(args.command)), end="")
+    return 0
+
+
+async def check_ami(config: Config) -> None:
+    """Log in once and out again: used to fail fast with a clear message."""
+    link = AMILink(AMISettings(config.ami.host, config.ami.port, config.ami.username, config.ami.secret,
+                               connect_timeout=config.ami.connect_timeout))
+    await link.start()
+    await link.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

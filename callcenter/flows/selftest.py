@@ -1,0 +1,21 @@
+"""Health check of Asterisk -> FastAGI -> dialplan: echo a digits-only token back through a channel variable."""
+
+from __future__ import annotations
+
+import structlog
+
+from callcenter.agi import AGISession
+from callcenter.flows.results import DONE, RESULT_VAR
+
+log = structlog.get_logger(__name__)
+
+
+async def selftest(session: AGISession) -> None:
+    token = session.env.params.get("token", "")
+    # the dialplan only passes ${EXTEN} matched by _X., but a route never trusts what reaches it
+    if not token.isdigit() or len(token) > 32:
+        log.warning("selftest_bad_token", token=token[:40])
+        return
+    await session.set_variable("CC_ECHO", f"pong-{token}")
+    await session.set_variable(RESULT_VAR, DONE)
+    log.info("selftest_ok", token=token)

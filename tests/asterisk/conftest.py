@@ -1,0 +1,93 @@
+"""A real Asterisk 22 for the whole session, on free loopback ports, plus a fresh service per test."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from callcenter.ami.link import AMILink, AMISettings
+from callcenter.app import CallCenter, Sandbox
+from callcenter.asterisk.render import InstanceLayout
+from callcenter.config import Config, load_config
+from callcenter.roster import AgentSpec, load_roster
+from tests.asterisk.ami_driver import Driver
+
+PROJECT = Path(__file__).resolve().parents[2]
+ROOT = Path(os.environ.get("CALLCENTER_ASTERISK_ROOT", "/var/cache/callcenter/asterisk-root"))
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclasses.dataclass
+class AsteriskUnderTest:
+    sandbox: Sandbox
+    config: Config
+    agents: tuple[AgentSpec, ...]
+    driver_secret: str
+
+    @property
+    def layout(self) -> InstanceLayout:
+        assert self.sandbox.layout is not None
+        return self.sandbox.layout
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
+    if os.geteuid() != 0:
+        pytest.fail("the asterisk tests run Asterisk in a chroot and need root (CI runs as root)")
+    env = {
+        "CALLCENTER_STATE_DIR": str(state_dir),
+        "CALLCENTER_AMI_PORT": str(free_port()),
+        "CALLCENTER_AGI_PORT": str(free_port()),
+        "CALLCENTER_ASTERISK_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
+        "CALLCENTER_ASTERISK_ROOT": str(ROOT),
+        "CALLCENTER_AMI_RECONNECT_MIN": "0.2",
+        "CALLCENTER_AMI_RECONNECT_MAX": "1",
+    }
+    config = load_config(PROJECT / "callcenter/demo/callcenter.toml", env)
+    agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
+    sandbox = Sandbox(config, PROJECT, agents)
+    layout = InstanceLayout(ROOT, f"t{os.getpid()}")
+    await sandbox.prepare(layout)
+    await sandbox.start(foreground=True)
+    try:
+        yield AsteriskUnderTest(sandbox, sandbox.config, agents, sandbox.driver_secret())
+    finally:
+        await sandbox.stop()
+        shutil.rmtree(layout.host_dir, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[CallCenter]:
+    config = dataclasses.replace(asterisk.config, store=dataclasses.replace(asterisk.config.store,
+                                                                             path=tmp_path / "cc.db"))
+    async with CallCenter(config, asterisk.agents) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def driver(asterisk: AsteriskUnderTest) -> AsyncIterator[Driver]:
+    c = asterisk.config
+    link = AMILink(AMISettings(c.ami.host, c.ami.port, c.asterisk.driver_username, asterisk.driver_secret))
+    drv = Driver(link)
+    await link.start()
+    try:
+        yield drv
+    finally:
+        await link.close()
