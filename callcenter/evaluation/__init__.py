@@ -1,0 +1,1 @@
+"""Rating maths and routing decisions (pure)."""

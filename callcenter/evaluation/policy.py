@@ -1,0 +1,130 @@
+"""Pure rating maths and routing decisions: no I/O, no Asterisk, no database. Everything here is a function of
+numbers in and numbers out, so it is tested exhaustively and the call flows only ask it questions.
+
+Scores are 1-5. A mean over few ratings is noisy, so every score is shrunk toward a prior (a Bayesian average):
+    score = (prior_mean * prior_weight + total) / (prior_weight + n)
+With prior_weight = 3, one 5-star rating gives 3.875 while fifty 4.8s give 4.74: a newcomer neither jumps the
+ranking nor sinks to the bottom of it forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+SCORE_MIN = 1
+SCORE_MAX = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """How many scores and their sum (the store's running aggregate for one subject and one category)."""
+
+    n: int = 0
+    total: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+@dataclass(frozen=True, slots=True)
+class Ratings:
+    """Everything known about one rated party: evaluations counted, and per-category tallies."""
+
+    count: int = 0
+    overall: Tally = Tally()
+    per_category: Mapping[str, Tally] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    prior_mean: float = 3.5
+    prior_weight: float = 3.0
+    # below this many evaluations an agent is announced as "new" and a caller as "new caller"
+    min_ratings: int = 3
+    # QUEUE_PRIO for callers: higher is answered first; unknown callers get the neutral value
+    priority_min: int = 0
+    priority_max: int = 10
+    priority_neutral: int = 5
+    # member penalty in shared queues: 0 for the best agents, up to penalty_max for the weakest
+    penalty_max: int = 4
+
+    def __post_init__(self) -> None:
+        if not SCORE_MIN <= self.prior_mean <= SCORE_MAX:
+            raise ValueError("prior_mean must be within 1-5")
+        if self.prior_weight <= 0:
+            raise ValueError("prior_weight must be positive")
+        if not self.priority_min <= self.priority_neutral <= self.priority_max:
+            raise ValueError("priority_neutral must lie within priority_min..priority_max")
+        if self.penalty_max < 0 or self.min_ratings < 0:
+            raise ValueError("penalty_max and min_ratings must not be negative")
+
+
+def shrunk(tally: Tally, policy: Policy) -> float:
+    """The Bayesian average of a tally: the prior with no data, the plain mean with a great deal of it."""
+    return (policy.prior_mean * policy.prior_weight + tally.total) / (policy.prior_weight + tally.n)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What a caller hears about an agent (or an agent about a caller), and what ranking uses."""
+
+    overall: float
+    per_category: Mapping[str, float]
+    count: int
+    is_new: bool
+
+
+def score(ratings: Ratings, categories: Sequence[str], policy: Policy) -> Score:
+    return Score(
+        overall=shrunk(ratings.overall, policy),
+        per_category={c: shrunk(ratings.per_category.get(c, Tally()), policy) for c in categories},
+        count=ratings.count,
+        is_new=ratings.count < policy.min_ratings,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    agent_id: str
+    score: Score
+    # seconds since epoch of the agent's last answered call; 0 = never. Ties go to who waited longest.
+    last_call_at: float = 0.0
+
+
+def rank(candidates: Sequence[Candidate], by: str | None = None) -> list[Candidate]:
+    """Best first, by overall score or by one category; ties to the agent idle longest, then the lower id."""
+
+    def key(c: Candidate) -> tuple[float, float, str]:
+        value = c.score.overall if by is None else c.score.per_category.get(by, c.score.overall)
+        return (-round(value, 6), c.last_call_at, c.agent_id)
+
+    return sorted(candidates, key=key)
+
+
+def caller_priority(reputation: Ratings | None, policy: Policy) -> int:
+    """QUEUE_PRIO from agents' evaluations of the caller: neutral when unknown or new, bounded, monotone."""
+    if reputation is None or reputation.count < policy.min_ratings:
+        return policy.priority_neutral
+    value = shrunk(reputation.overall, policy)
+    # map the score linearly so that the prior mean lands on the neutral priority
+    if value >= policy.prior_mean:
+        span = (value - policy.prior_mean) / (SCORE_MAX - policy.prior_mean)
+        prio = policy.priority_neutral + span * (policy.priority_max - policy.priority_neutral)
+    else:
+        span = (policy.prior_mean - value) / (policy.prior_mean - SCORE_MIN)
+        prio = policy.priority_neutral - span * (policy.priority_neutral - policy.priority_min)
+    return max(policy.priority_min, min(policy.priority_max, round(prio)))
+
+
+def member_penalty(agent: Score, policy: Policy) -> int:
+    """Penalty of an agent in a shared queue: 0 for a 5.0 agent, penalty_max for a 1.0 agent (lower rings first)."""
+    fraction = (SCORE_MAX - agent.overall) / (SCORE_MAX - SCORE_MIN)
+    return max(0, min(policy.penalty_max, round(fraction * policy.penalty_max)))
+
+
+def spoken_score(value: float) -> tuple[int, int]:
+    """A score as the caller hears it: 4.56 -> (4, 6), "four point six"; always one decimal, never 5.0 -> (4, 10)."""
+    tenths = round(value * 10)
+    return tenths // 10, tenths % 10
