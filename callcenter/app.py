@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +21,7 @@ from callcenter.config import Config, ami_secret_path, ensure_secret, require_am
 from callcenter.flows.inbound import InboundFlow
 from callcenter.flows.selftest import selftest
 from callcenter.roster import AgentSpec
-from callcenter.store.db import Database
-from callcenter.store.migrate import migrate
-from callcenter.store.models import AgentDef, CategoryDef, ServiceDef
-from callcenter.store.sqlite import SqliteStore
+from callcenter.store import AgentDef, CategoryDef, ServiceDef, SqliteStore
 
 log = structlog.get_logger(__name__)
 
@@ -43,19 +41,18 @@ def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
     ]
 
 
-async def open_store(config: Config, agents: Sequence[AgentSpec]) -> tuple[Database, SqliteStore]:
+async def open_store(config: Config, agents: Sequence[AgentSpec]) -> SqliteStore:
     """Open and migrate the store, then load the config's categories, services and roster into it."""
-    db = await Database.open(config.store.path)
+    store = await SqliteStore.open(config.store.path)
     try:
-        await migrate(db)
-        store = SqliteStore(db)
         await store.sync_categories([CategoryDef(c.id, c.label) for c in config.categories])
         await store.sync_services([ServiceDef(s.id, s.name) for s in config.services])
-        await store.sync_roster(agent_defs(agents))
+        summary = await store.sync_roster(agent_defs(agents))
     except BaseException:
-        await db.close()
+        await store.close()
         raise
-    return db, store
+    log.info("roster_synced", summary=str(summary))
+    return store
 
 
 class CallCenter:
@@ -64,7 +61,6 @@ class CallCenter:
     def __init__(self, config: Config, agents: Sequence[AgentSpec]) -> None:
         self.config = config
         self.agents = tuple(agents)
-        self.db: Database | None = None
         self.store: SqliteStore | None = None
         self.ami = AMILink(
             AMISettings(
@@ -86,7 +82,7 @@ class CallCenter:
 
     async def start(self) -> None:
         require_ami_secret(self.config)
-        self.db, self.store = await open_store(self.config, self.agents)
+        self.store = await open_store(self.config, self.agents)
         try:
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
@@ -104,17 +100,22 @@ class CallCenter:
         except BaseException:
             await self.stop()
             raise
-        log.info("callcenter_started", fastagi=f"{c.host}:{self.agi.port}", ami=f"{self.config.ami.host}:"
-                 f"{self.config.ami.port}", store=str(self.config.store.path), agents=len(self.agents))
+        log.info(
+            "callcenter_started",
+            fastagi=f"{c.host}:{self.agi.port}",
+            ami=f"{self.config.ami.host}:{self.config.ami.port}",
+            store=str(self.config.store.path),
+            agents=len(self.agents),
+        )
 
     async def stop(self) -> None:
         if self.agi is not None:
             await self.agi.stop()
             self.agi = None
         await self.ami.close()
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
         log.info("callcenter_stopped")
 
     async def __aenter__(self) -> CallCenter:
@@ -164,8 +165,6 @@ class Sandbox:
 
 async def wait_for_signal(stop: asyncio.Event) -> None:
     """Return on SIGINT/SIGTERM (Ctrl-C in `make run`, systemd's stop)."""
-    import signal
-
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -7,13 +7,14 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from callcenter.agi import AGIError
-from callcenter.ami.link import AMIError, AMILink, AMISettings
+from callcenter.ami.link import AMIError
 from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
 from callcenter.asterisk.process import AsteriskError, AsteriskProcess
 from callcenter.asterisk.prompts import PromptError
@@ -22,13 +23,22 @@ from callcenter.asterisk.root import RootError, ensure_root
 from callcenter.config import Config, ConfigError, ami_secret_path, load_config
 from callcenter.logsetup import configure_logging
 from callcenter.roster import AgentSpec, load_roster
-from callcenter.store.errors import StoreError
+from callcenter.store import StoreError
 
 log = structlog.get_logger(__name__)
 
 # Failures an operator can fix; anything else is a bug and keeps its traceback.
-OPERATOR_ERRORS = (ConfigError, AMIError, AGIError, RootError, AsteriskError, RenderError, PromptError, StoreError,
-                   OSError)
+OPERATOR_ERRORS = (
+    ConfigError,
+    AMIError,
+    AGIError,
+    RootError,
+    AsteriskError,
+    RenderError,
+    PromptError,
+    StoreError,
+    OSError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, os.environ)
         configure_logging(args.log_format or config.log.format, args.log_level or config.log.level)
         agents = roster(config)
-        handler: Callable[[argparse.Namespace, Config, tuple[AgentSpec, ...]], Awaitable[int]] = args.handler
+        handler: Callable[[argparse.Namespace, Config, tuple[AgentSpec, ...]], Coroutine[Any, Any, int]] = args.handler
         return asyncio.run(handler(args, config, agents))
     except ConfigError as exc:
         print(f"callcenter: configuration error: {exc}", file=sys.stderr)
@@ -66,8 +76,12 @@ def project_dir() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="callcenter", description="Evaluation-driven call center on Asterisk 22.")
-    p.add_argument("--config", type=Path, default=_env_path("CALLCENTER_CONFIG"),
-                   help="TOML config file (default: $CALLCENTER_CONFIG, else built-in defaults)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=_env_path("CALLCENTER_CONFIG"),
+        help="TOML config file (default: $CALLCENTER_CONFIG, else built-in defaults)",
+    )
     p.add_argument("--log-format", choices=["auto", "console", "json"], help="log format (default: config)")
     p.add_argument("--log-level", help="debug, info, warning, error (default: config)")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
@@ -84,14 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
     s.set_defaults(handler=cmd_db_check)
 
-    agents = sub.add_parser("agents", help="the agent roster").add_subparsers(title="agents commands",
-                                                                             metavar="COMMAND")
+    agents = sub.add_parser("agents", help="the agent roster").add_subparsers(
+        title="agents commands", metavar="COMMAND"
+    )
     s = agents.add_parser("list", help="list agents, their services and how they are reached")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(handler=cmd_agents_list)
 
-    ast = sub.add_parser("asterisk", help="the sandbox Asterisk").add_subparsers(title="asterisk commands",
-                                                                                 metavar="COMMAND")
+    ast = sub.add_parser("asterisk", help="the sandbox Asterisk").add_subparsers(
+        title="asterisk commands", metavar="COMMAND"
+    )
     s = ast.add_parser("build-root", help="build (or check) the private Asterisk 22 root")
     s.set_defaults(handler=cmd_asterisk_build_root)
     s = ast.add_parser("render", help="render asterisk-conf/ and dialplan/ into the instance directory")
@@ -145,18 +161,18 @@ async def cmd_run(args: argparse.Namespace, config: Config, agents: tuple[AgentS
 
 
 async def cmd_db_migrate(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    db, _ = await open_store(config, agents)
-    await db.close()
+    store = await open_store(config, agents)
+    await store.close()
     print(f"store {config.store.path} is up to date ({len(agents)} agents loaded)")
     return 0
 
 
 async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    db, store = await open_store(config, agents)
+    store = await open_store(config, agents)
     try:
         problems = await store.check_invariants()
     finally:
-        await db.close()
+        await store.close()
     for line in problems:
         print(line)
     print("aggregates consistent" if not problems else f"{len(problems)} problem(s)")
@@ -165,8 +181,22 @@ async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[A
 
 async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
     if args.json:
-        print(json.dumps([{"id": a.id, "name": a.name, "services": list(a.services), "kind": a.kind,
-                           "interface": a.interface, "queue": a.own_queue} for a in agents], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": a.id,
+                        "name": a.name,
+                        "services": list(a.services),
+                        "kind": a.kind,
+                        "interface": a.interface,
+                        "queue": a.own_queue,
+                    }
+                    for a in agents
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not agents:
         print("no agents: set `roster` in the config to an agents TOML file")
@@ -210,14 +240,6 @@ async def cmd_asterisk_cli(args: argparse.Namespace, config: Config, agents: tup
         raise AsteriskError(f"no Asterisk runs for instance {config.asterisk.instance!r}: `make run` first")
     print(await process.cli(" ".join(args.command)), end="")
     return 0
-
-
-async def check_ami(config: Config) -> None:
-    """Log in once and out again: used to fail fast with a clear message."""
-    link = AMILink(AMISettings(config.ami.host, config.ami.port, config.ami.username, config.ami.secret,
-                               connect_timeout=config.ami.connect_timeout))
-    await link.start()
-    await link.close()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 T = TypeVar("T")
 
 ENV_PREFIX = "CALLCENTER_"
-AMI_SECRET_ENV = "CALLCENTER_AMI_SECRET"
+AMI_SECRET_ENV = "CALLCENTER_AMI_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 class ConfigError(Exception):

@@ -110,7 +110,7 @@ def _agent(path: Path, index: int, raw: Any, known_services: set[str]) -> AgentS
 def _interface(where: str, agent_id: str, raw: dict[str, Any]) -> tuple[AgentKind, str]:
     given = [k for k in ("sip", "phone", "dial") if raw.get(k)]
     if len(given) != 1:
-        raise ConfigError(f"{where} ({agent_id}): give exactly one of sip = true, phone = \"...\", dial = \"...\"")
+        raise ConfigError(f'{where} ({agent_id}): give exactly one of sip = true, phone = "...", dial = "..."')
     if given == ["sip"]:
         return "sip", f"PJSIP/agent{agent_id}"
     if given == ["phone"]:

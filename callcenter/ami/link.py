@@ -219,7 +219,7 @@ class AMILink:
     async def _supervise(self) -> None:
         """Ping while up; when the link drops, reconnect with exponential backoff until closed."""
         delay = self.settings.reconnect_min
-        while not self._closing:
+        while True:
             assert self._protocol is not None
             await self._watch(self._protocol)
             self._connected.clear()
@@ -232,7 +232,8 @@ class AMILink:
                 try:
                     await self._connect_once()
                 except AMIAuthError as exc:
-                    log.error("ami_login_refused", error=str(exc))
+                    # a changed secret: keep retrying (an operator may fix it) but say so loudly, no traceback
+                    log.error("ami_login_refused", error=str(exc))  # noqa: TRY400
                 except AMIError as exc:
                     log.info("ami_reconnect_failed", error=str(exc))
                 else:

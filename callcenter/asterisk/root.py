@@ -85,7 +85,12 @@ def refresh_hosts(root: Path) -> None:
 
 async def asterisk_version(root: Path) -> str:
     proc = await asyncio.create_subprocess_exec(
-        "chroot", str(root), ASTERISK_BIN, "-V", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        "chroot",
+        str(root),
+        ASTERISK_BIN,
+        "-V",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(30):
         out, err = await proc.communicate()

@@ -52,8 +52,14 @@ class Driver:
         self._ids = itertools.count(1)
         link.on_event("*", self.log.record)
 
-    async def originate(self, channel: str, context: str, exten: str, variables: Mapping[str, str] | None = None,
-                        callerid: str | None = None) -> Message:
+    async def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        variables: Mapping[str, str] | None = None,
+        callerid: str | None = None,
+    ) -> Message:
         action: dict[str, Any] = {
             "Action": "Originate",
             "Channel": channel,

@@ -75,8 +75,9 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[CallCenter]:
-    config = dataclasses.replace(asterisk.config, store=dataclasses.replace(asterisk.config.store,
-                                                                             path=tmp_path / "cc.db"))
+    config = dataclasses.replace(
+        asterisk.config, store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db")
+    )
     async with CallCenter(config, asterisk.agents) as running:
         yield running
 

@@ -11,13 +11,13 @@ import pytest
 
 from callcenter.ami.link import AMIAuthError
 from callcenter.app import CallCenter
-from tests.asterisk.ami_driver import Driver, event
+from tests.asterisk.ami_driver import Driver, Predicate, event
 from tests.asterisk.conftest import PROJECT, AsteriskUnderTest
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
 
-def selftest_result(token: str) -> object:
+def selftest_result(token: str) -> Predicate:
     return event("UserEvent", UserEvent="CallCenterSelfTest", Token=token)
 
 
@@ -87,12 +87,20 @@ async def test_serve_with_wrong_secret_exits_non_zero_with_one_line(asterisk: As
         "CALLCENTER_STORE_PATH": str(c.state_dir / "cli-test.db"),
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "callcenter.cli", "--config", str(PROJECT / "callcenter/demo/callcenter.toml"),
-        "--log-level", "error", "serve",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "callcenter.cli",
+        "--config",
+        str(PROJECT / "callcenter/demo/callcenter.toml"),
+        "--log-level",
+        "error",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(30):
-        out, err = await proc.communicate()
+        _, err = await proc.communicate()
     assert proc.returncode == 1
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1, lines

@@ -43,7 +43,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         ("[ami]\nprot = 1\n", {}, r"ami\.: unknown key\(s\) prot"),
         ("[ami]\nport = 70000\n", {}, r"ami\.port: 70000 is not a TCP/UDP port"),
         ("", {"CALLCENTER_AGI_PORT": "http"}, r"agi\.port: 'http' is not a number"),
-        ("[log]\nformat = \"xml\"\n", {}, r"log\.format: 'xml' is not one of"),
+        ('[log]\nformat = "xml"\n', {}, r"log\.format: 'xml' is not one of"),
         ("[ami\n", {}, r"is not valid TOML"),
     ],
 )
@@ -62,7 +62,8 @@ def test_secret_from_environment_wins_over_file(tmp_path: Path) -> None:
     ensure_secret(tmp_path / "s" / "secrets" / "ami-callcenter.secret")
     assert load_config(path, {"CALLCENTER_AMI_SECRET": "from-env"}).ami.secret == "from-env"
     from_file = load_config(path, {}).ami.secret
-    assert from_file and from_file != "from-env"
+    assert from_file
+    assert from_file != "from-env"
 
 
 def test_missing_secret_says_how_to_fix(tmp_path: Path) -> None:

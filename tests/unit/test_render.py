@@ -21,9 +21,13 @@ def test_asterisk_variables_are_left_alone() -> None:
 
 
 def test_render_writes_every_file_with_ports_secrets_and_generated_parts(tmp_path: Path) -> None:
-    env = {"CALLCENTER_STATE_DIR": str(tmp_path / "state"), "CALLCENTER_AMI_PORT": "15038",
-           "CALLCENTER_AGI_PORT": "14573", "CALLCENTER_ASTERISK_SIP_PORT": "15060",
-           "CALLCENTER_AMI_SECRET": "s3cret"}
+    env = {
+        "CALLCENTER_STATE_DIR": str(tmp_path / "state"),
+        "CALLCENTER_AMI_PORT": "15038",
+        "CALLCENTER_AGI_PORT": "14573",
+        "CALLCENTER_ASTERISK_SIP_PORT": "15060",
+        "CALLCENTER_AMI_SECRET": "s3cret",
+    }
     config = load_config(PROJECT / "callcenter/demo/callcenter.toml", env)
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
     layout = render_instance(config, PROJECT, agents, "drv", InstanceLayout(tmp_path / "root", "t1"))

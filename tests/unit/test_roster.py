@@ -41,7 +41,10 @@ def test_outside_phone_is_dialled_through_the_outbound_context(tmp_path: Path) -
         ('id = "10"\nname = "A"\nservices = ["x"]\nsip = true', r"unknown service\(s\) x"),
         ('id = "10"\nname = "A"\nservices = ["s"]', "exactly one of"),
         ('id = "10"\nname = "A"\nservices = ["s"]\nsip = true\nphone = "123"', "exactly one of"),
-        ('id = "10"\nname = "A"\nservices = ["s"]\ndial = "Local/1;Hangup"', "not a plain Asterisk dial string"),
+        (
+            'id = "10"\nname = "A"\nservices = ["s"]\ndial = "Local/1;Hangup"',
+            "not a plain Asterisk dial string",
+        ),
         ('id = "10"\nname = "A"\nservices = ["s"]\nsip = true\npin = "12"', "pin must be 4-8 digits"),
         ('id = "10"\nname = "A"\nservices = ["s"]\nsip = true\ncolour = "red"', r"unknown key\(s\) colour"),
     ],

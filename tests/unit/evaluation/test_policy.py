@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,4 +119,4 @@ def test_rank_is_a_permutation_sorted_by_score(raw: list[tuple[float, float]]) -
     ranked = rank(cands)
     assert sorted(c.agent_id for c in ranked) == sorted(c.agent_id for c in cands)
     values = [c.score.overall for c in ranked]
-    assert all(round(x, 6) >= round(y, 6) for x, y in zip(values, values[1:], strict=False))
+    assert all(round(x, 6) >= round(y, 6) for x, y in itertools.pairwise(values))

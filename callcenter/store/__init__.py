@@ -1,0 +1,65 @@
+"""Persistent state of the call center: roster, clients, calls, mutual evaluations and rating totals.
+
+Code outside this package depends on the ``api`` protocols and the ``models``; only start-up code names
+``SqliteStore``.
+"""
+
+from callcenter.store.api import CallStore, EvaluationStore, RatingStore, RosterStore, Store
+from callcenter.store.db import Database
+from callcenter.store.errors import (
+    EvaluationRefused,
+    MigrationError,
+    RefusalReason,
+    SchemaTooNewError,
+    StoreBusyError,
+    StoreError,
+    UnknownReferenceError,
+)
+from callcenter.store.migrate import migrate
+from callcenter.store.models import (
+    Agent,
+    AgentDef,
+    AuditEntry,
+    Call,
+    CallOutcome,
+    CategoryDef,
+    CategoryStat,
+    Client,
+    Direction,
+    Evaluation,
+    RatingSummary,
+    ServiceDef,
+    SyncSummary,
+)
+from callcenter.store.sqlite import SqliteStore
+
+__all__ = [
+    "Agent",
+    "AgentDef",
+    "AuditEntry",
+    "Call",
+    "CallOutcome",
+    "CallStore",
+    "CategoryDef",
+    "CategoryStat",
+    "Client",
+    "Database",
+    "Direction",
+    "Evaluation",
+    "EvaluationRefused",
+    "EvaluationStore",
+    "MigrationError",
+    "RatingStore",
+    "RatingSummary",
+    "RefusalReason",
+    "RosterStore",
+    "SchemaTooNewError",
+    "ServiceDef",
+    "SqliteStore",
+    "Store",
+    "StoreBusyError",
+    "StoreError",
+    "SyncSummary",
+    "UnknownReferenceError",
+    "migrate",
+]

@@ -1,0 +1,65 @@
+"""Small typed helpers over aiosqlite, shared by the SQLite repositories."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from callcenter.store.db import Database
+
+Params = Sequence[Any]
+T = TypeVar("T")
+
+
+class Repository:
+    """Base of the SQLite repositories: they share one Database and so one lock and one connection."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+
+async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    return list(await conn.execute_fetchall(sql, params))
+
+
+async def fetch_one(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    rows = await fetch_all(conn, sql, params)
+    return rows[0] if rows else None
+
+
+async def execute(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    """Run one statement; return the number of rows it changed."""
+    cursor = await conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        await cursor.close()
+
+
+async def insert(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    """Run one INSERT; return the new row's rowid."""
+    cursor = await conn.execute(sql, params)
+    try:
+        rowid = cursor.lastrowid
+    finally:
+        await cursor.close()
+    if rowid is None:
+        raise RuntimeError(f"INSERT returned no rowid: {sql}")
+    return rowid
+
+
+def placeholders(values: Iterable[object]) -> str:
+    """``?, ?, ?`` for an IN list; the values themselves always travel as parameters."""
+    return ", ".join("?" for _ in values)
+
+
+# SQLite's default limit on host parameters was 999 before 3.32; stay under it for IN lists.
+IN_CHUNK = 500
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

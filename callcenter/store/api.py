@@ -1,0 +1,81 @@
+"""The store as the rest of callcenter sees it: no SQL, no SQLite types, so another backend can implement it.
+
+Split by concern so a component can ask for only what it uses (the IVR needs CallStore and EvaluationStore,
+the router RosterStore and RatingStore); ``Store`` is all of them. ``now`` is always passed in, tz-aware, so
+the clock belongs to the caller (and to tests); where it is optional, None means "the wall clock".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from callcenter.store.models import (
+    Agent,
+    AgentDef,
+    AuditEntry,
+    Call,
+    CallOutcome,
+    CategoryDef,
+    Client,
+    Direction,
+    Evaluation,
+    RatingSummary,
+    ServiceDef,
+    SyncSummary,
+)
+
+
+class RosterStore(Protocol):
+    async def sync_categories(self, defs: Sequence[CategoryDef]) -> SyncSummary: ...
+    async def sync_services(self, defs: Sequence[ServiceDef]) -> SyncSummary: ...
+    async def sync_roster(self, agents: Sequence[AgentDef], now: datetime | None = None) -> SyncSummary: ...
+    async def list_categories(self) -> list[CategoryDef]: ...
+    async def list_agents(self, service_id: str | None = None, active_only: bool = True) -> list[Agent]: ...
+    async def get_agent(self, agent_id: str) -> Agent | None: ...
+
+
+class CallStore(Protocol):
+    async def client_for_number(self, raw: str | None, now: datetime | None = None) -> Client | None: ...
+    async def get_client(self, client_id: int) -> Client | None: ...
+    async def start_call(
+        self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
+    ) -> Call: ...
+    async def call_queued(self, uniqueid: str, queue: str, now: datetime) -> Call | None: ...
+    async def call_answered(self, uniqueid: str, agent_id: str, now: datetime) -> Call | None: ...
+    async def call_ended(self, uniqueid: str, outcome: CallOutcome, now: datetime) -> Call | None: ...
+    async def get_call(self, uniqueid: str) -> Call | None: ...
+    async def list_calls(
+        self, limit: int = 50, agent_id: str | None = None, client_id: int | None = None
+    ) -> list[Call]: ...
+
+
+class EvaluationStore(Protocol):
+    async def record_evaluation(
+        self, call_uniqueid: str, direction: Direction, scores: Mapping[str, int], actor: str, now: datetime
+    ) -> Evaluation: ...
+    async def delete_evaluation(
+        self, call_uniqueid: str, direction: Direction, actor: str, reason: str, now: datetime
+    ) -> Evaluation | None: ...
+    async def get_evaluation(self, call_uniqueid: str, direction: Direction) -> Evaluation | None: ...
+    async def list_evaluations(
+        self,
+        agent_id: str | None = None,
+        client_id: int | None = None,
+        direction: Direction | None = None,
+        include_deleted: bool = False,
+        limit: int | None = None,
+    ) -> list[Evaluation]: ...
+    async def evaluation_history(self, evaluation_id: int) -> list[AuditEntry]: ...
+
+
+class RatingStore(Protocol):
+    async def agent_summary(self, agent_id: str) -> RatingSummary: ...
+    async def client_summary(self, client_id: int) -> RatingSummary: ...
+    async def agent_summaries(self, agent_ids: Iterable[str]) -> dict[str, RatingSummary]: ...
+    async def check_invariants(self) -> list[str]: ...
+
+
+class Store(RosterStore, CallStore, EvaluationStore, RatingStore, Protocol):
+    async def close(self) -> None: ...

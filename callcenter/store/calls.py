@@ -1,0 +1,174 @@
+"""Clients (known by normalised number) and the life of each call, keyed by Asterisk's channel uniqueid.
+
+Asterisk events can repeat or arrive late (AMI reconnects, a flow retrying after an error), so every step is
+idempotent and an ended call is final: later events for it change nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from callcenter.numbers import normalise_number
+from callcenter.store._sql import Repository, execute, fetch_all, fetch_one
+from callcenter.store.errors import UnknownReferenceError
+from callcenter.store.models import CALL_OUTCOMES, Call, CallOutcome, Client
+from callcenter.store.timestamps import from_db, maybe_from_db, to_db, whole_seconds
+
+
+class CallRepository(Repository):
+    async def client_for_number(self, raw: str | None, now: datetime | None = None) -> Client | None:
+        """The client behind a caller number, created on first sight; None for a withheld/garbage number."""
+        number = normalise_number(raw)
+        if number is None:
+            return None
+        at = to_db(now if now is not None else datetime.now(UTC))
+        async with self._db.transaction() as conn:
+            await execute(
+                conn,
+                "INSERT INTO clients (number, created_at) VALUES (?, ?) ON CONFLICT (number) DO NOTHING",
+                (number, at),
+            )
+            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE number = ?", (number,))
+        assert row is not None
+        return Client(row["id"], row["number"])
+
+    async def get_client(self, client_id: int) -> Client | None:
+        async with self._db.read() as conn:
+            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE id = ?", (client_id,))
+        return None if row is None else Client(row["id"], row["number"])
+
+    async def start_call(
+        self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
+    ) -> Call:
+        """Record a new call; for a uniqueid already recorded, return that call unchanged."""
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            existing = await _call_row(conn, uniqueid)
+            if existing is not None:
+                return _call(existing)
+            if client_id is not None:
+                await _require(conn, "clients", client_id, "client")
+            if service_id is not None:
+                await _require(conn, "services", service_id, "service")
+            await execute(
+                conn,
+                "INSERT INTO calls (uniqueid, linkedid, client_id, service_id, started_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (uniqueid, linkedid, client_id, service_id, at),
+            )
+            return _call(await _must(conn, uniqueid))
+
+    async def call_queued(self, uniqueid: str, queue: str, now: datetime) -> Call | None:
+        """The call joined ``queue``. Hold time runs from the first join, so a call moved on to another queue
+        keeps its earlier wait. None if the call is unknown."""
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            await execute(
+                conn,
+                "UPDATE calls SET queue = ?, joined_at = COALESCE(joined_at, ?) "
+                "WHERE uniqueid = ? AND answered_at IS NULL AND ended_at IS NULL",
+                (queue, at, uniqueid),
+            )
+            return await _maybe_call(conn, uniqueid)
+
+    async def call_answered(self, uniqueid: str, agent_id: str, now: datetime) -> Call | None:
+        """``agent_id`` answered; the first answer counts. None if the call is unknown."""
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            await _require(conn, "agents", agent_id, "agent")
+            await execute(
+                conn,
+                "UPDATE calls SET agent_id = ?, answered_at = ? "
+                "WHERE uniqueid = ? AND answered_at IS NULL AND ended_at IS NULL",
+                (agent_id, at, uniqueid),
+            )
+            return await _maybe_call(conn, uniqueid)
+
+    async def call_ended(self, uniqueid: str, outcome: CallOutcome, now: datetime) -> Call | None:
+        """Close the call and fix its hold/talk seconds. A second end changes nothing. None if unknown."""
+        if outcome not in CALL_OUTCOMES:
+            raise ValueError(f"call outcome must be one of {', '.join(CALL_OUTCOMES)}, got {outcome!r}")
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            row = await _call_row(conn, uniqueid)
+            if row is None or row["ended_at"] is not None:
+                return None if row is None else _call(row)
+            end = from_db(at)
+            joined = maybe_from_db(row["joined_at"])
+            answered = maybe_from_db(row["answered_at"])
+            hold = None if joined is None else whole_seconds(joined, answered or end)
+            talk = None if answered is None else whole_seconds(answered, end)
+            await execute(
+                conn,
+                "UPDATE calls SET ended_at = ?, outcome = ?, hold_seconds = ?, talk_seconds = ? WHERE id = ?",
+                (at, outcome, hold, talk, row["id"]),
+            )
+            return _call(await _must(conn, uniqueid))
+
+    async def get_call(self, uniqueid: str) -> Call | None:
+        async with self._db.read() as conn:
+            return await _maybe_call(conn, uniqueid)
+
+    async def list_calls(
+        self, limit: int = 50, agent_id: str | None = None, client_id: int | None = None
+    ) -> list[Call]:
+        """Most recent first."""
+        where: list[str] = []
+        params: list[object] = []
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        if client_id is not None:
+            where.append("client_id = ?")
+            params.append(client_id)
+        sql = (
+            "SELECT * FROM calls"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY started_at DESC, id DESC LIMIT ?"
+        )
+        async with self._db.read() as conn:
+            rows = await fetch_all(conn, sql, [*params, max(0, limit)])
+        return [_call(row) for row in rows]
+
+
+async def _require(conn: aiosqlite.Connection, table: str, key: object, what: str) -> None:
+    # The foreign key would catch it too, but "FOREIGN KEY constraint failed" does not say which one.
+    if await fetch_one(conn, f"SELECT 1 FROM {table} WHERE id = ?", (key,)) is None:
+        raise UnknownReferenceError(f"unknown {what} {key!r}")
+
+
+async def _call_row(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row | None:
+    return await fetch_one(conn, "SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
+
+
+async def _maybe_call(conn: aiosqlite.Connection, uniqueid: str) -> Call | None:
+    row = await _call_row(conn, uniqueid)
+    return None if row is None else _call(row)
+
+
+async def _must(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row:
+    row = await _call_row(conn, uniqueid)
+    assert row is not None, uniqueid
+    return row
+
+
+def _call(row: sqlite3.Row) -> Call:
+    return Call(
+        id=row["id"],
+        uniqueid=row["uniqueid"],
+        linkedid=row["linkedid"],
+        client_id=row["client_id"],
+        agent_id=row["agent_id"],
+        service_id=row["service_id"],
+        queue=row["queue"],
+        started_at=from_db(row["started_at"]),
+        joined_at=maybe_from_db(row["joined_at"]),
+        answered_at=maybe_from_db(row["answered_at"]),
+        ended_at=maybe_from_db(row["ended_at"]),
+        hold_seconds=row["hold_seconds"],
+        talk_seconds=row["talk_seconds"],
+        outcome=row["outcome"],
+    )

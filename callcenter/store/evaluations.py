@@ -1,0 +1,311 @@
+"""Mutual evaluations: one per call and direction, replaceable, soft-deletable, every change audited.
+
+Who rates whom is never taken from the caller of this API: it comes from the call row (the agent who answered,
+the client behind the caller number), so a flow cannot attribute a rating to the wrong person, and a call that
+nobody answered, or whose caller withheld the number, cannot be rated at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+
+import aiosqlite
+
+from callcenter.store._sql import Repository, chunks, execute, fetch_all, fetch_one, insert, placeholders
+from callcenter.store.errors import EvaluationRefused, RefusalReason
+from callcenter.store.models import (
+    CLIENT_TO_AGENT,
+    DIRECTIONS,
+    MAX_SCORE,
+    MIN_SCORE,
+    AuditAction,
+    AuditEntry,
+    Direction,
+    Evaluation,
+)
+from callcenter.store.ratings import add_to_totals, remove_from_totals
+from callcenter.store.timestamps import from_db, maybe_from_db, to_db
+
+_SELECT = (
+    "SELECT e.id, e.call_id, c.uniqueid AS call_uniqueid, e.direction, e.agent_id, e.client_id, "
+    "e.created_at, e.updated_at, e.deleted_at FROM evaluations e JOIN calls c ON c.id = e.call_id"
+)
+
+
+class EvaluationRepository(Repository):
+    async def record_evaluation(
+        self, call_uniqueid: str, direction: Direction, scores: Mapping[str, int], actor: str, now: datetime
+    ) -> Evaluation:
+        """Record (or replace) the ``direction`` evaluation of a call; EvaluationRefused if it may not be.
+
+        Scores are 1-5 per category, at least one category, unknown categories refused. Recording again
+        replaces the scores; recording a deleted evaluation revives it; recording identical scores changes
+        nothing (no audit row).
+        """
+        _check_direction(direction)
+        _check_actor(actor)
+        new = _checked_scores(scores)
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            call = await fetch_one(
+                conn,
+                "SELECT id, agent_id, client_id, answered_at FROM calls WHERE uniqueid = ?",
+                (call_uniqueid,),
+            )
+            if call is None:
+                raise EvaluationRefused(RefusalReason.UNKNOWN_CALL, f"no call {call_uniqueid!r}")
+            if call["answered_at"] is None or call["agent_id"] is None:
+                raise EvaluationRefused(RefusalReason.NOT_ANSWERED, f"call {call_uniqueid} was not answered")
+            if call["client_id"] is None:
+                raise EvaluationRefused(RefusalReason.ANONYMOUS, f"call {call_uniqueid} has no caller number")
+            await _check_categories(conn, new)
+            subject = call["agent_id"] if direction == CLIENT_TO_AGENT else call["client_id"]
+            row = await fetch_one(
+                conn,
+                "SELECT id, deleted_at FROM evaluations WHERE call_id = ? AND direction = ?",
+                (call["id"], direction),
+            )
+            if row is None:
+                evaluation_id = await insert(
+                    conn,
+                    "INSERT INTO evaluations (call_id, direction, agent_id, client_id, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (call["id"], direction, call["agent_id"], call["client_id"], at, at),
+                )
+                await _write_scores(conn, evaluation_id, new)
+                await add_to_totals(conn, direction, subject, new)
+                await _audit(conn, evaluation_id, at=at, actor=actor, action="create", old=None, new=new)
+            else:
+                evaluation_id = row["id"]
+                old = await _scores(conn, evaluation_id)
+                if row["deleted_at"] is not None:
+                    await _write_scores(conn, evaluation_id, new)
+                    await add_to_totals(conn, direction, subject, new)
+                    await execute(
+                        conn,
+                        "UPDATE evaluations SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+                        (at, evaluation_id),
+                    )
+                    # The old scores were not live: the audit shows live state, so a revive starts from none.
+                    await _audit(conn, evaluation_id, at=at, actor=actor, action="revive", old=None, new=new)
+                elif old != new:
+                    await remove_from_totals(conn, direction, subject, old)
+                    await _write_scores(conn, evaluation_id, new)
+                    await add_to_totals(conn, direction, subject, new)
+                    await execute(
+                        conn, "UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id)
+                    )
+                    await _audit(conn, evaluation_id, at=at, actor=actor, action="update", old=old, new=new)
+            return await _load_one(conn, "e.id = ?", (evaluation_id,))
+
+    async def delete_evaluation(
+        self, call_uniqueid: str, direction: Direction, actor: str, reason: str, now: datetime
+    ) -> Evaluation | None:
+        """Soft-delete: the evaluation stops counting but stays readable, with its audit trail.
+
+        None if there is no such evaluation; deleting a deleted one changes nothing.
+        """
+        _check_direction(direction)
+        _check_actor(actor)
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            found = await _load(conn, "c.uniqueid = ? AND e.direction = ?", (call_uniqueid, direction))
+            if not found:
+                return None
+            evaluation = found[0]
+            if evaluation.deleted:
+                return evaluation
+            await remove_from_totals(conn, direction, evaluation.subject, evaluation.scores)
+            await execute(
+                conn,
+                "UPDATE evaluations SET deleted_at = ?, updated_at = ? WHERE id = ?",
+                (at, at, evaluation.id),
+            )
+            await _audit(
+                conn,
+                evaluation.id,
+                at=at,
+                actor=actor,
+                action="delete",
+                old=evaluation.scores,
+                new=None,
+                reason=reason,
+            )
+            return await _load_one(conn, "e.id = ?", (evaluation.id,))
+
+    async def get_evaluation(self, call_uniqueid: str, direction: Direction) -> Evaluation | None:
+        """The evaluation, deleted or not (check ``deleted``)."""
+        async with self._db.read() as conn:
+            found = await _load(conn, "c.uniqueid = ? AND e.direction = ?", (call_uniqueid, direction))
+        return found[0] if found else None
+
+    async def list_evaluations(
+        self,
+        agent_id: str | None = None,
+        client_id: int | None = None,
+        direction: Direction | None = None,
+        include_deleted: bool = False,
+        limit: int | None = None,
+    ) -> list[Evaluation]:
+        """Newest first. agent_id/client_id filter on the call's parties, whichever way the rating went."""
+        where: list[str] = []
+        params: list[object] = []
+        filters = (("e.agent_id", agent_id), ("e.client_id", client_id), ("e.direction", direction))
+        for column, value in filters:
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if not include_deleted:
+            where.append("e.deleted_at IS NULL")
+        async with self._db.read() as conn:
+            return await _load(conn, " AND ".join(where) or "1", params, limit=limit)
+
+    async def evaluation_history(self, evaluation_id: int) -> list[AuditEntry]:
+        """Every change to the evaluation, oldest first."""
+        async with self._db.read() as conn:
+            rows = await fetch_all(
+                conn, "SELECT * FROM evaluation_audit WHERE evaluation_id = ? ORDER BY id", (evaluation_id,)
+            )
+        return [_audit_entry(row) for row in rows]
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+
+
+def _check_actor(actor: str) -> None:
+    # An audit row without an actor cannot answer "who did this"; "ivr" or an agent id will do.
+    if not actor.strip():
+        raise ValueError("actor must name who makes the change (e.g. 'ivr', an agent id, an operator)")
+
+
+def _checked_scores(scores: Mapping[str, int]) -> dict[str, int]:
+    # Scores come from keypad input via the IVR: check types too, not only ranges (True is an int in Python).
+    if not scores:
+        raise EvaluationRefused(RefusalReason.BAD_SCORE, "at least one category must be scored")
+    checked: dict[str, int] = {}
+    for category, score in scores.items():
+        if not isinstance(category, str):
+            raise EvaluationRefused(RefusalReason.UNKNOWN_CATEGORY, f"category {category!r} is not a name")
+        if type(score) is not int or not MIN_SCORE <= score <= MAX_SCORE:
+            raise EvaluationRefused(
+                RefusalReason.BAD_SCORE,
+                f"score for {category!r} must be {MIN_SCORE}-{MAX_SCORE}, got {score!r}",
+            )
+        checked[category] = score
+    return checked
+
+
+async def _check_categories(conn: aiosqlite.Connection, scores: Mapping[str, int]) -> None:
+    names = list(scores)
+    rows = await fetch_all(
+        conn, f"SELECT id FROM categories WHERE active = 1 AND id IN ({placeholders(names)})", names
+    )
+    unknown = sorted(set(names) - {row["id"] for row in rows})
+    if unknown:
+        raise EvaluationRefused(RefusalReason.UNKNOWN_CATEGORY, f"unknown category {', '.join(unknown)}")
+
+
+async def _write_scores(conn: aiosqlite.Connection, evaluation_id: int, scores: Mapping[str, int]) -> None:
+    await execute(conn, "DELETE FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,))
+    await conn.executemany(
+        "INSERT INTO evaluation_scores (evaluation_id, category_id, score) VALUES (?, ?, ?)",
+        [(evaluation_id, category, score) for category, score in scores.items()],
+    )
+
+
+async def _scores(conn: aiosqlite.Connection, evaluation_id: int) -> dict[str, int]:
+    rows = await fetch_all(
+        conn, "SELECT category_id, score FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,)
+    )
+    return {row["category_id"]: row["score"] for row in rows}
+
+
+async def _audit(
+    conn: aiosqlite.Connection,
+    evaluation_id: int,
+    *,
+    at: str,
+    actor: str,
+    action: AuditAction,
+    old: Mapping[str, int] | None,
+    new: Mapping[str, int] | None,
+    reason: str | None = None,
+) -> None:
+    await execute(
+        conn,
+        "INSERT INTO evaluation_audit (evaluation_id, at, actor, action, old_scores, new_scores, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (evaluation_id, at, actor, action, _to_json(old), _to_json(new), reason),
+    )
+
+
+def _to_json(scores: Mapping[str, int] | None) -> str | None:
+    # Sorted keys: the same scores always serialise the same way, so audit rows compare as text.
+    return None if scores is None else json.dumps(dict(sorted(scores.items())), separators=(",", ":"))
+
+
+def _from_json(text: str | None) -> Mapping[str, int] | None:
+    if text is None:
+        return None
+    return MappingProxyType({str(k): int(v) for k, v in json.loads(text).items()})
+
+
+async def _load(
+    conn: aiosqlite.Connection, where: str, params: Sequence[object], limit: int | None = None
+) -> list[Evaluation]:
+    sql = f"{_SELECT} WHERE {where} ORDER BY e.created_at DESC, e.id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = [*params, max(0, limit)]
+    rows = await fetch_all(conn, sql, params)
+    ids = [row["id"] for row in rows]
+    scores: dict[int, dict[str, int]] = {evaluation_id: {} for evaluation_id in ids}
+    for chunk in chunks(ids):
+        for score in await fetch_all(
+            conn,
+            "SELECT evaluation_id, category_id, score FROM evaluation_scores "
+            f"WHERE evaluation_id IN ({placeholders(chunk)})",
+            chunk,
+        ):
+            scores[score["evaluation_id"]][score["category_id"]] = score["score"]
+    return [_evaluation(row, scores[row["id"]]) for row in rows]
+
+
+async def _load_one(conn: aiosqlite.Connection, where: str, params: tuple[object, ...]) -> Evaluation:
+    found = await _load(conn, where, params)
+    assert len(found) == 1, (where, params)
+    return found[0]
+
+
+def _evaluation(row: sqlite3.Row, scores: dict[str, int]) -> Evaluation:
+    return Evaluation(
+        id=row["id"],
+        call_id=row["call_id"],
+        call_uniqueid=row["call_uniqueid"],
+        direction=row["direction"],
+        agent_id=row["agent_id"],
+        client_id=row["client_id"],
+        scores=MappingProxyType(dict(sorted(scores.items()))),
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+        deleted_at=maybe_from_db(row["deleted_at"]),
+    )
+
+
+def _audit_entry(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        evaluation_id=row["evaluation_id"],
+        at=from_db(row["at"]),
+        actor=row["actor"],
+        action=row["action"],
+        old_scores=_from_json(row["old_scores"]),
+        new_scores=_from_json(row["new_scores"]),
+        reason=row["reason"],
+    )

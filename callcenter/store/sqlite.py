@@ -1,0 +1,44 @@
+"""The SQLite implementation of the store API: the repositories over one shared Database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from callcenter.store.agents import AgentRepository
+from callcenter.store.calls import CallRepository
+from callcenter.store.db import DEFAULT_BUSY_TIMEOUT_MS, Database
+from callcenter.store.evaluations import EvaluationRepository
+from callcenter.store.migrate import migrate
+from callcenter.store.ratings import RatingRepository
+
+
+class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository):
+    """Implements ``callcenter.store.api.Store``. Closing the store closes its Database."""
+
+    @classmethod
+    async def open(cls, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> SqliteStore:
+        """Open (creating if needed) and migrate the database at ``path``: the usual way to start."""
+        db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
+        try:
+            await migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
