@@ -12,9 +12,7 @@ import re
 from typing import Final
 
 # What carriers and PBXes put in the caller id when the number is hidden; compared case-insensitively.
-ANONYMOUS_MARKERS: Final = frozenset(
-    {"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"}
-)
+ANONYMOUS_MARKERS: Final = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
 
 MIN_DIGITS: Final = 3
 MAX_DIGITS: Final = 20

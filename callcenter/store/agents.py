@@ -120,17 +120,13 @@ class AgentRepository(Repository):
             keep = {a.id for a in agents}
             gone = [agent_id for agent_id, agent in before.items() if agent.active and agent_id not in keep]
             for agent_id in gone:
-                await execute(
-                    conn, "UPDATE agents SET active = 0, updated_at = ? WHERE id = ?", (at, agent_id)
-                )
+                await execute(conn, "UPDATE agents SET active = 0, updated_at = ? WHERE id = ?", (at, agent_id))
         return SyncSummary(added=added, updated=updated, deactivated=len(gone))
 
     async def list_categories(self) -> list[CategoryDef]:
         """Active categories in configured order."""
         async with self._db.read() as conn:
-            rows = await fetch_all(
-                conn, "SELECT id, label FROM categories WHERE active = 1 ORDER BY position"
-            )
+            rows = await fetch_all(conn, "SELECT id, label FROM categories WHERE active = 1 ORDER BY position")
         return [CategoryDef(row["id"], row["label"]) for row in rows]
 
     async def list_agents(self, service_id: str | None = None, active_only: bool = True) -> list[Agent]:
@@ -171,14 +167,11 @@ async def _check_services(conn: aiosqlite.Connection, agents: Sequence[AgentDef]
         unknown = [s for s in a.services if s not in known]
         if unknown:
             raise ValueError(
-                f"agent {a.id}: unknown service(s) {', '.join(unknown)} "
-                "(sync_services must run before sync_roster)"
+                f"agent {a.id}: unknown service(s) {', '.join(unknown)} (sync_services must run before sync_roster)"
             )
 
 
-async def _deactivate_missing(
-    conn: aiosqlite.Connection, table: str, active: set[str], keep: set[str]
-) -> int:
+async def _deactivate_missing(conn: aiosqlite.Connection, table: str, active: set[str], keep: set[str]) -> int:
     gone = sorted(active - keep)
     for key in gone:
         await execute(conn, f"UPDATE {table} SET active = 0 WHERE id = ?", (key,))
@@ -198,9 +191,7 @@ async def _replace_memberships(conn: aiosqlite.Connection, a: AgentDef) -> None:
     )
 
 
-async def _load_agents(
-    conn: aiosqlite.Connection, service_id: str | None, *, active_only: bool
-) -> list[Agent]:
+async def _load_agents(conn: aiosqlite.Connection, service_id: str | None, *, active_only: bool) -> list[Agent]:
     where: list[str] = []
     params: list[object] = []
     if active_only:

@@ -7,6 +7,7 @@ idempotent and an ended call is final: later events for it change nothing.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import aiosqlite
@@ -14,7 +15,7 @@ import aiosqlite
 from callcenter.numbers import normalise_number
 from callcenter.store._sql import Repository, execute, fetch_all, fetch_one
 from callcenter.store.errors import UnknownReferenceError
-from callcenter.store.models import CALL_OUTCOMES, Call, CallOutcome, Client
+from callcenter.store.models import CALL_OUTCOMES, DIRECTIONS, Call, CallOutcome, Client, Direction
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db, whole_seconds
 
 
@@ -55,8 +56,7 @@ class CallRepository(Repository):
                 await _require(conn, "services", service_id, "service")
             await execute(
                 conn,
-                "INSERT INTO calls (uniqueid, linkedid, client_id, service_id, started_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO calls (uniqueid, linkedid, client_id, service_id, started_at) VALUES (?, ?, ?, ?, ?)",
                 (uniqueid, linkedid, client_id, service_id, at),
             )
             return _call(await _must(conn, uniqueid))
@@ -107,6 +107,62 @@ class CallRepository(Repository):
                 (at, outcome, hold, talk, row["id"]),
             )
             return _call(await _must(conn, uniqueid))
+
+    async def set_call_service(self, uniqueid: str, service_id: str) -> Call | None:
+        """The caller chose ``service_id`` (the call row exists from the first second, before the menu)."""
+        async with self._db.transaction() as conn:
+            await _require(conn, "services", service_id, "service")
+            await execute(
+                conn,
+                "UPDATE calls SET service_id = ? WHERE uniqueid = ? AND ended_at IS NULL",
+                (service_id, uniqueid),
+            )
+            return await _maybe_call(conn, uniqueid)
+
+    async def unrated_calls(
+        self,
+        direction: Direction,
+        *,
+        since: datetime,
+        client_id: int | None = None,
+        agent_id: str | None = None,
+        limit: int = 10,
+    ) -> list[Call]:
+        """Answered calls since ``since`` that have no live evaluation in ``direction``, most recent first:
+        the ratings a caller or an agent still owes (asked on the next call, listed in the menus)."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        where = ["c.answered_at IS NOT NULL", "c.client_id IS NOT NULL", "c.agent_id IS NOT NULL", "c.answered_at >= ?"]
+        params: list[object] = [to_db(since)]
+        if client_id is not None:
+            where.append("c.client_id = ?")
+            params.append(client_id)
+        if agent_id is not None:
+            where.append("c.agent_id = ?")
+            params.append(agent_id)
+        sql = (
+            "SELECT c.* FROM calls c WHERE " + " AND ".join(where) + " AND NOT EXISTS (SELECT 1 FROM evaluations e "
+            "WHERE e.call_id = c.id AND e.direction = ? AND e.deleted_at IS NULL) "
+            "ORDER BY c.answered_at DESC, c.id DESC LIMIT ?"
+        )
+        async with self._db.read() as conn:
+            rows = await fetch_all(conn, sql, [*params, direction, max(0, limit)])
+        return [_call(row) for row in rows]
+
+    async def last_answered(self, agent_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each agent last answered a call (agents who never did are absent): fair tie-breaking."""
+        ids = sorted(set(agent_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        async with self._db.read() as conn:
+            rows = await fetch_all(
+                conn,
+                f"SELECT agent_id, MAX(answered_at) AS at FROM calls WHERE agent_id IN ({marks}) "
+                "AND answered_at IS NOT NULL GROUP BY agent_id",
+                ids,
+            )
+        return {row["agent_id"]: from_db(row["at"]) for row in rows}
 
     async def get_call(self, uniqueid: str) -> Call | None:
         async with self._db.read() as conn:

@@ -34,7 +34,7 @@ class RefusalReason(enum.StrEnum):
 
 
 # Not "...Error": a refusal is an expected answer (the IVR says "this call cannot be rated"), not a fault.
-class EvaluationRefused(StoreError):  # noqa: N818
+class EvaluationRefused(StoreError):
     """An evaluation was not recorded; ``reason`` says why in a form a flow can branch on."""
 
     def __init__(self, reason: RefusalReason, detail: str) -> None:

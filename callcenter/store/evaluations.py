@@ -96,9 +96,7 @@ class EvaluationRepository(Repository):
                     await remove_from_totals(conn, direction, subject, old)
                     await _write_scores(conn, evaluation_id, new)
                     await add_to_totals(conn, direction, subject, new)
-                    await execute(
-                        conn, "UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id)
-                    )
+                    await execute(conn, "UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id))
                     await _audit(conn, evaluation_id, at=at, actor=actor, action="update", old=old, new=new)
             return await _load_one(conn, "e.id = ?", (evaluation_id,))
 
@@ -203,9 +201,7 @@ def _checked_scores(scores: Mapping[str, int]) -> dict[str, int]:
 
 async def _check_categories(conn: aiosqlite.Connection, scores: Mapping[str, int]) -> None:
     names = list(scores)
-    rows = await fetch_all(
-        conn, f"SELECT id FROM categories WHERE active = 1 AND id IN ({placeholders(names)})", names
-    )
+    rows = await fetch_all(conn, f"SELECT id FROM categories WHERE active = 1 AND id IN ({placeholders(names)})", names)
     unknown = sorted(set(names) - {row["id"] for row in rows})
     if unknown:
         raise EvaluationRefused(RefusalReason.UNKNOWN_CATEGORY, f"unknown category {', '.join(unknown)}")

@@ -78,9 +78,7 @@ async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -
                 try:
                     await conn.execute(statement)
                 except sqlite3.Error as exc:
-                    raise MigrationError(
-                        f"migration {migration.name} failed ({exc}) at: {statement[:200]}"
-                    ) from exc
+                    raise MigrationError(f"migration {migration.name} failed ({exc}) at: {statement[:200]}") from exc
             # PRAGMA takes no placeholders; the value is an int from our own file name.
             await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
     return start, await schema_version(db)

@@ -62,9 +62,7 @@ async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Dat
         assert e.scores == scores(int(e.call_uniqueid[1:]))
     async with db.read() as conn:
         audit = list(await conn.execute_fetchall("SELECT count(*) FROM evaluation_audit"))
-        sabotage = list(
-            await conn.execute_fetchall("SELECT count(*) FROM clients WHERE number = '+19990000'")
-        )
+        sabotage = list(await conn.execute_fetchall("SELECT count(*) FROM clients WHERE number = '+19990000'"))
     assert audit[0][0] == WRITERS
     assert sabotage[0][0] == 0
 
@@ -77,10 +75,7 @@ async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Dat
 async def test_concurrent_updates_of_one_evaluation_keep_totals_exact(store: SqliteStore) -> None:
     await answered_call(store, "u1")
     await asyncio.gather(
-        *(
-            store.record_evaluation("u1", "client_to_agent", {"attitude": 1 + i % 5}, f"a{i}", T0)
-            for i in range(20)
-        )
+        *(store.record_evaluation("u1", "client_to_agent", {"attitude": 1 + i % 5}, f"a{i}", T0) for i in range(20))
     )
     final = await store.get_evaluation("u1", "client_to_agent")
     assert final is not None

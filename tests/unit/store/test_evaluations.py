@@ -27,9 +27,7 @@ async def test_create_update_delete_revive_with_audit_and_totals(store: SqliteSt
     await answered_call(store, "u2", agent="1002", number="+15550002")
     other = await store.record_evaluation("u2", "client_to_agent", {"attitude": 2}, "ivr", T0)
 
-    created = await store.record_evaluation(
-        "u1", "client_to_agent", {"attitude": 5, "knowledge": 3}, "ivr", at(100)
-    )
+    created = await store.record_evaluation("u1", "client_to_agent", {"attitude": 5, "knowledge": 3}, "ivr", at(100))
     assert (created.call_id, created.call_uniqueid, created.direction) == (call.id, "u1", "client_to_agent")
     assert (created.agent_id, created.client_id, created.subject) == ("1002", call.client_id, "1002")
     assert created.scores == {"attitude": 5, "knowledge": 3}
@@ -190,9 +188,7 @@ async def test_list_evaluations_filters(store: SqliteStore) -> None:
     assert keys(await store.list_evaluations(client_id=a.client_id, direction="agent_to_client")) == [
         ("b", "agent_to_client")
     ]
-    assert keys(await store.list_evaluations(client_id=c.client_id, include_deleted=True)) == [
-        ("c", "client_to_agent")
-    ]
+    assert keys(await store.list_evaluations(client_id=c.client_id, include_deleted=True)) == [("c", "client_to_agent")]
     assert keys(await store.list_evaluations(limit=1)) == [("b", "agent_to_client")]
     listed = await store.list_evaluations(agent_id="1001")
     assert listed[0].scores == {"attitude": 5}
@@ -237,10 +233,8 @@ async def test_check_invariants_reports_tampering(store: SqliteStore, db: Databa
         )
     problems = await store.check_invariants()
     assert problems == [
-        "agent_rating_totals: agent_id 1001 category 'attitude' stores n=1 total=5, "
-        "evaluations give n=1 total=4",
-        "client_rating_totals: client_id 1 category 'knowledge' stores n=1 total=3, "
-        "evaluations give n=0 total=0",
+        "agent_rating_totals: agent_id 1001 category 'attitude' stores n=1 total=5, evaluations give n=1 total=4",
+        "client_rating_totals: client_id 1 category 'knowledge' stores n=1 total=3, evaluations give n=0 total=0",
         "evaluation 2 (client_to_agent) is on call u2 which was never answered",
         "evaluation 2 names agent 1002 / client 1, but its call u2 has agent None / client None",
         "evaluation 2 is live but has no scores",

@@ -85,9 +85,7 @@ async def run(ops: list[Op]) -> None:
             a: await store.agent_summary(a) for a in ("1001", "1002", "1003")
         }
         for number, client_id in clients.items():
-            expected = [
-                s for (c, d), s in live.items() if d == "agent_to_client" and ANSWERED[c][1] == number
-            ]
+            expected = [s for (c, d), s in live.items() if d == "agent_to_client" and ANSWERED[c][1] == number]
             assert await store.client_summary(client_id) == summary(*expected)
 
         listed = await store.list_evaluations()

@@ -1,0 +1,46 @@
+"""FastAGI: the IVR runs as routes of our own asyncio FastAGI server (server.py says why not panoramisk)."""
+
+from callcenter.agi.errors import (
+    AGICommandError,
+    AGIConnectionClosed,
+    AGIError,
+    AGIHangup,
+    AGIProtocolError,
+    AGISoundError,
+    AGITimeout,
+)
+from callcenter.agi.protocol import (
+    AGIEnv,
+    Reply,
+    ReplyAssembler,
+    build_env,
+    format_command,
+    format_reply,
+    parse_header_line,
+    parse_reply,
+)
+from callcenter.agi.server import FastAGIServer, Route
+from callcenter.agi.session import DEFAULT_MEDIA_TIMEOUT, AGISession, Digits
+
+__all__ = [
+    "DEFAULT_MEDIA_TIMEOUT",
+    "AGICommandError",
+    "AGIConnectionClosed",
+    "AGIEnv",
+    "AGIError",
+    "AGIHangup",
+    "AGIProtocolError",
+    "AGISession",
+    "AGISoundError",
+    "AGITimeout",
+    "Digits",
+    "FastAGIServer",
+    "Reply",
+    "ReplyAssembler",
+    "Route",
+    "build_env",
+    "format_command",
+    "format_reply",
+    "parse_header_line",
+    "parse_reply",
+]

@@ -1,0 +1,405 @@
+"""FastAGIServer against fake Asterisks on real loopback TCP connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from callcenter.agi import AGISession, Digits, FastAGIServer, Route
+
+from .fake_asterisk import DEADLINE, FakeAsterisk, header_block
+
+Events = list[dict[str, Any]]
+
+
+@asynccontextmanager
+async def serving(routes: Mapping[str, Route], **options: Any) -> AsyncIterator[FastAGIServer]:
+    """A started server on a free port, its logs captured (with the bound context), under a deadline."""
+    async with asyncio.timeout(DEADLINE), FastAGIServer(routes, port=0, **options) as server:
+        yield server
+
+
+@asynccontextmanager
+async def connected(server: FastAGIServer) -> AsyncIterator[FakeAsterisk]:
+    fake = await FakeAsterisk.connect(server.port)
+    async with fake:
+        yield fake
+
+
+def events(logs: Events, name: str) -> Events:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+def capture() -> Any:
+    return capture_logs(processors=[structlog.contextvars.merge_contextvars])
+
+
+async def echo(session: AGISession) -> None:
+    """The shape of the selftest route: one variable in, one out."""
+    token = session.env.params.get("token", "")
+    await session.set_variable("CC_ECHO", f"pong-{token}")
+    await session.set_variable("CC_RESULT", "DONE")
+
+
+async def run_echo(server: FastAGIServer, token: str = "1") -> None:
+    async with connected(server) as fake:
+        await fake.start("echo", query=f"token={token}", uniqueid=f"echo.{token}")
+        await fake.expect(f"SET VARIABLE CC_ECHO pong-{token}\n".encode(), b"200 result=1\n")
+        await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+        assert await fake.expect_closed() == b""
+
+
+async def test_port_zero_and_lifecycle() -> None:
+    server = FastAGIServer({"echo": echo}, port=0)
+    with pytest.raises(RuntimeError):
+        _ = server.port
+    await server.start()
+    try:
+        assert server.port > 0
+        with pytest.raises(RuntimeError):
+            await server.start()
+        await run_echo(server)
+    finally:
+        await server.stop()
+    await server.stop()  # idempotent
+    with pytest.raises(OSError):  # noqa: PT011 - whichever refusal the platform reports
+        await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def test_route_exchange_exact_bytes() -> None:
+    seen: asyncio.Future[tuple[str | None, Digits, tuple[str, ...]]] = asyncio.Future()
+
+    async def menu(session: AGISession) -> None:
+        number = await session.get_variable("CALLERID(num)")
+        await session.set_variable("CC_CALLER", f"caller {number}")
+        digits = await session.get_data("cc/enter-code", 5000, 4)
+        await session.set_variable("CC_RESULT", "DONE")
+        seen.set_result((number, digits, session.env.args))
+
+    async with serving({"menu": menu}) as server, connected(server) as fake:
+        await fake.start("menu", args=("vip",))
+        await fake.expect(b"GET VARIABLE CALLERID(num)\n", b"200 result=1 (5551234)\n")
+        await fake.expect(b'SET VARIABLE CC_CALLER "caller 5551234"\n', b"200 result=1\n")
+        await fake.expect(b"GET DATA cc/enter-code 5000 4\n", b"200 result=12 (timeout)\n")
+        await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+        assert await fake.expect_closed() == b""
+        assert await seen == ("5551234", Digits("12", timed_out=True), ("vip",))
+
+
+async def test_unsolicited_hangup_does_not_shift_replies() -> None:
+    seen: asyncio.Future[tuple[str | None, str | None, bool]] = asyncio.Future()
+
+    async def route(session: AGISession) -> None:
+        first = await session.get_variable("A")
+        second = await session.get_variable("B")
+        seen.set_result((first, second, session.hung_up))
+
+    async with serving({"r": route}) as server, connected(server) as fake:
+        await fake.start("r")
+        await fake.expect(b"GET VARIABLE A\n", b"HANGUP\n200 result=1 (a)\n")
+        await fake.expect(b"GET VARIABLE B\n", b"200 result=1 (b)\n")
+        assert await fake.expect_closed() == b""
+        assert await seen == ("a", "b", True)
+
+
+async def test_truncated_and_silent_headers_do_not_stall_other_calls() -> None:
+    with capture() as logs:
+        async with serving({"echo": echo}, header_timeout=60.0) as server:
+            # half a header block, then EOF: the server closes its end too
+            async with connected(server) as truncated:
+                await truncated.send(header_block("echo")[:57])
+                truncated.writer.write_eof()
+                assert await truncated.expect_closed() == b""
+            # half a header block, then silence (for longer than the normal call takes)
+            async with connected(server) as silent:
+                await silent.send(header_block("echo")[:100])
+                await run_echo(server, "2")
+                await run_echo(server, "3")
+                assert server.active_sessions == 1  # only the silent one is left
+                assert [entry["reason"] for entry in events(logs, "agi_header_failed")] == ["closed"]
+                ends = events(logs, "agi_session_end")
+                assert [entry["outcome"] for entry in ends] == ["completed", "completed"]
+
+
+async def test_silent_peer_is_closed_at_the_header_deadline() -> None:
+    with capture() as logs:
+        async with serving({"echo": echo}, header_timeout=0.2) as server, connected(server) as silent:
+            await silent.send(b"agi_network: yes\n")
+            assert await silent.expect_closed() == b""
+            await run_echo(server)
+    [failure] = events(logs, "agi_header_failed")
+    assert failure["reason"] == "timeout"
+    assert failure["log_level"] == "warning"
+
+
+async def test_port_probe_and_garbage_cost_one_closed_socket() -> None:
+    with capture() as logs:
+        async with serving({"echo": echo}) as server:
+            async with connected(server) as probe:
+                probe.writer.write_eof()
+                assert await probe.expect_closed() == b""
+            async with connected(server) as http:
+                await http.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert await http.expect_closed() == b""
+            await run_echo(server)
+    assert [entry["reason"] for entry in events(logs, "agi_header_failed")] == ["closed", "protocol"]
+
+
+async def test_oversized_lines_close_the_connection_and_the_server_goes_on() -> None:
+    async def route(session: AGISession) -> None:
+        await session.get_variable("X")
+
+    with capture() as logs:
+        async with serving({"r": route, "echo": echo}, max_line=128) as server:
+            async with connected(server) as header_flood:
+                await header_flood.send(b"agi_network_script: " + b"x" * 4096 + b"\n")
+                assert await header_flood.expect_closed() == b""
+            async with connected(server) as reply_flood:
+                await reply_flood.start("r")
+                await reply_flood.expect(b"GET VARIABLE X\n", b"200 result=1 (" + b"y" * 4096 + b")\n")
+                assert await reply_flood.expect_closed() == b""
+            await run_echo(server)
+    assert [entry["reason"] for entry in events(logs, "agi_header_failed")] == ["protocol"]
+    outcomes = [entry["outcome"] for entry in events(logs, "agi_session_end")]
+    assert outcomes == ["protocol_error", "completed"]
+
+
+async def test_header_block_size_is_bounded() -> None:
+    with capture() as logs:
+        async with serving({"echo": echo}, max_header_bytes=1024) as server:
+            async with connected(server) as flood:
+                lines = b"".join(b"agi_x%d: %s\n" % (n, b"v" * 100) for n in range(20))
+                await flood.send(lines)
+                assert await flood.expect_closed() == b""
+            await run_echo(server)
+    [failure] = events(logs, "agi_header_failed")
+    assert "longer than 1024" in failure["error"]
+
+
+async def test_unknown_route_is_closed_without_commands() -> None:
+    with capture() as logs:
+        async with serving({"echo": echo}) as server, connected(server) as fake:
+            await fake.start("nope", uniqueid="u.9")
+            assert await fake.expect_closed() == b""
+    [warning] = events(logs, "agi_unknown_route")
+    assert warning["log_level"] == "warning"
+    assert warning["route"] == "nope"
+    assert warning["uniqueid"] == "u.9"
+    assert warning["known_routes"] == ["echo"]
+
+
+async def test_route_exception_is_logged_and_the_server_goes_on() -> None:
+    async def broken(session: AGISession) -> None:
+        await session.answer()
+        raise RuntimeError("boom")
+
+    with capture() as logs:
+        async with serving({"broken": broken, "echo": echo}) as server:
+            async with connected(server) as fake:
+                await fake.start("broken", uniqueid="u.1")
+                await fake.expect(b"ANSWER\n", b"200 result=0\n")
+                assert await fake.expect_closed() == b""
+            await run_echo(server)
+    failed, completed = events(logs, "agi_session_end")
+    assert failed["outcome"] == "error"
+    assert failed["log_level"] == "error"
+    assert failed["exc_info"] is True
+    assert failed["uniqueid"] == "u.1"
+    assert failed["route"] == "broken"
+    assert completed["outcome"] == "completed"
+
+
+async def test_plain_def_route_is_reported_not_fatal() -> None:
+    def plain(session: AGISession) -> None:
+        pass
+
+    with capture() as logs:
+        async with serving({"plain": cast(Route, plain), "echo": echo}) as server:
+            async with connected(server) as fake:
+                await fake.start("plain")
+                assert await fake.expect_closed() == b""
+            await run_echo(server)
+    assert [entry["outcome"] for entry in events(logs, "agi_session_end")] == ["error", "completed"]
+
+
+async def test_hangup_and_closed_connection_are_normal_ends() -> None:
+    async def play(session: AGISession) -> None:
+        await session.stream_file("cc/welcome")
+        await session.stream_file("cc/goodbye")
+
+    with capture() as logs:
+        async with serving({"play": play}) as server:
+            async with connected(server) as fake:
+                await fake.start("play")
+                await fake.expect(b'STREAM FILE cc/welcome ""\n', b"200 result=0 endpos=100\n")
+                await fake.expect(b'STREAM FILE cc/goodbye ""\n', b"511 Command Not Permitted\n")
+                assert await fake.expect_closed() == b""
+            async with connected(server) as fake:
+                await fake.start("play")
+                await fake.expect(b'STREAM FILE cc/welcome ""\n')
+                fake.writer.write_eof()
+                assert await fake.expect_closed() == b""
+    ends = events(logs, "agi_session_end")
+    assert [(entry["outcome"], entry["log_level"]) for entry in ends] == [
+        ("hangup", "info"),
+        ("connection_closed", "info"),
+    ]
+    assert ends[0]["hung_up"] is True
+    assert isinstance(ends[0]["duration_ms"], int)
+
+
+async def test_command_timeout_is_a_warning() -> None:
+    async def route(session: AGISession) -> None:
+        await session.get_variable("X")
+
+    with capture() as logs:
+        async with serving({"r": route}, command_timeout=0.1) as server, connected(server) as fake:
+            await fake.start("r")
+            await fake.expect(b"GET VARIABLE X\n")  # no reply
+            assert await fake.expect_closed() == b""
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("command_timeout", "warning")
+
+
+async def test_route_beyond_session_timeout_is_cancelled() -> None:
+    cancelled: asyncio.Future[bool] = asyncio.Future()
+
+    async def stuck(session: AGISession) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set_result(True)
+            raise
+
+    with capture() as logs:
+        async with serving({"stuck": stuck}, session_timeout=0.2) as server:
+            async with connected(server) as fake:
+                await fake.start("stuck")
+                assert await fake.expect_closed() == b""
+            assert await cancelled
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("session_timeout", "warning")
+
+
+async def test_beyond_max_sessions_connections_are_refused_at_once() -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(session: AGISession) -> None:
+        entered.set()
+        await release.wait()
+        await session.set_variable("CC_RESULT", "DONE")
+
+    with capture() as logs:
+        async with serving({"hold": hold}, max_sessions=1) as server, connected(server) as first:
+            await first.start("hold")
+            await entered.wait()
+            async with connected(server) as extra:
+                assert await extra.expect_closed() == b""
+            assert server.active_sessions == 1
+            release.set()
+            await first.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+            assert await first.expect_closed() == b""
+    [refused] = events(logs, "agi_session_refused")
+    assert refused["max_sessions"] == 1
+    assert [entry["outcome"] for entry in events(logs, "agi_session_end")] == ["completed"]
+
+
+async def test_stop_cancels_sessions_still_running_after_grace() -> None:
+    entered = asyncio.Event()
+    cancelled: asyncio.Future[bool] = asyncio.Future()
+
+    async def forever(session: AGISession) -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set_result(True)
+            raise
+
+    with capture() as logs:
+        async with asyncio.timeout(DEADLINE):
+            server = FastAGIServer({"forever": forever}, port=0)
+            await server.start()
+            async with connected(server) as fake:
+                await fake.start("forever")
+                await entered.wait()
+                await server.stop(grace=0.1)
+                assert await cancelled
+                assert await fake.expect_closed() == b""
+                assert server.active_sessions == 0
+    [end] = events(logs, "agi_session_end")
+    assert end["outcome"] == "cancelled"
+
+
+async def test_stop_lets_sessions_finish_within_grace() -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def finishing(session: AGISession) -> None:
+        entered.set()
+        await release.wait()
+        await session.set_variable("CC_RESULT", "DONE")
+
+    with capture() as logs:
+        async with asyncio.timeout(DEADLINE):
+            server = FastAGIServer({"finishing": finishing}, port=0)
+            await server.start()
+            async with connected(server) as fake:
+                await fake.start("finishing")
+                await entered.wait()
+                stopping = asyncio.create_task(server.stop(grace=DEADLINE * 2))
+                release.set()
+                # stop() is already waiting when the route asks for its last command
+                await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+                await stopping
+                assert await fake.expect_closed() == b""
+    assert [entry["outcome"] for entry in events(logs, "agi_session_end")] == ["completed"]
+
+
+async def test_log_context_is_bound_per_call_and_isolated() -> None:
+    both_in = asyncio.Barrier(3)
+    route_log = structlog.get_logger("test.route")
+
+    async def route(session: AGISession) -> None:
+        route_log.info("route_step", seen=session.env.uniqueid)
+        await both_in.wait()
+        route_log.info("route_step", seen=session.env.uniqueid)
+        await session.set_variable("CC_RESULT", "DONE")
+
+    structlog.contextvars.bind_contextvars(test_marker="outer")
+    try:
+        with capture() as logs:
+            async with serving({"ctx": route}) as server, connected(server) as one, connected(server) as two:
+                await one.start("ctx", uniqueid="call.1", channel="PJSIP/a-1")
+                await two.start("ctx", uniqueid="call.2", channel="PJSIP/b-2")
+                await both_in.wait()
+                for fake in (one, two):
+                    await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+                    assert await fake.expect_closed() == b""
+        # the test's own context was not touched by the sessions
+        assert structlog.contextvars.get_contextvars() == {"test_marker": "outer"}
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+    steps = events(logs, "route_step")
+    assert len(steps) == 4
+    assert all(entry["uniqueid"] == entry["seen"] for entry in steps)
+    assert all("test_marker" not in entry for entry in steps)
+    ends = {entry["uniqueid"]: entry for entry in events(logs, "agi_session_end")}
+    assert ends["call.1"]["channel"] == "PJSIP/a-1"
+    assert ends["call.2"]["channel"] == "PJSIP/b-2"
+    assert {entry["route"] for entry in ends.values()} == {"ctx"}
+
+
+def test_constructor_validates() -> None:
+    with pytest.raises(ValueError, match="max_sessions"):
+        FastAGIServer({}, max_sessions=0)
+    with pytest.raises(TypeError, match="not callable"):
+        FastAGIServer({"x": cast(Route, "nope")})
