@@ -14,7 +14,7 @@ import structlog
 from callcenter.agi import FastAGIServer, Route
 from callcenter.ami.link import AMILink, AMISettings
 from callcenter.asterisk.process import AsteriskProcess
-from callcenter.asterisk.prompts import ensure_prompts
+from callcenter.asterisk.prompts import PROMPTS, ensure_prompts, roster_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
@@ -148,7 +148,13 @@ class Sandbox:
 
     async def prepare(self, layout: InstanceLayout | None = None) -> str:
         version = await ensure_root(self.config.asterisk.root)
-        await ensure_prompts(self.config.asterisk.root)
+        c = self.config
+        names = roster_prompts(
+            [(a.id, a.name) for a in self.agents],
+            [(s.id, s.name) for s in c.services],
+            [(k.id, k.label) for k in c.categories],
+        )
+        await ensure_prompts(c.asterisk.root, {**PROMPTS, **names})
         self.config = self.with_secrets()
         self.layout = render_instance(self.config, self.project_dir, self.agents, self.driver_secret(), layout)
         return version

@@ -74,6 +74,33 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JourneyConfig:
+    """How the IVR talks to callers and how long calls ring and wait."""
+
+    # agents offered per menu page (keys 1..offer_count; 9 = more, 0 = first available)
+    offer_count: int = 3
+    # seconds to press a key after a prompt, and how many tries before the default path
+    input_timeout: float = 6.0
+    attempts: int = 3
+    # seconds an agent's phone rings (Dial) and a caller may wait in a queue before being offered others
+    ring_timeout: int = 20
+    queue_timeout: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyConfig:
+    """Rating policy knobs: see callcenter/evaluation/policy.py and the README's policy table."""
+
+    prior_mean: float = 3.5
+    prior_weight: float = 3.0
+    min_ratings: int = 3
+    priority_min: int = 0
+    priority_max: int = 10
+    priority_neutral: int = 5
+    penalty_max: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: str = "info"
@@ -108,6 +135,8 @@ class Config:
     agi: AGIConfig = AGIConfig()
     asterisk: AsteriskConfig = AsteriskConfig()
     store: StoreConfig = StoreConfig()
+    journey: JourneyConfig = JourneyConfig()
+    policy: PolicyConfig = PolicyConfig()
     log: LogConfig = LogConfig()
     services: tuple[ServiceConfig, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryConfig, ...] = DEFAULT_CATEGORIES

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -22,7 +22,53 @@ PROMPTS: Mapping[str, str] = {
     "welcome": "Welcome to the call center.",
     "technical-difficulty": "We are sorry, our service has a technical problem right now. Please call again later.",
     "goodbye": "Thank you for calling. Goodbye.",
+    "choose-service": "Please choose a service.",
+    "press": "Press",
+    "for": "for",
+    "is-new": "who is new here.",
+    "rated": "rated",
+    "point": "point",
+    "from": "from",
+    "rating": "rating.",
+    "ratings": "ratings.",
+    "ranked-by": "Agents ranked by",
+    "overall-score": "overall score.",
+    "first-available": "for the first available agent.",
+    "more-agents": "for more agents.",
+    "to-rank-by": "to rank agents by",
+    "to-repeat": "to hear this again.",
+    "invalid": "Sorry, that is not a valid choice.",
+    "no-input": "We did not hear your choice.",
+    "no-agents": "Sorry, no agent can take calls for this service right now.",
+    "connecting": "Please hold for",
+    "shared-queue": "Please hold for the first available agent.",
+    "leave-queue": "While you wait, press 1 to choose another agent.",
+    "declined": "cannot take your call right now.",
+    "not-answering": "is not answering right now.",
+    "caller-anonymous": "Incoming call from a caller with a withheld number.",
+    "caller-new": "Incoming call from a new caller.",
+    "caller-rated": "Incoming call from a caller rated",
+    "accept-decline": "Press 1 to accept the call, or 2 to decline it.",
+    "please-rate": "Please rate",
+    "the-caller": "the caller.",
+    "one-digit-each": "Enter one digit from 1 to 5 for each of:",
+    "star-to-skip": "Or press star to skip.",
+    "you-rated": "You rated",
+    "thank-you": "Thank you.",
+    "not-rated": "Your rating was not saved.",
+    "unrated-call": "You have an unrated call with",
+    "rate-now": "Press 1 to rate it now, or any other key to continue.",
 }
+
+
+def roster_prompts(
+    agents: Sequence[tuple[str, str]], services: Sequence[tuple[str, str]], categories: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """Names the IVR speaks: agent-<id>, service-<id>, cat-<id>, from (id, spoken text) pairs."""
+    prompts = {f"agent-{i}": name for i, name in agents}
+    prompts |= {f"service-{i}": name for i, name in services}
+    prompts |= {f"cat-{i}": label for i, label in categories}
+    return prompts
 
 
 class PromptError(Exception):

@@ -115,7 +115,7 @@ def render_instance(
             (layout.etc / src.name).write_text(text)
             written[src.name] = src
     generated = {
-        "callcenter-globals-generated.conf": globals_conf(config),
+        "callcenter-globals-generated.conf": globals_conf(config, agents),
         "queues-generated.conf": queues_conf(config, agents),
         "pjsip-agents-generated.conf": pjsip_agents_conf(config, agents),
     }
@@ -124,8 +124,16 @@ def render_instance(
     return layout
 
 
-def globals_conf(config: Config) -> str:
-    return f"CC_AGI={config.agi_url}\nCC_SERVICE_NUMBER={config.asterisk.service_number}\n"
+def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
+    lines = [
+        f"CC_AGI={config.agi_url}",
+        f"CC_SERVICE_NUMBER={config.asterisk.service_number}",
+        f"CC_RING_TIMEOUT={config.journey.ring_timeout}",
+        f"CC_QUEUE_TIMEOUT={config.journey.queue_timeout}",
+        "; how cc-agent-offer reaches each agent",
+        *(f"CC_IFACE_{a.id}={a.interface}" for a in agents),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
