@@ -13,12 +13,18 @@ import structlog
 
 from callcenter.agi import FastAGIServer, Route
 from callcenter.ami.link import AMILink, AMISettings
+from callcenter.ami.queues import QueueSync
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.prompts import PROMPTS, ensure_prompts, roster_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
+from callcenter.evaluation.policy import Policy, member_penalty, score
+from callcenter.flows.agent import RateCallerFlow, ScreenFlow
+from callcenter.flows.ask import Asking
+from callcenter.flows.deps import FlowDeps, ratings
 from callcenter.flows.inbound import InboundFlow
+from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
 from callcenter.roster import AgentSpec
 from callcenter.store import AgentDef, CategoryDef, ServiceDef, SqliteStore
@@ -76,9 +82,42 @@ class CallCenter:
             )
         )
         self.agi: FastAGIServer | None = None
+        self.policy = Policy(**dataclasses.asdict(config.policy))
+        self.queues = QueueSync(self.ami, self.agents, self.penalties)
 
-    def routes(self) -> dict[str, Route]:
-        return {"selftest": selftest, "inbound": InboundFlow()}
+    def routes(self, deps: FlowDeps) -> dict[str, Route]:
+        return {
+            "selftest": selftest,
+            "inbound": InboundFlow(deps),
+            "connected": ConnectedFlow(deps),
+            "after-queue": AfterQueueFlow(deps),
+            "call-end": CallEndFlow(deps),
+            "screen": ScreenFlow(deps),
+            "rate-caller": RateCallerFlow(deps),
+        }
+
+    def flow_deps(self, store: SqliteStore) -> FlowDeps:
+        c = self.config
+        return FlowDeps(
+            store=store,
+            presence=lambda: self.queues.presence,
+            policy=self.policy,
+            asking=Asking(c.journey.input_timeout, c.journey.attempts),
+            categories=tuple(k.id for k in c.categories),
+            services=tuple(s.id for s in c.services),
+            offer_count=c.journey.offer_count,
+            on_agent_rated=self.queues.agent_rated,
+        )
+
+    async def penalties(self, agent_ids: Sequence[str]) -> dict[str, int]:
+        """Each agent's penalty in the shared queues, from callers' ratings of them."""
+        assert self.store is not None
+        summaries = await self.store.agent_summaries(agent_ids)
+        categories = tuple(k.id for k in self.config.categories)
+        return {
+            agent_id: member_penalty(score(ratings(summary), categories, self.policy), self.policy)
+            for agent_id, summary in summaries.items()
+        }
 
     async def start(self) -> None:
         require_ami_secret(self.config)
@@ -88,7 +127,7 @@ class CallCenter:
             await self.ami.start()
             c = self.config.agi
             self.agi = FastAGIServer(
-                self.routes(),
+                self.routes(self.flow_deps(self.store)),
                 host=c.host,
                 port=c.port,
                 header_timeout=c.header_timeout,

@@ -85,6 +85,7 @@ def template_values(config: Config, layout: InstanceLayout, driver_secret: str) 
         "trunk_match": a.trunk_match,
         "service_number": a.service_number,
         "call_max_seconds": str(a.call_max_seconds),
+        "member_timeout": str(config.journey.ring_timeout + 30),
     }
 
 

@@ -1,20 +1,174 @@
-"""The service number's entry route. The caller is greeted and identified; the journey builds on this."""
+"""The caller's IVR: identify → (remind of an unrated call) → choose a service → hear the agents → choose one →
+wait in that agent's queue. Re-entered (CC_SERVICE set) after a decline or no-answer to choose again.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.flows.results import DONE, RESULT_VAR
-from callcenter.numbers import normalise_number
+from callcenter.evaluation.policy import Candidate, caller_priority, rank
+from callcenter.flows import speech
+from callcenter.flows.ask import Asking, ask, say
+from callcenter.flows.deps import FlowDeps, ratings
+from callcenter.flows.rating import rate
+from callcenter.flows.results import DONE, QUEUE, RESULT_VAR
+from callcenter.store import Client
+from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
 
+SHARED = "shared"
+# a stuck key (or a caller playing with * and 8) must not keep the call in the menu forever
+MAX_MENU_ROUNDS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    queue: str
+    agent_id: str | None  # None: the service's shared queue (first available)
+
 
 class InboundFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
     async def __call__(self, session: AGISession) -> None:
-        number = normalise_number(session.env.callerid)
-        log.info("inbound_call", caller=number or "anonymous")
-        await session.stream_file("cc/welcome")
-        await session.stream_file("cc/goodbye")
-        await session.set_variable(RESULT_VAR, DONE)
+        d = self.deps
+        call = session.env.uniqueid
+        client = await d.store.client_for_number(session.env.callerid, d.clock())
+        service = await session.get_variable("CC_SERVICE")
+        if not service:
+            linkedid = await session.get_variable("CHANNEL(linkedid)") or call
+            await d.store.start_call(call, linkedid, client.id if client else None, None, d.clock())
+            log.info("call_started", caller=client.number if client else "anonymous")
+            await say(session, ["cc/welcome"])
+            if client is not None:
+                await self.remind_unrated(session, client)
+            service = await self.choose_service(session)
+            await d.store.set_call_service(call, service)
+            await session.set_variable("CC_SERVICE", service)
+        excluded = set(filter(None, (await session.get_variable("CC_EXCLUDE") or "").split("-")))
+        choice = await self.choose(session, service, excluded)
+        if choice is None:
+            await session.set_variable("CC_LAST_OUTCOME", "failed")
+            await say(session, ["cc/no-agents", "cc/goodbye"])
+            await session.set_variable(RESULT_VAR, DONE)
+            return
+        await self.enqueue(session, client, choice)
+
+    async def remind_unrated(self, session: AGISession, client: Client) -> None:
+        """The caller left a call before rating it: offer to rate it now (the seed's "request to rate")."""
+        d = self.deps
+        since = d.clock() - timedelta(days=d.remind_days)
+        pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=1)
+        owed = pending[0] if pending else None
+        if owed is None or owed.agent_id is None:
+            return
+        agent_name = speech.agent_name(owed.agent_id)
+        key = await ask(
+            session,
+            ["cc/unrated-call", agent_name, "cc/rate-now"],
+            lambda _: True,
+            Asking(d.asking.timeout, 1),
+            step="remind_unrated",
+        )
+        if key == "1":
+            await rate(
+                session,
+                d,
+                call=owed.uniqueid,
+                direction=CLIENT_TO_AGENT,
+                actor=f"client:{client.number}",
+                subject=[agent_name],
+            )
+
+    async def choose_service(self, session: AGISession) -> str:
+        services = self.deps.services
+        if len(services) == 1:
+            return services[0]
+        keys = [(str(i + 1), s) for i, s in enumerate(services[:9])]
+        key = await ask(session, speech.service_menu(keys), lambda k: k in dict(keys), self.deps.asking, step="service")
+        # no valid key after every try: the first service, the sane default
+        return dict(keys).get(key or "1", services[0])
+
+    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], bool]:
+        """Offerable agents of ``service``, scored; and whether anyone at all is reachable (maybe busy)."""
+        d = self.deps
+        presence = d.presence()
+        agents = [a for a in await d.store.list_agents(service) if a.id not in excluded]
+        reachable = any(presence.reachable(a.id) for a in agents)
+        ids = [a.id for a in agents if presence.offerable(a.id)]
+        summaries = await d.store.agent_summaries(ids)
+        last = await d.store.last_answered(ids)
+        found = [Candidate(i, d.score(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in ids]
+        return found, reachable
+
+    async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
+        d = self.deps
+        found, reachable = await self.candidates(service, excluded)
+        shared = Choice(f"service-{service}", None)
+        if not found:
+            log.info("no_agent_offerable", service=service, reachable=reachable)
+            if not reachable:
+                return None
+            await say(session, ["cc/no-agents"])
+            return shared
+        ranked_by: str | None = None
+        ranking = rank(found)
+        page = 0
+        size = d.offer_count
+        for _ in range(MAX_MENU_ROUNDS):
+            offers = [
+                speech.Offer(str(i + 1), c.agent_id, c.score) for i, c in enumerate(ranking[page * size :][:size])
+            ]
+            more = len(ranking) > size
+            next_rank = _next_category(d.categories, ranked_by)
+            files = speech.agent_menu(offers, d.categories, ranked_by, next_rank, more)
+            allowed = {o.key for o in offers} | {"0", "*", "8"} | ({"9"} if more else set())
+            log.info("agents_offered", agents=[o.agent_id for o in offers], ranked_by=ranked_by or "overall")
+            key = await ask(session, files, allowed.__contains__, d.asking, step="agent")
+            if key is None or key == "0":
+                return shared
+            if key == "*":
+                continue
+            if key == "9":
+                page = page + 1 if (page + 1) * size < len(ranking) else 0
+                continue
+            if key == "8":
+                ranked_by = next_rank
+                ranking = rank(found, by=ranked_by)
+                page = 0
+                continue
+            chosen = offers[int(key) - 1].agent_id
+            return Choice(f"agent-{chosen}", chosen)
+        return shared
+
+    async def enqueue(self, session: AGISession, client: Client | None, choice: Choice) -> None:
+        d = self.deps
+        reputation = ratings(await d.store.client_summary(client.id)) if client else None
+        priority = caller_priority(reputation, d.policy)
+        # an agent's own queue rings once then hands back (n): the caller is offered someone else at once
+        await session.set_variable("CC_QUEUE", choice.queue)
+        await session.set_variable("CC_QUEUE_OPTS", "cn" if choice.agent_id else "c")
+        await session.set_variable("CC_PRIO", str(priority))
+        await session.set_variable("CC_CHOSEN", choice.agent_id or "")
+        await session.set_variable("CC_LAST_OUTCOME", "")
+        await d.store.call_queued(session.env.uniqueid, choice.queue, d.clock())
+        log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
+        if choice.agent_id:
+            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), "cc/leave-queue"])
+        else:
+            await say(session, ["cc/shared-queue"])
+        await session.set_variable(RESULT_VAR, QUEUE)
+
+
+def _next_category(categories: tuple[str, ...], current: str | None) -> str | None:
+    """8 cycles the ranking: overall → first category → ... → last category → overall."""
+    if current is None:
+        return categories[0] if categories else None
+    index = categories.index(current) + 1
+    return categories[index] if index < len(categories) else None

@@ -16,8 +16,8 @@ from callcenter.ami.link import AMILink, AMISettings
 from callcenter.app import CallCenter, Sandbox
 from callcenter.asterisk.render import InstanceLayout
 from callcenter.config import Config, load_config
+from callcenter.demo.script import Driver
 from callcenter.roster import AgentSpec, load_roster
-from tests.asterisk.ami_driver import Driver
 
 PROJECT = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("CALLCENTER_ASTERISK_ROOT", "/var/cache/callcenter/asterisk-root"))
@@ -59,6 +59,9 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
         "CALLCENTER_ASTERISK_ROOT": str(ROOT),
         "CALLCENTER_AMI_RECONNECT_MIN": "0.2",
         "CALLCENTER_AMI_RECONNECT_MAX": "1",
+        # short waits keep no-answer and no-input scenarios quick; the flows are the same
+        "CALLCENTER_JOURNEY_RING_TIMEOUT": "4",
+        "CALLCENTER_JOURNEY_INPUT_TIMEOUT": "2",
     }
     config = load_config(PROJECT / "callcenter/demo/callcenter.toml", env)
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
@@ -70,6 +73,8 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
         yield AsteriskUnderTest(sandbox, sandbox.config, agents, sandbox.driver_secret())
     finally:
         await sandbox.stop()
+        # keep Asterisk's logs (messages.log, queue_log) next to the test's state for post-mortems
+        shutil.copytree(layout.log_dir, state_dir / "asterisk-logs", dirs_exist_ok=True)
         shutil.rmtree(layout.host_dir, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from callcenter.ami.link import AMIAuthError
 from callcenter.app import CallCenter
-from tests.asterisk.ami_driver import Driver, Predicate, event
+from callcenter.demo.script import Driver, Predicate, event
 from tests.asterisk.conftest import PROJECT, AsteriskUnderTest
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]

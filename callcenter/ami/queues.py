@@ -1,0 +1,211 @@
+"""Queue members in Asterisk, kept equal to what the roster and the ratings say; and who is available now.
+
+Every agent is a member ``Local/<id>@cc-agent-offer/n`` (MemberName = agent id) of their own queue
+``agent-<id>`` (penalty 0) and of the shared queue ``service-<s>`` of each service they serve, where the
+penalty comes from their ratings (better agents lower, so they ring first). After every AMI (re)connect
+and every Asterisk restart, ``resync`` compares ``QueueStatus`` with that and fixes each difference,
+logging one line per correction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from panoramisk.message import Message
+
+from callcenter.ami.link import AMIError, AMILink
+from callcenter.roster import AgentSpec
+
+log = structlog.get_logger(__name__)
+
+# app_queue member status codes (AST_DEVICE_*)
+NOT_INUSE = 1
+UNKNOWN = 0
+INVALID = 4
+UNAVAILABLE = 5
+OFFERABLE = frozenset({UNKNOWN, NOT_INUSE})
+UNREACHABLE = frozenset({INVALID, UNAVAILABLE})
+
+MEMBER = re.compile(r"^Local/(?P<agent>[0-9]+)@cc-agent-offer/n$", re.IGNORECASE)
+
+PenaltyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
+
+
+def member_interface(agent_id: str) -> str:
+    return f"Local/{agent_id}@cc-agent-offer/n"
+
+
+def state_interface(agent: AgentSpec) -> str:
+    # A Local member is never UNAVAILABLE by itself: SIP agents follow their registration, the others a
+    # custom device state the service and the dialplan set (cc-agent-screen marks INUSE on accept).
+    return f"PJSIP/{agent.sip_endpoint}" if agent.sip_endpoint else f"Custom:agent-{agent.id}"
+
+
+@dataclass
+class MemberState:
+    status: int = UNKNOWN
+    paused: bool = False
+    penalty: int = 0
+
+
+@dataclass
+class Presence:
+    """What Asterisk last told us about each agent's membership of each queue."""
+
+    members: dict[str, dict[str, MemberState]] = field(default_factory=dict)  # agent -> queue -> state
+    synced: bool = False
+
+    def update(self, queue: str, agent_id: str, **changes: int | bool) -> None:
+        state = self.members.setdefault(agent_id, {}).setdefault(queue, MemberState())
+        for name, value in changes.items():
+            setattr(state, name, value)
+
+    def remove(self, queue: str, agent_id: str) -> None:
+        self.members.get(agent_id, {}).pop(queue, None)
+
+    def _own(self, agent_id: str) -> MemberState | None:
+        return self.members.get(agent_id, {}).get(f"agent-{agent_id}")
+
+    def offerable(self, agent_id: str) -> bool:
+        """Free to take a call now: logged in to their own queue, not paused, not busy or unreachable."""
+        if not self.synced:
+            # no word from Asterisk (AMI down since start): offer everyone, ringing will tell
+            return True
+        own = self._own(agent_id)
+        return own is not None and not own.paused and own.status in OFFERABLE
+
+    def reachable(self, agent_id: str) -> bool:
+        """Logged in and reachable, perhaps busy: worth waiting for in a queue."""
+        if not self.synced:
+            return True
+        own = self._own(agent_id)
+        return own is not None and not own.paused and own.status not in UNREACHABLE
+
+
+class QueueSync:
+    def __init__(self, ami: AMILink, agents: Sequence[AgentSpec], penalties: PenaltyOf) -> None:
+        self.ami = ami
+        self.agents = {a.id: a for a in agents}
+        self.penalties = penalties
+        self.presence = Presence()
+        ami.on_resync(self.resync)
+        for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"):
+            ami.on_event(name, self._on_member)
+        ami.on_event("QueueMemberRemoved", self._on_removed)
+
+    def desired(self, penalties: Mapping[str, int]) -> dict[tuple[str, str], int]:
+        """(queue, agent) -> penalty, for every membership the roster implies."""
+        want: dict[tuple[str, str], int] = {}
+        for agent in self.agents.values():
+            want[(agent.own_queue, agent.id)] = 0
+            for service in agent.services:
+                want[(f"service-{service}", agent.id)] = penalties.get(agent.id, 0)
+        return want
+
+    async def resync(self) -> None:
+        messages = await self.ami.send_list({"Action": "QueueStatus"})
+        current: dict[tuple[str, str], MemberState] = {}
+        for m in messages:
+            if m.get("Event") != "QueueMember":
+                continue
+            found = MEMBER.match(str(m.get("Location") or m.get("Interface") or ""))
+            if found is None:
+                continue
+            current[(str(m.get("Queue")), found["agent"])] = _state(m)
+        want = self.desired(await self.penalties(list(self.agents)))
+        corrections = 0
+        for (queue, agent_id), penalty in want.items():
+            have = current.get((queue, agent_id))
+            if have is None:
+                await self._add(queue, self.agents[agent_id], penalty)
+                current[(queue, agent_id)] = MemberState(UNKNOWN, False, penalty)
+                corrections += 1
+            elif have.penalty != penalty:
+                await self._set_penalty(queue, agent_id, penalty, have.penalty)
+                have.penalty = penalty
+                corrections += 1
+        for queue, agent_id in set(current) - set(want):
+            await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": member_interface(agent_id)})
+            log.info("queue_member_removed", queue=queue, agent=agent_id, reason="not in roster")
+            del current[(queue, agent_id)]
+            corrections += 1
+        await self._wake_custom_states(current)
+        presence = Presence(synced=True)
+        for (queue, agent_id), state in current.items():
+            presence.members.setdefault(agent_id, {})[queue] = state
+        self.presence = presence
+        log.info("queues_resynced", members=len(current), corrections=corrections)
+
+    async def agent_rated(self, agent_id: str) -> None:
+        """A rating of ``agent_id`` changed: push their new penalty in the shared queues at once."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        penalty = (await self.penalties([agent_id])).get(agent_id, 0)
+        for service in agent.services:
+            queue = f"service-{service}"
+            state = self.presence.members.get(agent_id, {}).get(queue)
+            if state is not None and state.penalty == penalty:
+                continue
+            try:
+                await self._set_penalty(queue, agent_id, penalty, state.penalty if state else None)
+            except AMIError as exc:
+                # the next resync (reconnect, restart) corrects it; the rating itself is stored
+                log.warning("queue_penalty_not_pushed", queue=queue, agent=agent_id, error=str(exc))
+
+    async def _add(self, queue: str, agent: AgentSpec, penalty: int) -> None:
+        await self.ami.send(
+            {
+                "Action": "QueueAdd",
+                "Queue": queue,
+                "Interface": member_interface(agent.id),
+                "Penalty": str(penalty),
+                "MemberName": agent.id,
+                "StateInterface": state_interface(agent),
+            }
+        )
+        log.info("queue_member_added", queue=queue, agent=agent.id, penalty=penalty)
+
+    async def _set_penalty(self, queue: str, agent_id: str, penalty: int, old: int | None) -> None:
+        await self.ami.send(
+            {"Action": "QueuePenalty", "Queue": queue, "Interface": member_interface(agent_id), "Penalty": str(penalty)}
+        )
+        log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, was=old)
+
+    async def _wake_custom_states(self, current: Mapping[tuple[str, str], MemberState]) -> None:
+        # A fresh Asterisk knows no Custom:agent-N state (INVALID): say the agent is free, once.
+        for agent_id, agent in self.agents.items():
+            own = current.get((agent.own_queue, agent_id))
+            if agent.sip_endpoint is None and own is not None and own.status in {UNKNOWN, INVALID}:
+                await self.ami.send(
+                    {"Action": "Setvar", "Variable": f"DEVICE_STATE(Custom:agent-{agent_id})", "Value": "NOT_INUSE"}
+                )
+                own.status = NOT_INUSE
+
+    async def _on_member(self, event: Message) -> None:
+        found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
+        if found is None:
+            return
+        state = _state(event)
+        self.presence.update(
+            str(event.get("Queue")), found["agent"], status=state.status, paused=state.paused, penalty=state.penalty
+        )
+
+    async def _on_removed(self, event: Message) -> None:
+        found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
+        if found is not None:
+            self.presence.remove(str(event.get("Queue")), found["agent"])
+
+
+def _state(m: Message) -> MemberState:
+    return MemberState(status=_int(m.get("Status")), paused=_int(m.get("Paused")) == 1, penalty=_int(m.get("Penalty")))
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0

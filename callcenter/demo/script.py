@@ -1,0 +1,188 @@
+"""Scripted callers driven over AMI, for `callcenter demo` and the end-to-end tests.
+
+A call is an AMI Originate of ``Local/<number>@cc-inbound/n``: the Local channel's second half runs the IVR, the
+first half is the "phone". Digits pressed while no digit-collecting command runs are lost, so the script waits
+for the AMI event that says a ``Read()`` started on the IVR half (``AGIExecStart``) and only then injects the
+digits as received DTMF (``PlayDTMF`` with ``Receive: true``). What the caller heard is read off the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from panoramisk.message import Message
+
+from callcenter.ami.link import AMILink
+
+Predicate = Callable[[Message], bool]
+READ = re.compile(r"^EXEC Read (?:\"(?P<quoted>.*)\"|(?P<plain>\S+))", re.DOTALL)
+
+
+class EventLog:
+    """Every AMI event seen since the driver logged in; scripts await the one they expect instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.events: list[Message] = []
+        self._changed = asyncio.Condition()
+
+    async def record(self, event: Message) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Predicate, timeout: float = 15.0, since: int = 0) -> Message:
+        async with asyncio.timeout(timeout), self._changed:
+            while True:
+                for event in self.events[since:]:
+                    if predicate(event):
+                        return event
+                await self._changed.wait()
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def matching(self, predicate: Predicate, since: int = 0) -> list[Message]:
+        return [e for e in self.events[since:] if predicate(e)]
+
+
+def event(name: str, **fields: str) -> Predicate:
+    def match(e: Message) -> bool:
+        return bool(e.get("Event") == name and all(e.get(k) == v for k, v in fields.items()))
+
+    return match
+
+
+def read_files(command: str) -> list[str] | None:
+    """The sound files of an ``EXEC Read CC_DIGITS,a&b&c,...`` AGI command, or None for another command."""
+    found = READ.match(command)
+    if found is None:
+        return None
+    args = (found["quoted"] or found["plain"] or "").replace('\\"', '"').split(",")
+    return args[1].split("&") if len(args) > 1 else []
+
+
+def is_read(uniqueid: str) -> Predicate:
+    def match(e: Message) -> bool:
+        return (
+            e.get("Event") == "AGIExecStart"
+            and e.get("Uniqueid") == uniqueid
+            and read_files(str(e.get("Command", ""))) is not None
+        )
+
+    return match
+
+
+@dataclass
+class Caller:
+    """One scripted caller: what they heard (prompt by prompt) and pressed."""
+
+    driver: Driver
+    uniqueid: str  # the IVR half's uniqueid = the call's id in the store
+    number: str
+    heard: list[list[str]] = field(default_factory=list)
+    pressed: list[str] = field(default_factory=list)
+    channel: str = ""
+    _seen: int = 0
+
+    async def prompt(self, contains: str | None = None, timeout: float = 20.0) -> list[str]:
+        """Wait for the next Read() on the IVR (optionally one playing ``contains``); return its files."""
+
+        def wanted(e: Message) -> bool:
+            if not is_read(self.uniqueid)(e):
+                return False
+            files = read_files(str(e.get("Command", ""))) or []
+            return contains is None or contains in files
+
+        event_ = await self.driver.log.wait_for(wanted, timeout=timeout, since=self._seen)
+        self._seen = self.driver.log.events.index(event_) + 1
+        files = read_files(str(event_.get("Command", ""))) or []
+        self.heard.append(files)
+        self.channel = str(event_.get("Channel"))
+        return files
+
+    async def press(self, keys: str) -> None:
+        """Press keys on the phone; call only right after prompt() returned (a Read() is running)."""
+        for key in keys:
+            # one key at a time, like a finger: the next goes once Asterisk has taken this one in
+            mark = self.driver.log.mark()
+            await self.driver.link.send(
+                {"Action": "PlayDTMF", "Channel": self.channel, "Digit": key, "Duration": "120", "Receive": "true"}
+            )
+            await self.driver.log.wait_for(
+                event("DTMFEnd", Channel=self.channel, Digit=key, Direction="Received"), timeout=5.0, since=mark
+            )
+        self.pressed.append(keys)
+
+    async def answer(self, contains: str, keys: str, timeout: float = 20.0) -> list[str]:
+        files = await self.prompt(contains, timeout)
+        await self.press(keys)
+        return files
+
+    async def hangup(self) -> None:
+        await self.driver.link.send({"Action": "Hangup", "Channel": self.channel})
+
+    async def ended(self, timeout: float = 30.0) -> Message:
+        return await self.driver.log.wait_for(event("Hangup", Uniqueid=self.uniqueid), timeout=timeout)
+
+
+class Driver:
+    """The driver AMI user (it alone may Originate): places scripted calls and records every event."""
+
+    def __init__(self, link: AMILink) -> None:
+        self.link = link
+        self.log = EventLog()
+        self._ids = itertools.count(1)
+        self._epoch = int(time.time())
+        link.on_event("*", self.log.record)
+
+    def token(self) -> str:
+        return f"{next(self._ids):04d}"
+
+    async def originate(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        variables: Mapping[str, str] | None = None,
+        callerid: str | None = None,
+        ids: tuple[str, str] | None = None,
+    ) -> Message:
+        action: dict[str, Any] = {
+            "Action": "Originate",
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": "1",
+            "Async": "true",
+            "Timeout": "10000",
+        }
+        if callerid:
+            action["CallerID"] = callerid
+        if variables:
+            action["Variable"] = [f"{k}={v}" for k, v in variables.items()]
+        if ids:
+            action["ChannelId"], action["OtherChannelId"] = ids
+        return await self.link.send(action)
+
+    async def call(self, service_number: str, callerid: str | None) -> Caller:
+        """Dial the service number from a scripted phone showing ``callerid`` (None: withheld)."""
+        # Uniqueids we choose, digits and a dot like Asterisk's own, so the dialplan's filters keep them.
+        n = next(self._ids)
+        ids = (f"{self._epoch}{n:05d}.1", f"{self._epoch}{n:05d}.2")
+        await self.originate(
+            f"Local/{service_number}@cc-inbound/n",
+            "cc-test-phone",
+            "s",
+            callerid=f'"caller" <{callerid}>' if callerid else '"anonymous" <anonymous>',
+            ids=ids,
+        )
+        return Caller(self, ids[1], callerid or "anonymous")
+
+    async def set_global(self, name: str, value: str) -> None:
+        await self.link.send({"Action": "Setvar", "Variable": name, "Value": value})

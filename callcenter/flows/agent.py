@@ -1,0 +1,86 @@
+"""The agent's side: screen a call before the bridge (hear the caller's reputation, accept or decline), and
+rate the caller when the caller hung up first."""
+
+from __future__ import annotations
+
+import structlog
+
+from callcenter.agi import AGISession
+from callcenter.flows import speech
+from callcenter.flows.ask import Asking, ask, say
+from callcenter.flows.deps import FlowDeps
+from callcenter.flows.rating import rate
+from callcenter.store.models import AGENT_TO_CLIENT
+
+log = structlog.get_logger(__name__)
+
+ACCEPT = "1"
+DECLINE = "2"
+
+
+def _call_and_agent(session: AGISession) -> tuple[str, str]:
+    params = session.env.params
+    call, agent = params.get("call", ""), params.get("agent", "")
+    if not agent.isdigit() or not call.replace(".", "").isdigit():
+        raise ValueError(f"bad screen/rate parameters: agent={agent[:20]!r} call={call[:40]!r}")
+    return call, agent
+
+
+class ScreenFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        d = self.deps
+        call_id, agent = _call_and_agent(session)
+        call = await d.store.get_call(call_id)
+        client = await d.store.get_client(call.client_id) if call and call.client_id else None
+        rep = d.score(await d.store.client_summary(client.id)) if client else None
+        # the same facts as an AMI event, for an agent's screen pop
+        overall = f"{rep.overall:.1f}" if rep else ""
+        await session.exec(
+            "UserEvent",
+            "CallCenterScreen",
+            f"Agent: {agent}",
+            f"Call: {call_id}",
+            f"Caller: {client.number if client else 'anonymous'}",
+            f"Score: {overall}",
+            f"Ratings: {rep.count if rep else 0}",
+            f"New: {'yes' if rep is None or rep.is_new else 'no'}",
+        )
+        key = await ask(
+            session,
+            [*speech.reputation(rep), "cc/accept-decline"],
+            lambda k: k in {ACCEPT, DECLINE},
+            Asking(d.asking.timeout, 2),
+            step="screen",
+        )
+        if key == ACCEPT:
+            log.info("agent_accepted", agent=agent, call=call_id)
+            await session.set_variable("CC_SCREEN", "ACCEPT")
+            return
+        if key == DECLINE:
+            d.screenings.decline(call_id, agent, d.clock())
+        log.info("agent_declined" if key == DECLINE else "agent_no_decision", agent=agent, call=call_id)
+        await session.set_variable("CC_SCREEN", "DECLINE")
+
+
+class RateCallerFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        d = self.deps
+        call_id, agent = _call_and_agent(session)
+        call = await d.store.get_call(call_id)
+        # only the agent who was bridged with this caller rates them (the store checks the call was answered)
+        if call is None or call.agent_id != agent:
+            log.warning("rate_caller_refused", agent=agent, call=call_id, served_by=call.agent_id if call else None)
+            return
+        if call.client_id is None:
+            log.info("rate_caller_skipped", reason="anonymous caller")
+            return
+        await rate(
+            session, d, call=call_id, direction=AGENT_TO_CLIENT, actor=f"agent:{agent}", subject=["cc/the-caller"]
+        )
+        await say(session, ["cc/goodbye"])

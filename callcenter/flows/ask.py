@@ -1,0 +1,72 @@
+"""Asking the caller (or the agent) for keys: one prompt of many files, barge-in, re-prompt, then a default.
+
+AGI's GET DATA plays a single file; a sentence here is a dozen files ("press 1 for Alice, rated 4 point 6 ...").
+The dialplan application Read() plays an &-separated list and listens for keys during every one of them, so
+a caller who knows what they want never has to sit through the whole menu.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from callcenter.agi import AGIHangup, AGISession
+
+log = structlog.get_logger(__name__)
+
+DIGITS_VAR = "CC_DIGITS"
+INVALID = "cc/invalid"
+NO_INPUT = "cc/no-input"
+
+
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """How long to wait for keys and how often to ask again (from [journey] in the config)."""
+
+    timeout: float = 6.0
+    attempts: int = 3
+
+
+async def read_keys(session: AGISession, files: Sequence[str], max_digits: int, timeout: float) -> str:
+    """Play ``files`` and collect up to ``max_digits`` keys; "" when nothing was pressed."""
+    if not files or any(("&" in f or "," in f or not f) for f in files):
+        raise ValueError(f"sound file names must be non-empty, without '&' or ',': {files!r}")
+    # Read(variable,filenames,maxdigits,options,attempts,timeout)
+    await session.exec("Read", DIGITS_VAR, "&".join(files), str(max_digits), "", "1", f"{timeout:g}")
+    status = await session.get_variable("READSTATUS")
+    if status == "HANGUP":
+        raise AGIHangup("the caller hung up during Read")
+    return await session.get_variable(DIGITS_VAR) or ""
+
+
+async def ask(
+    session: AGISession,
+    files: Sequence[str],
+    valid: Callable[[str], bool],
+    asking: Asking,
+    *,
+    max_digits: int = 1,
+    step: str,
+) -> str | None:
+    """Ask until the answer is ``valid``; None after ``asking.attempts`` tries (the caller's default path).
+
+    Invalid keys hear "not a valid choice", silence hears "we did not hear your choice"; both hear the prompt
+    again. ``step`` names the question in the logs.
+    """
+    for attempt in range(1, asking.attempts + 1):
+        keys = await read_keys(session, files, max_digits, asking.timeout)
+        if keys and valid(keys):
+            log.info("keys_pressed", step=step, keys=keys, attempt=attempt)
+            return keys
+        log.info("keys_rejected", step=step, keys=keys, attempt=attempt)
+        if attempt < asking.attempts:
+            await read_keys(session, [INVALID if keys else NO_INPUT], 1, 0.1)
+    log.info("keys_default", step=step)
+    return None
+
+
+async def say(session: AGISession, files: Sequence[str]) -> None:
+    """Play a sentence; a key pressed during it just ends it early (nothing waits for input afterwards)."""
+    await read_keys(session, files, 1, 0.1)

@@ -1,0 +1,62 @@
+"""What the call flows need, built once by the composition root and handed to every route."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from callcenter.ami.queues import Presence
+from callcenter.evaluation.policy import Policy, Ratings, Score, Tally, score
+from callcenter.flows.ask import Asking
+from callcenter.store import RatingSummary, SqliteStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Screenings:
+    """Which agent declined which call: the agent's leg knows, the caller's leg must tell the caller.
+
+    In memory on purpose: it matters only while the call lasts. Entries older than an hour are dropped.
+    """
+
+    declined: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def decline(self, call: str, agent: str, now: datetime) -> None:
+        cutoff = now - timedelta(hours=1)
+        for stale in [k for k, at in self.declined.items() if at < cutoff]:
+            del self.declined[stale]
+        self.declined[(call, agent)] = now
+
+    def was_declined(self, call: str, agent: str) -> bool:
+        return self.declined.pop((call, agent), None) is not None
+
+
+@dataclass
+class FlowDeps:
+    store: SqliteStore
+    presence: Callable[[], Presence]
+    policy: Policy
+    asking: Asking
+    categories: tuple[str, ...]
+    services: tuple[str, ...]
+    offer_count: int
+    on_agent_rated: Callable[[str], Awaitable[None]]
+    screenings: Screenings = field(default_factory=Screenings)
+    clock: Callable[[], datetime] = utcnow
+    # how far back a caller is reminded of a call they did not rate
+    remind_days: int = 14
+
+    def score(self, summary: RatingSummary) -> Score:
+        return score(ratings(summary), self.categories, self.policy)
+
+
+def ratings(summary: RatingSummary) -> Ratings:
+    return Ratings(
+        count=summary.count,
+        overall=Tally(summary.score_count, summary.score_total),
+        per_category={k: Tally(v.n, v.total) for k, v in summary.per_category.items()},
+    )

@@ -1,0 +1,116 @@
+"""Around Queue(): the bridge is made (connected), Queue() returned (after-queue), the caller hung up (call-end)."""
+
+from __future__ import annotations
+
+import re
+
+import structlog
+
+from callcenter.agi import AGISession
+from callcenter.flows import speech
+from callcenter.flows.ask import say
+from callcenter.flows.deps import FlowDeps
+from callcenter.flows.rating import rate
+from callcenter.flows.results import CHOOSE, DONE, RESULT_VAR
+from callcenter.store.models import CALL_OUTCOMES, CLIENT_TO_AGENT, CallOutcome
+
+log = structlog.get_logger(__name__)
+
+MEMBER_INTERFACE = re.compile(r"^Local/([0-9]+)@cc-agent-offer")
+# Queue() ended without a bridge: the chosen agent declined, did not answer, or nobody could take the call
+NOT_CONNECTED = frozenset({"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"})
+
+
+class ConnectedFlow:
+    """Queue()'s AGI argument: runs on the caller the moment an agent is connected, so "answered" does not
+    depend on the AMI link being up."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        agent = await session.get_variable("MEMBERNAME") or ""
+        if not agent.isdigit():
+            found = MEMBER_INTERFACE.match(await session.get_variable("MEMBERINTERFACE") or "")
+            agent = found.group(1) if found else ""
+        if not agent:
+            log.error("connected_without_agent")
+            return
+        await self.deps.store.call_answered(session.env.uniqueid, agent, self.deps.clock())
+        log.info("call_answered", agent=agent)
+
+
+class AfterQueueFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        d = self.deps
+        call = session.env.uniqueid
+        status = session.env.params.get("status", "")
+        chosen = await session.get_variable("CC_CHOSEN") or ""
+        if await session.get_variable("CC_LEFT_QUEUE"):
+            await session.set_variable("CC_LEFT_QUEUE", "")
+            log.info("caller_left_queue", agent=chosen or None)
+            await session.set_variable(RESULT_VAR, CHOOSE)
+            return
+        record = await d.store.get_call(call)
+        if record is not None and record.answered_at is not None:
+            # the agent hung up first (Queue option c): the caller is still here to rate them
+            if record.client_id is not None and record.agent_id is not None:
+                client = await d.store.get_client(record.client_id)
+                assert client is not None
+                await rate(
+                    session,
+                    d,
+                    call=call,
+                    direction=CLIENT_TO_AGENT,
+                    actor=f"client:{client.number}",
+                    subject=[speech.agent_name(record.agent_id)],
+                )
+            await say(session, ["cc/goodbye"])
+            await session.set_variable(RESULT_VAR, DONE)
+            return
+        if chosen and status in NOT_CONNECTED:
+            outcome: CallOutcome = "declined" if d.screenings.was_declined(call, chosen) else "no_answer"
+            log.info("agent_not_connected", agent=chosen, outcome=outcome, status=status)
+            await session.set_variable("CC_LAST_OUTCOME", outcome)
+            excluded = set(filter(None, (await session.get_variable("CC_EXCLUDE") or "").split("-")))
+            await session.set_variable("CC_EXCLUDE", "-".join(sorted(excluded | {chosen})))
+            reason = "cc/declined" if outcome == "declined" else "cc/not-answering"
+            await say(session, [speech.agent_name(chosen), reason])
+            await session.set_variable(RESULT_VAR, CHOOSE)
+            return
+        # the shared queue gave up (queue_timeout), or Queue() failed: a clear goodbye
+        log.info("queue_gave_up", status=status or "none")
+        await session.set_variable("CC_LAST_OUTCOME", "timeout")
+        await say(session, ["cc/no-agents", "cc/goodbye"])
+        await session.set_variable(RESULT_VAR, DONE)
+
+
+class CallEndFlow:
+    """The caller's hangup handler: close the call row with its outcome (the store ignores a second end)."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        d = self.deps
+        call = await d.store.get_call(session.env.uniqueid)
+        if call is None or call.ended_at is not None:
+            return
+        last = await session.get_variable("CC_LAST_OUTCOME") or ""
+        outcome: CallOutcome
+        if call.answered_at is not None:
+            outcome = "answered"
+        elif last in CALL_OUTCOMES:
+            outcome = last
+        else:
+            outcome = "abandoned"
+        ended = await d.store.call_ended(call.uniqueid, outcome, d.clock())
+        log.info(
+            "call_ended",
+            outcome=outcome,
+            hold=ended.hold_seconds if ended else None,
+            talk=ended.talk_seconds if ended else None,
+        )

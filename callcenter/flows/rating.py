@@ -1,0 +1,53 @@
+"""Asking one side of a call to rate the other: one digit 1-5 per category, read back, stored at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from callcenter.agi import AGISession
+from callcenter.flows import speech
+from callcenter.flows.ask import ask, say
+from callcenter.flows.deps import FlowDeps
+from callcenter.store import Direction, EvaluationRefused
+from callcenter.store.models import CLIENT_TO_AGENT
+
+log = structlog.get_logger(__name__)
+
+SKIP = "*"
+
+
+async def rate(
+    session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, actor: str, subject: Sequence[str]
+) -> bool:
+    """Ask for the scores of ``subject`` on ``call`` and store them; False if skipped or refused."""
+    categories = deps.categories
+    count = len(categories)
+
+    def valid(keys: str) -> bool:
+        return keys.startswith(SKIP) or (len(keys) == count and all(k in "12345" for k in keys))
+
+    keys = await ask(
+        session,
+        speech.rating_request(*subject, categories=categories),
+        valid,
+        deps.asking,
+        max_digits=count,
+        step=f"rate_{direction}",
+    )
+    if keys is None or keys.startswith(SKIP):
+        log.info("rating_skipped", call=call, direction=direction)
+        return False
+    scores = dict(zip(categories, (int(k) for k in keys), strict=True))
+    try:
+        evaluation = await deps.store.record_evaluation(call, direction, scores, actor, deps.clock())
+    except EvaluationRefused as exc:
+        log.warning("rating_refused", call=call, direction=direction, reason=str(exc.reason))
+        await say(session, ["cc/not-rated"])
+        return False
+    log.info("rating_stored", call=call, direction=direction, scores=scores, evaluation=evaluation.id)
+    await say(session, speech.rating_readback(scores))
+    if direction == CLIENT_TO_AGENT:
+        await deps.on_agent_rated(evaluation.agent_id)
+    return True
