@@ -149,6 +149,7 @@ class Driver:
         channel: str,
         context: str,
         exten: str,
+        *,
         variables: Mapping[str, str] | None = None,
         callerid: str | None = None,
         ids: tuple[str, str] | None = None,

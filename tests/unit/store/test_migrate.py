@@ -42,13 +42,14 @@ async def test_bundled_migrations_are_found_in_order() -> None:
 async def test_migrate_from_empty_then_again_is_a_no_op(tmp_path: Path) -> None:
     path = tmp_path / "cc.db"
     async with await Database.open(path) as db:
-        assert await migrate(db) == (0, 1)
+        latest = len(bundled_migrations())
+        assert await migrate(db) == (0, latest)
         assert await tables(db) == TABLES
-        assert await migrate(db) == (1, 1)
+        assert await migrate(db) == (latest, latest)
     # A fresh connection (a restart) sees the same version and migrates nothing.
     async with await Database.open(path) as db:
-        assert await schema_version(db) == 1
-        assert await migrate(db) == (1, 1)
+        assert await schema_version(db) == latest
+        assert await migrate(db) == (latest, latest)
 
 
 async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
@@ -57,7 +58,9 @@ async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
         await migrate(db)
         async with db.transaction() as conn:
             await conn.execute("PRAGMA user_version = 99")
-        with pytest.raises(SchemaTooNewError, match=r"schema version 99.*only knows versions up to 1"):
+        with pytest.raises(
+            SchemaTooNewError, match=rf"schema version 99.*only knows versions up to {len(bundled_migrations())}"
+        ):
             await migrate(db)
         assert await schema_version(db) == 99
 
