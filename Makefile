@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= callcenter/demo/callcenter.toml
 
-.PHONY: run test lint unit asterisk-test bench format root clean
+.PHONY: run demo test lint unit bench format root clean
 
 $(BIN)/callcenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(BIN)/callcenter: pyproject.toml
 ## run: build the Asterisk root if needed, start Asterisk + callcenter with the demo roster (Ctrl-C stops both)
 run: $(BIN)/callcenter
 	$(BIN)/callcenter --config $(CONFIG) run
+
+## demo: one scripted call through the running `make run` system, printed as a transcript
+demo: $(BIN)/callcenter
+	$(BIN)/callcenter --config $(CONFIG) demo
 
 ## test: lint, type-check, then every test, including those that boot a real Asterisk 22
 test: lint root

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from callcenter import reports
 from callcenter.agi import AGIError
 from callcenter.ami.link import AMIError
 from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
@@ -21,7 +24,11 @@ from callcenter.asterisk.prompts import PromptError
 from callcenter.asterisk.render import InstanceLayout, RenderError
 from callcenter.asterisk.root import RootError, ensure_root
 from callcenter.config import Config, ConfigError, ami_secret_path, load_config
+from callcenter.demo.run import DEMO_CALLER, demo_call
+from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.evaluation.policy import Policy
 from callcenter.logsetup import configure_logging
+from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
 from callcenter.store import StoreError
 
@@ -29,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 # Failures an operator can fix; anything else is a bug and keeps its traceback.
 OPERATOR_ERRORS = (
+    LookupError,  # an unknown agent id or caller number given on the command line
     ConfigError,
     AMIError,
     AGIError,
@@ -90,7 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler=cmd_serve)
 
     s = sub.add_parser("run", help="start the sandbox Asterisk and the service together (Ctrl-C stops both)")
+    s.add_argument("--no-demo", action="store_true", help="skip seeding demo ratings and the scripted demo call")
     s.set_defaults(handler=cmd_run)
+
+    s = sub.add_parser("demo", help="place one scripted call through the running system and print its transcript")
+    s.add_argument("--number", default=DEMO_CALLER, help=f"the caller's number (default {DEMO_CALLER})")
+    s.set_defaults(handler=cmd_demo)
+
+    ratings = sub.add_parser("ratings", help="scores as the IVR uses them").add_subparsers(
+        title="ratings commands", metavar="COMMAND"
+    )
+    s = ratings.add_parser("show", help="an agent's or a caller's scores, recent evaluations, penalty/priority")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--agent", help="agent id")
+    who.add_argument("--client", help="caller number")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_ratings_show)
+
+    calls = sub.add_parser("calls", help="recorded calls").add_subparsers(title="calls commands", metavar="COMMAND")
+    s = calls.add_parser("list", help="recent calls with outcome, hold/talk seconds and who rated")
+    s.add_argument("--agent", help="only calls served by this agent id")
+    s.add_argument("--client", help="only calls from this caller number")
+    s.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_calls_list)
 
     db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
     s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
@@ -154,9 +185,49 @@ async def cmd_run(args: argparse.Namespace, config: Config, agents: tuple[AgentS
                 f"Press Ctrl-C to stop both.\n",
                 flush=True,
             )
+            if not args.no_demo:
+                assert center.store is not None
+                seeded = await seed_history(center.store, DEMO_HISTORY)
+                if seeded:
+                    print(f"seeded {seeded} past rated calls for the demo agents", flush=True)
+                await demo_call(c, agents, out=lambda line: print(line, flush=True))
+                print(
+                    "\nThe call center keeps running: call 800 from a softphone, or `make demo` for "
+                    "another scripted call. Ctrl-C stops.",
+                    flush=True,
+                )
             await wait_for_signal(asyncio.Event())
     finally:
         await sandbox.stop()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    number = normalise_number(args.number)
+    if number is None:
+        raise ConfigError(f"--number {args.number!r} is not a phone number")
+    await demo_call(config, agents, number=number)
+    return 0
+
+
+async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    policy = Policy(**dataclasses.asdict(config.policy))
+    async with await open_store(config, agents) as store:
+        if args.agent:
+            agent = await reports.agent_report(store, args.agent, config.categories, policy)
+            print(reports.to_json(agent) if args.json else reports.render_agent(agent))
+        else:
+            client = await reports.client_report(store, args.client, config.categories, policy, now=datetime.now(UTC))
+            print(reports.to_json(client) if args.json else reports.render_client(client))
+    return 0
+
+
+async def cmd_calls_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    async with await open_store(config, agents) as store:
+        rows = await reports.calls_report(store, agent_id=args.agent, number=args.client, limit=args.limit)
+    print(reports.to_json(rows) if args.json else reports.render_calls(rows))
     return 0
 
 

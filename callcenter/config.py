@@ -248,7 +248,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     """Relative paths in a config file are relative to that file, so the service can run from anywhere."""
 
     def absolute(p: Path) -> Path:
-        return p if p.is_absolute() else base / p
+        return (p if p.is_absolute() else base / p).resolve()
 
     state_dir = absolute(config.state_dir)
     store_path = config.store.path

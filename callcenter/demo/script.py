@@ -29,12 +29,17 @@ class EventLog:
 
     def __init__(self) -> None:
         self.events: list[Message] = []
+        self.times: list[float] = []  # time.monotonic() of each event's arrival, for transcripts
         self._changed = asyncio.Condition()
 
     async def record(self, event: Message) -> None:
         async with self._changed:
             self.events.append(event)
+            self.times.append(time.monotonic())
             self._changed.notify_all()
+
+    def timed(self, since: int = 0) -> list[tuple[float, Message]]:
+        return list(zip(self.times[since:], self.events[since:], strict=True))
 
     async def wait_for(self, predicate: Predicate, timeout: float = 15.0, since: int = 0) -> Message:
         async with asyncio.timeout(timeout), self._changed:

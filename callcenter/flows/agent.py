@@ -37,7 +37,8 @@ class ScreenFlow:
         client = await d.store.get_client(call.client_id) if call and call.client_id else None
         rep = d.score(await d.store.client_summary(client.id)) if client else None
         # the same facts as an AMI event, for an agent's screen pop
-        overall = f"{rep.overall:.1f}" if rep else ""
+        # a new caller has no score worth showing (the prior is not their reputation)
+        overall = f"{rep.overall:.1f}" if rep and not rep.is_new else ""
         await session.exec(
             "UserEvent",
             "CallCenterScreen",

@@ -157,12 +157,13 @@ class InboundFlow:
         await session.set_variable("CC_PRIO", str(priority))
         await session.set_variable("CC_CHOSEN", choice.agent_id or "")
         await session.set_variable("CC_LAST_OUTCOME", "")
-        await d.store.call_queued(session.env.uniqueid, choice.queue, d.clock())
-        log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
         if choice.agent_id:
             await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), "cc/leave-queue"])
         else:
             await say(session, ["cc/shared-queue"])
+        # hold time starts now, when Queue() is next, not before the sentence above
+        await d.store.call_queued(session.env.uniqueid, choice.queue, d.clock())
+        log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
         await session.set_variable(RESULT_VAR, QUEUE)
 
 

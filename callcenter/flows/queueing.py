@@ -12,7 +12,7 @@ from callcenter.flows.ask import say
 from callcenter.flows.deps import FlowDeps
 from callcenter.flows.rating import rate
 from callcenter.flows.results import CHOOSE, DONE, RESULT_VAR
-from callcenter.store.models import CALL_OUTCOMES, CLIENT_TO_AGENT, CallOutcome
+from callcenter.store.models import CALL_OUTCOMES, CLIENT_TO_AGENT, Call, CallOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,9 @@ class AfterQueueFlow:
             return
         record = await d.store.get_call(call)
         if record is not None and record.answered_at is not None:
-            # the agent hung up first (Queue option c): the caller is still here to rate them
+            # The agent hung up first (Queue option c): the conversation is over, so the call row closes now
+            # (talk time is the bridge's, not the survey's); the caller is still here to rate the agent.
+            await d.store.call_ended(call, "answered", d.clock())
             if record.client_id is not None and record.agent_id is not None:
                 client = await d.store.get_client(record.client_id)
                 assert client is not None
@@ -97,8 +99,15 @@ class CallEndFlow:
     async def __call__(self, session: AGISession) -> None:
         d = self.deps
         call = await d.store.get_call(session.env.uniqueid)
-        if call is None or call.ended_at is not None:
+        if call is None:
             return
+        if call.ended_at is None:
+            call = await self.close(session, call)
+        # the call row is final: say so on AMI (dashboards, the demo's transcript); AGI may EXEC on a dead channel
+        await session.exec("UserEvent", "CallCenterCallEnded", f"Call: {call.uniqueid}", f"Outcome: {call.outcome}")
+
+    async def close(self, session: AGISession, call: Call) -> Call:
+        d = self.deps
         last = await session.get_variable("CC_LAST_OUTCOME") or ""
         outcome: CallOutcome
         if call.answered_at is not None:
@@ -108,9 +117,6 @@ class CallEndFlow:
         else:
             outcome = "abandoned"
         ended = await d.store.call_ended(call.uniqueid, outcome, d.clock())
-        log.info(
-            "call_ended",
-            outcome=outcome,
-            hold=ended.hold_seconds if ended else None,
-            talk=ended.talk_seconds if ended else None,
-        )
+        assert ended is not None
+        log.info("call_ended", outcome=outcome, hold=ended.hold_seconds, talk=ended.talk_seconds)
+        return ended

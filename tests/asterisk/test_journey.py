@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from callcenter.app import CallCenter
+from callcenter.demo.run import demo_call
 from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.policy import caller_priority
@@ -324,3 +325,22 @@ async def test_a_service_with_no_available_agent_says_so_and_goodbye(center: Cal
     call = await store_of(center).get_call(caller.uniqueid)
     assert call is not None
     assert (call.outcome, call.queue) == ("failed", None)
+
+
+async def test_the_demo_call_prints_the_whole_journey(center: CallCenter, asterisk: AsteriskUnderTest) -> None:
+    lines: list[str] = []
+    uniqueid = await demo_call(center.config, asterisk.agents, out=lines.append, number="5550111")
+    text = "\n".join(lines)
+    for expected in (
+        "caller hears: \u201cWelcome to the call center.\u201d",
+        "caller presses 1",
+        "Asterisk: caller joins queue agent-",
+        "agent 100",  # the agent's side: what they heard and pressed
+        "Asterisk: agent 100",
+        "stored: evaluation #",
+        "outcome answered",
+    ):
+        assert expected in text, expected
+    rated = await store_of(center).get_evaluation(uniqueid, CLIENT_TO_AGENT)
+    assert rated is not None
+    assert dict(rated.scores) == {"attitude": 5, "knowledge": 4, "availability": 5, "other": 4}
