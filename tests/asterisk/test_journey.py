@@ -344,3 +344,22 @@ async def test_the_demo_call_prints_the_whole_journey(center: CallCenter, asteri
     rated = await store_of(center).get_evaluation(uniqueid, CLIENT_TO_AGENT)
     assert rated is not None
     assert dict(rated.scores) == {"attitude": 5, "knowledge": 4, "availability": 5, "other": 4}
+
+
+async def test_pressing_1_while_waiting_leaves_the_queue_to_choose_again(center: CallCenter, driver: Driver) -> None:
+    await driver.set_global("CC_DEMO_1001", "noanswer")
+    mark = driver.log.mark()
+    caller = await driver.call("800", "5550112")
+    await to_agent_menu(caller)
+    await caller.press("1")
+    await driver.log.wait_for(event("AgentCalled", Queue="agent-1001"), since=mark)
+    await caller.press("1")  # Queue() listens for one key (queues.conf context = cc-queue-exit)
+    left = await driver.log.wait_for(event("QueueCallerLeave", Uniqueid=caller.uniqueid), since=mark)
+    assert left.get("Queue") == "agent-1001"
+    again = await caller.prompt("cc/first-available")
+    assert "1001" in offered(again)  # leaving by choice does not exclude the agent
+    await caller.hangup()
+    await caller.ended()
+    call = await store_of(center).get_call(caller.uniqueid)
+    assert call is not None
+    assert (call.outcome, call.queue) == ("abandoned", "agent-1001")
