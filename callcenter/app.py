@@ -19,7 +19,7 @@ from callcenter.asterisk.prompts import PROMPTS, ensure_prompts, roster_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
-from callcenter.evaluation.policy import Policy, member_penalty, score
+from callcenter.evaluation.policy import member_penalty, score
 from callcenter.flows.agent import RateCallerFlow, ScreenFlow
 from callcenter.flows.ask import Asking
 from callcenter.flows.deps import FlowDeps, ratings
@@ -82,7 +82,7 @@ class CallCenter:
             )
         )
         self.agi: FastAGIServer | None = None
-        self.policy = Policy(**dataclasses.asdict(config.policy))
+        self.policy = config.policy
         self.queues = QueueSync(self.ami, self.agents, self.penalties)
 
     def routes(self, deps: FlowDeps) -> dict[str, Route]:

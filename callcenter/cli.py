@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import os
 import sys
@@ -26,7 +25,6 @@ from callcenter.asterisk.root import RootError, ensure_root
 from callcenter.config import Config, ConfigError, ami_secret_path, load_config
 from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
-from callcenter.evaluation.policy import Policy
 from callcenter.logsetup import configure_logging
 from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
@@ -211,7 +209,7 @@ async def cmd_demo(args: argparse.Namespace, config: Config, agents: tuple[Agent
 
 
 async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    policy = Policy(**dataclasses.asdict(config.policy))
+    policy = config.policy
     async with await open_store(config, agents) as store:
         if args.agent:
             agent = await reports.agent_report(store, args.agent, config.categories, policy)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from callcenter.evaluation.policy import Policy
+
 T = TypeVar("T")
 
 ENV_PREFIX = "CALLCENTER_"
@@ -88,19 +90,6 @@ class JourneyConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyConfig:
-    """Rating policy knobs: see callcenter/evaluation/policy.py and the README's policy table."""
-
-    prior_mean: float = 3.5
-    prior_weight: float = 3.0
-    min_ratings: int = 3
-    priority_min: int = 0
-    priority_max: int = 10
-    priority_neutral: int = 5
-    penalty_max: int = 4
-
-
-@dataclass(frozen=True, slots=True)
 class LogConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: str = "info"
@@ -136,7 +125,8 @@ class Config:
     asterisk: AsteriskConfig = AsteriskConfig()
     store: StoreConfig = StoreConfig()
     journey: JourneyConfig = JourneyConfig()
-    policy: PolicyConfig = PolicyConfig()
+    # the rating policy's knobs are the pure policy's own dataclass: one definition, validated there
+    policy: Policy = field(default_factory=Policy)
     log: LogConfig = LogConfig()
     services: tuple[ServiceConfig, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryConfig, ...] = DEFAULT_CATEGORIES
@@ -196,7 +186,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     kwargs = {name: _coerce(hints[name], value, f"{where}{name}") for name, value in data.items()}
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where or 'config'}: {exc}") from None
 
 

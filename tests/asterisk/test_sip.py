@@ -341,6 +341,11 @@ async def test_sip_caller_presses_rfc2833_keys_is_queued_to_the_best_agent_conne
         # the rating is read back; the caller does not wait for it and hangs up (SIPp sends BYE, gets 200 OK)
         await twin.release(call_id, "hangup")
         await driver.log.wait_for(event("Hangup", Uniqueid=uniqueid), since=mark)
+        # the caller's hangup handler closed the call row
+        ended = await driver.log.wait_for(
+            event("UserEvent", UserEvent="CallCenterCallEnded", Call=uniqueid), since=mark
+        )
+        assert ended.get("Outcome") == "answered"
         returncode = await asyncio.wait_for(sipp.wait(), 15)
     finally:
         if sipp.returncode is None:

@@ -78,3 +78,10 @@ def test_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
     assert ensure_secret(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
     assert len(first) >= 24
+
+
+def test_policy_knobs_come_from_the_file_and_are_validated(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[policy]\nprior_weight = 5\nmin_ratings = 1\n"), {})
+    assert (config.policy.prior_weight, config.policy.min_ratings) == (5.0, 1)
+    with pytest.raises(ConfigError, match="priority_neutral"):
+        load_config(write(tmp_path, "[policy]\npriority_neutral = 42\n"), {})
