@@ -40,7 +40,7 @@ def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
             interface=a.interface,
             kind="sip" if a.kind == "sip" else "external",
             services=a.services,
-            queues=(a.own_queue, *(f"service-{s}" for s in a.services)),
+            queues=(a.own_queue, a.preferred_queue, *(f"service-{s}" for s in a.services)),
             pin_hash=a.pin_hash,
         )
         for a in agents

@@ -39,6 +39,11 @@ class AgentSpec:
         return f"agent-{self.id}"
 
     @property
+    def preferred_queue(self) -> str:
+        """Also the agent's own, with a higher weight: callers with a good reputation wait here."""
+        return f"agent-{self.id}-vip"
+
+    @property
     def sip_endpoint(self) -> str | None:
         return f"agent{self.id}" if self.kind == "sip" else None
 

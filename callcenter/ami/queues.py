@@ -9,6 +9,7 @@ logging one line per correction.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ class QueueSync:
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
         self.presence = Presence()
+        self.resyncs = 0  # completed resyncs; wait_resynced() lets tests and operators await the next one
+        self._resynced = asyncio.Condition()
         ami.on_resync(self.resync)
         for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"):
             ami.on_event(name, self._on_member)
@@ -101,6 +104,7 @@ class QueueSync:
         want: dict[tuple[str, str], int] = {}
         for agent in self.agents.values():
             want[(agent.own_queue, agent.id)] = 0
+            want[(agent.preferred_queue, agent.id)] = 0
             for service in agent.services:
                 want[(f"service-{service}", agent.id)] = penalties.get(agent.id, 0)
         return want
@@ -138,6 +142,14 @@ class QueueSync:
             presence.members.setdefault(agent_id, {})[queue] = state
         self.presence = presence
         log.info("queues_resynced", members=len(current), corrections=corrections)
+        async with self._resynced:
+            self.resyncs += 1
+            self._resynced.notify_all()
+
+    async def wait_resynced(self, count: int, timeout: float) -> None:
+        """Return once ``count`` resyncs have completed (e.g. the one after an Asterisk restart)."""
+        async with asyncio.timeout(timeout), self._resynced:
+            await self._resynced.wait_for(lambda: self.resyncs >= count)
 
     async def agent_rated(self, agent_id: str) -> None:
         """A rating of ``agent_id`` changed: push their new penalty in the shared queues at once."""

@@ -49,6 +49,9 @@ class Policy:
     priority_neutral: int = 5
     # member penalty in shared queues: 0 for the best agents, up to penalty_max for the weakest
     penalty_max: int = 4
+    # callers whose priority reaches this join the agent's preferred queue (agent-<id>-vip), which app_queue
+    # serves first when the agent is free (queue weight); above priority_max: never
+    preferred_priority: int = 8
 
     def __post_init__(self) -> None:
         if not SCORE_MIN <= self.prior_mean <= SCORE_MAX:
@@ -116,6 +119,12 @@ def caller_priority(reputation: Ratings | None, policy: Policy) -> int:
         span = (policy.prior_mean - value) / (policy.prior_mean - SCORE_MIN)
         prio = policy.priority_neutral - span * (policy.priority_neutral - policy.priority_min)
     return max(policy.priority_min, min(policy.priority_max, round(prio)))
+
+
+def choose_queue(agent_id: str, priority: int, policy: Policy) -> str:
+    """Which of the agent's own queues the caller joins: the preferred one (higher queue weight, served first
+    when the agent has callers in both) for callers with a good reputation, the normal one otherwise."""
+    return f"agent-{agent_id}-vip" if priority >= policy.preferred_priority else f"agent-{agent_id}"
 
 
 def member_penalty(agent: Score, policy: Policy) -> int:

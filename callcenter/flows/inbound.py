@@ -10,7 +10,7 @@ from datetime import timedelta
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.evaluation.policy import Candidate, caller_priority, rank
+from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, rank
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps, ratings
@@ -151,6 +151,8 @@ class InboundFlow:
         d = self.deps
         reputation = ratings(await d.store.client_summary(client.id)) if client else None
         priority = caller_priority(reputation, d.policy)
+        if choice.agent_id:
+            choice = Choice(choose_queue(choice.agent_id, priority, d.policy), choice.agent_id)
         # an agent's own queue rings once then hands back (n): the caller is offered someone else at once
         await session.set_variable("CC_QUEUE", choice.queue)
         await session.set_variable("CC_QUEUE_OPTS", "cn" if choice.agent_id else "c")
