@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from callcenter import reports
+from callcenter import explain, reports
 from callcenter.agi import AGIError
 from callcenter.ami.link import AMIError
 from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
@@ -103,29 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--number", default=DEMO_CALLER, help=f"the caller's number (default {DEMO_CALLER})")
     s.set_defaults(handler=cmd_demo)
 
-    ratings = sub.add_parser("ratings", help="scores as the IVR uses them").add_subparsers(
-        title="ratings commands", metavar="COMMAND"
-    )
-    s = ratings.add_parser("show", help="an agent's or a caller's scores, recent evaluations, penalty/priority")
-    who = s.add_mutually_exclusive_group(required=True)
-    who.add_argument("--agent", help="agent id")
-    who.add_argument("--client", help="caller number")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(handler=cmd_ratings_show)
-
-    calls = sub.add_parser("calls", help="recorded calls").add_subparsers(title="calls commands", metavar="COMMAND")
-    s = calls.add_parser("list", help="recent calls with outcome, hold/talk seconds and who rated")
-    s.add_argument("--agent", help="only calls served by this agent id")
-    s.add_argument("--client", help="only calls from this caller number")
-    s.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(handler=cmd_calls_list)
-
-    db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
-    s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
-    s.set_defaults(handler=cmd_db_migrate)
-    s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
-    s.set_defaults(handler=cmd_db_check)
+    _add_report_commands(sub)
 
     agents = sub.add_parser("agents", help="the agent roster").add_subparsers(
         title="agents commands", metavar="COMMAND"
@@ -149,6 +127,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("command", nargs="+", help="the CLI command")
     s.set_defaults(handler=cmd_asterisk_cli)
     return p
+
+
+def _add_report_commands(sub: Any) -> None:
+    """ratings show, policy explain, calls list, db migrate/check: the commands that read the store."""
+    ratings = sub.add_parser("ratings", help="scores as the IVR uses them").add_subparsers(
+        title="ratings commands", metavar="COMMAND"
+    )
+    s = ratings.add_parser("show", help="an agent's or a caller's scores, recent evaluations, penalty/priority")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--agent", help="agent id")
+    who.add_argument("--client", help="caller number")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_ratings_show)
+
+    policy = sub.add_parser("policy", help="the rating policy").add_subparsers(
+        title="policy commands", metavar="COMMAND"
+    )
+    s = policy.add_parser("explain", help="the numbers behind routing: scores, penalty, priority, queue choice")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--agent", help="agent id")
+    who.add_argument("--client", help="caller number")
+    s.set_defaults(handler=cmd_policy_explain)
+
+    calls = sub.add_parser("calls", help="recorded calls").add_subparsers(title="calls commands", metavar="COMMAND")
+    s = calls.add_parser("list", help="recent calls with outcome, hold/talk seconds and who rated")
+    s.add_argument("--agent", help="only calls served by this agent id")
+    s.add_argument("--client", help="only calls from this caller number")
+    s.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_calls_list)
+
+    db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
+    s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
+    s.set_defaults(handler=cmd_db_migrate)
+    s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
+    s.set_defaults(handler=cmd_db_check)
 
 
 def _env_path(name: str) -> Path | None:
@@ -217,6 +231,16 @@ async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tup
         else:
             client = await reports.client_report(store, args.client, config.categories, policy, now=datetime.now(UTC))
             print(reports.to_json(client) if args.json else reports.render_client(client))
+    return 0
+
+
+async def cmd_policy_explain(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    async with await open_store(config, agents) as store:
+        if args.agent:
+            lines = await explain.explain_agent(store, args.agent, config)
+        else:
+            lines = await explain.explain_client(store, args.client, config)
+    print("\n".join(lines))
     return 0
 
 

@@ -144,7 +144,7 @@ async def client_report(
 
     LookupError for a number that is not a phone number or never called; the lookup creates no client.
     """
-    client = await _existing_client(store, number)
+    client = await find_client(store, number)
     summary = await store.client_summary(client.id)
     scores, _ = _scores(summary, categories, policy)
     evaluations = await store.list_evaluations(
@@ -173,7 +173,7 @@ async def calls_report(
     """
     if agent_id is not None and await store.get_agent(agent_id) is None:
         raise LookupError(f"no agent {agent_id!r} (see `callcenter agents list`)")
-    client_id = None if number is None else (await _existing_client(store, number)).id
+    client_id = None if number is None else (await find_client(store, number)).id
     calls = await store.list_calls(limit=limit, agent_id=agent_id, client_id=client_id)
     numbers = await _numbers(store, {c.client_id for c in calls if c.client_id is not None})
     return [
@@ -214,7 +214,7 @@ def _scores(summary: RatingSummary, categories: Sequence[Category], policy: Poli
     return table, s
 
 
-async def _existing_client(store: SqliteStore, raw: str) -> Client:
+async def find_client(store: SqliteStore, raw: str) -> Client:
     number = normalise_number(raw)
     if number is None:
         raise LookupError(f"{raw!r} is not a phone number")
