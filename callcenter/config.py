@@ -87,6 +87,8 @@ class JourneyConfig:
     # seconds an agent's phone rings (Dial) and a caller may wait in a queue before being offered others
     ring_timeout: int = 20
     queue_timeout: int = 300
+    # a caller who left an answered call unrated is reminded on calls within this many days
+    remind_days: int = 14
 
 
 @dataclass(frozen=True, slots=True)
