@@ -142,10 +142,15 @@ def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
     for service in config.services:
         lines += [f"; shared queue of service {service.name}", f"[service-{service.id}](cc-queue)", ""]
     for agent in agents:
-        lines += [f"; {agent.name}'s own queues; callers with a good reputation join the weighted one, which",
-                  "; app_queue serves first when the agent is free",
-                  f"[{agent.own_queue}](cc-queue)", "",
-                  f"[{agent.preferred_queue}](cc-queue)", "weight = 10", ""]
+        lines += [
+            f"; {agent.name}'s own queues; callers with a good reputation join the weighted one, which",
+            "; app_queue serves first when the agent is free",
+            f"[{agent.own_queue}](cc-queue)",
+            "",
+            f"[{agent.preferred_queue}](cc-queue)",
+            "weight = 10",
+            "",
+        ]
     return "\n".join(lines)
 
 
