@@ -78,7 +78,7 @@ class TelephoneEvents:
                 payload = struct.pack(
                     ">BBH", EVENT_CODES.index(key), (0x80 if end else 0) | VOLUME, (i + 1) * SAMPLES_PER_PACKET
                 )
-                # the end of an event is sent three times, same sequence number (RFC 4733 2.5.1.4)
+                # the end of an event goes three times (RFC 4733 2.5.1.4), one sequence number, as in SIPp's pcaps
                 packets += [(start + i * 0.02, header + payload)] * (3 if end else 1)
                 self.seq = (self.seq + 1) & 0xFFFF
             self.timestamp += int(KEY_INTERVAL * 8000)
@@ -251,7 +251,7 @@ async def test_sip_caller_presses_rfc2833_keys_is_queued_to_the_best_agent_conne
     a = asterisk.config.asterisk
     command = [
         SIPP,
-        f"127.0.0.1:{a.sip_port}",
+        f"{a.sip_host}:{a.sip_port}",
         "-sf",
         str(work / SCENARIO.name),
         "-s",
@@ -274,6 +274,11 @@ async def test_sip_caller_presses_rfc2833_keys_is_queued_to_the_best_agent_conne
         "-3pcc",
         f"127.0.0.1:{twin_port}",
         "-nostdin",
+        # answer an INFO, NOTIFY, OPTIONS or UPDATE from Asterisk like a phone would, not fail the call on it
+        "-aa",
+        # SIPp's UDP control socket: a free port rather than the default 8888
+        "-cp",
+        str(free_udp_port()),
         # SIPp's own backstop; the test's deadlines below are shorter
         "-timeout",
         "120s",
