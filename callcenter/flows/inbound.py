@@ -30,6 +30,8 @@ MAX_MENU_ROUNDS = 12
 class Choice:
     queue: str
     agent_id: str | None  # None: the service's shared queue (first available)
+    # a free agent rings once and hands back (the caller then chooses again); a busy favourite is waited for
+    ring_once: bool = True
 
 
 class InboundFlow:
@@ -95,30 +97,34 @@ class InboundFlow:
         # no valid key after every try: the first service, the sane default
         return dict(keys).get(key or "1", services[0])
 
-    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], bool]:
-        """Offerable agents of ``service``, scored; and whether anyone at all is reachable (maybe busy)."""
+    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], list[Candidate]]:
+        """The agents of ``service`` free to take the call now, and those on a call (worth waiting for), scored."""
         d = self.deps
         presence = d.presence()
         agents = [a for a in await d.store.list_agents(service) if a.id not in excluded]
-        reachable = any(presence.reachable(a.id) for a in agents)
-        ids = [a.id for a in agents if presence.offerable(a.id)]
-        summaries = await d.store.agent_summaries(ids)
-        last = await d.store.last_answered(ids)
-        found = [Candidate(i, d.score(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in ids]
-        return found, reachable
+        free = [a.id for a in agents if presence.offerable(a.id)]
+        busy = [a.id for a in agents if presence.reachable(a.id) and not presence.offerable(a.id)]
+        summaries = await d.store.agent_summaries(free + busy)
+        last = await d.store.last_answered(free + busy)
+
+        def scored(ids: list[str]) -> list[Candidate]:
+            return [Candidate(i, d.score(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in ids]
+
+        return scored(free), scored(busy)
 
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
         d = self.deps
-        found, reachable = await self.candidates(service, excluded)
+        free, busy = await self.candidates(service, excluded)
         shared = Choice(f"service-{service}", None)
-        if not found:
-            log.info("no_agent_offerable", service=service, reachable=reachable)
-            if not reachable:
+        if not free:
+            log.info("no_agent_offerable", service=service, busy=len(busy))
+            if not busy:
                 return None
             await say(session, ["cc/no-agents"])
             return shared
+        showing_busy = False
         ranked_by: str | None = None
-        ranking = rank(found)
+        ranking = rank(free)
         page = 0
         size = d.offer_count
         for _ in range(MAX_MENU_ROUNDS):
@@ -127,9 +133,18 @@ class InboundFlow:
             ]
             more = len(ranking) > size
             next_rank = _next_category(d.categories, ranked_by)
-            files = speech.agent_menu(offers, d.categories, ranked_by, next_rank, more)
-            allowed = {o.key for o in offers} | {"0", "*", "8"} | ({"9"} if more else set())
-            log.info("agents_offered", agents=[o.agent_id for o in offers], ranked_by=ranked_by or "overall")
+            files = speech.agent_menu(
+                offers, d.categories, ranked_by, next_rank, more, busy=showing_busy, other_list=bool(busy)
+            )
+            allowed = (
+                {o.key for o in offers} | {"0", "*", "8"} | ({"9"} if more else set()) | ({"7"} if busy else set())
+            )
+            log.info(
+                "agents_offered",
+                agents=[o.agent_id for o in offers],
+                ranked_by=ranked_by or "overall",
+                busy=showing_busy,
+            )
             key = await ask(session, files, allowed.__contains__, d.asking, step="agent")
             if key is None or key == "0":
                 return shared
@@ -138,13 +153,16 @@ class InboundFlow:
             if key == "9":
                 page = page + 1 if (page + 1) * size < len(ranking) else 0
                 continue
-            if key == "8":
-                ranked_by = next_rank
-                ranking = rank(found, by=ranked_by)
+            if key in {"7", "8"}:
+                if key == "7":  # the caller asks for a busy favourite (or back to the free agents)
+                    showing_busy = not showing_busy
+                else:
+                    ranked_by = next_rank
+                ranking = rank(busy if showing_busy else free, by=ranked_by)
                 page = 0
                 continue
             chosen = offers[int(key) - 1].agent_id
-            return Choice(f"agent-{chosen}", chosen)
+            return Choice(f"agent-{chosen}", chosen, ring_once=not showing_busy)
         return shared
 
     async def enqueue(self, session: AGISession, client: Client | None, choice: Choice) -> None:
@@ -152,10 +170,10 @@ class InboundFlow:
         reputation = ratings(await d.store.client_summary(client.id)) if client else None
         priority = caller_priority(reputation, d.policy)
         if choice.agent_id:
-            choice = Choice(choose_queue(choice.agent_id, priority, d.policy), choice.agent_id)
+            choice = Choice(choose_queue(choice.agent_id, priority, d.policy), choice.agent_id, choice.ring_once)
         # an agent's own queue rings once then hands back (n): the caller is offered someone else at once
         await session.set_variable("CC_QUEUE", choice.queue)
-        await session.set_variable("CC_QUEUE_OPTS", "cn" if choice.agent_id else "c")
+        await session.set_variable("CC_QUEUE_OPTS", "cn" if choice.agent_id and choice.ring_once else "c")
         await session.set_variable("CC_PRIO", str(priority))
         await session.set_variable("CC_CHOSEN", choice.agent_id or "")
         await session.set_variable("CC_LAST_OUTCOME", "")

@@ -85,15 +85,28 @@ def offer(item: Offer, categories: Sequence[str]) -> list[str]:
 
 
 def agent_menu(
-    offers: Sequence[Offer], categories: Sequence[str], ranked_by: str | None, next_rank: str | None, more: bool
+    offers: Sequence[Offer],
+    categories: Sequence[str],
+    ranked_by: str | None,
+    next_rank: str | None,
+    more: bool,
+    *,
+    busy: bool = False,
+    other_list: bool = False,
 ) -> list[str]:
-    """The whole agent menu: who is offered, then the keys for the shared queue, more, re-rank and repeat."""
-    files: list[str] = []
+    """The whole agent menu: who is offered, then the keys for the shared queue, more, re-rank and repeat.
+
+    ``busy``: the offers are agents on a call now (the caller asked for them); ``other_list``: key 7 switches to
+    the other list (busy agents from the free ones, and back).
+    """
+    files: list[str] = ["cc/busy-agents"] if busy else []
     if ranked_by is not None:
         files += ["cc/ranked-by", category_name(ranked_by)]
     for item in offers:
         files += offer(item, categories)
     files += ["cc/press", *key("0"), "cc/first-available"]
+    if other_list:
+        files += ["cc/press", *key("7"), "cc/free-agents" if busy else "cc/on-a-call"]
     if more:
         files += ["cc/press", *key("9"), "cc/more-agents"]
     if next_rank is not None:

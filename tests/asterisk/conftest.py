@@ -84,6 +84,8 @@ async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[C
         asterisk.config, store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db")
     )
     async with CallCenter(config, asterisk.agents) as running:
+        # queue members are (re)added by the resync that follows login: tests start once Asterisk has them
+        await running.queues.wait_resynced(1, timeout=15)
         yield running
 
 

@@ -363,3 +363,29 @@ async def test_pressing_1_while_waiting_leaves_the_queue_to_choose_again(center:
     call = await store_of(center).get_call(caller.uniqueid)
     assert call is not None
     assert (call.outcome, call.queue) == ("abandoned", "agent-1001")
+
+
+async def test_a_caller_can_ask_for_a_busy_favourite_and_wait_for_them(center: CallCenter, driver: Driver) -> None:
+    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")  # Alice is on another call
+    await driver.log.wait_for(
+        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
+    )
+    try:
+        mark = driver.log.mark()
+        caller = await driver.call("800", "5550113")
+        free = await to_agent_menu(caller)
+        assert "1001" not in offered(free)
+        assert free[free.index("cc/on-a-call") - 2 : free.index("cc/on-a-call")] == ["cc/press", "digits/7"]
+        await caller.press("7")
+        busy = await caller.prompt("cc/busy-agents")
+        assert offered(busy) == ["1001"]
+        await caller.press("1")
+        join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+        assert join.get("Queue") == "agent-1001"
+        # Alice comes free: the waiting caller is put through to her (no one-ring-and-back for a favourite)
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+        await driver.log.wait_for(event("AgentConnect", Queue="agent-1001"), since=mark, timeout=30)
+        await caller.hangup()
+        await caller.ended()
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
