@@ -49,7 +49,7 @@ def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
 
 async def open_store(config: Config, agents: Sequence[AgentSpec]) -> SqliteStore:
     """Open and migrate the store, then load the config's categories, services and roster into it."""
-    store = await SqliteStore.open(config.store.path)
+    store = await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days)
     try:
         await store.sync_categories([CategoryDef(c.id, c.label) for c in config.categories])
         await store.sync_services([ServiceDef(s.id, s.name) for s in config.services])
@@ -108,6 +108,7 @@ class CallCenter:
             offer_count=c.journey.offer_count,
             on_agent_rated=self.queues.agent_rated,
             remind_days=c.journey.remind_days,
+            rules=c.rules,
         )
 
     async def penalties(self, agent_ids: Sequence[str]) -> dict[str, int]:

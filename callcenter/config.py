@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from callcenter.evaluation.policy import Policy
+from callcenter.evaluation.rules import RatingRules
 
 T = TypeVar("T")
 
@@ -129,6 +130,7 @@ class Config:
     journey: JourneyConfig = JourneyConfig()
     # the rating policy's knobs are the pure policy's own dataclass: one definition, validated there
     policy: Policy = field(default_factory=Policy)
+    rules: RatingRules = field(default_factory=RatingRules)
     log: LogConfig = LogConfig()
     services: tuple[ServiceConfig, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryConfig, ...] = DEFAULT_CATEGORIES

@@ -14,10 +14,12 @@ from callcenter.evaluation.policy import (
     Tally,
     caller_priority,
     choose_queue,
+    grade,
     member_penalty,
     rank,
     score,
     shrunk,
+    shrunk_decayed,
     spoken_score,
 )
 from callcenter.flows.deps import ratings
@@ -25,24 +27,29 @@ from callcenter.reports import find_client
 from callcenter.store import RatingSummary, SqliteStore
 
 
-def _shrink_line(label: str, tally: Tally, policy: Policy) -> str:
+def _shrink_line(label: str, tally: Tally, count: int, policy: Policy) -> str:
     value = shrunk(tally, policy)
     whole, tenth = spoken_score(value)
     raw = f"{tally.total / tally.n:.2f}" if tally.n else "-"
+    letter = grade(value, count, policy) or "-"
+    decay = ""
+    if policy.half_life_days > 0 and tally.decayed is not None:
+        decay = f"   decayed ({policy.half_life_days:g} d half-life) {shrunk_decayed(tally.decayed, policy):.2f}"
     return (
         f"  {label:<24} ({policy.prior_mean:g} x {policy.prior_weight:g} + {tally.total}) / "
-        f'({policy.prior_weight:g} + {tally.n}) = {value:.2f}   heard "{whole} point {tenth}"   raw mean {raw}'
+        f'({policy.prior_weight:g} + {tally.n}) = {value:.2f}   grade {letter}   heard "{whole} point {tenth}"'
+        f"   raw mean {raw}{decay}"
     )
 
 
 def _score_lines(summary: RatingSummary, config: Config) -> list[str]:
     policy = config.policy
     r = ratings(summary)
-    lines = [_shrink_line("overall", r.overall, policy)]
+    lines = [_shrink_line("overall", r.overall, r.count, policy)]
     for category in config.categories:
-        lines.append(_shrink_line(category.label, r.per_category.get(category.id, Tally()), policy))
+        lines.append(_shrink_line(category.label, r.per_category.get(category.id, Tally()), r.count, policy))
     if r.count < policy.min_ratings:
-        lines.append(f"  fewer than min_ratings={policy.min_ratings} evaluations: announced as new")
+        lines.append(f"  fewer than min_ratings={policy.min_ratings} evaluations: announced as new, no grade")
     return lines
 
 

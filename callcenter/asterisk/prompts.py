@@ -28,6 +28,7 @@ PROMPTS: Mapping[str, str] = {
     "is-new": "who is new here.",
     "rated": "rated",
     "point": "point",
+    "grade": "grade",
     "from": "from",
     "rating": "rating.",
     "ratings": "ratings.",

@@ -47,7 +47,7 @@ async def demo_call(
     }
     for line in transcript(driver.log.timed(), caller.uniqueid, texts, start):
         out(line)
-    async with await SqliteStore.open(config.store.path) as store:
+    async with await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days) as store:
         call = await store.get_call(caller.uniqueid)
         rated = await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT)
     if call is not None:

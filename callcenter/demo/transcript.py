@@ -29,6 +29,8 @@ def speak(files: Sequence[str], texts: Mapping[str, str]) -> str:
             words.append(WORDS[f])
         elif f.startswith("digits/"):
             words.append(f.removeprefix("digits/"))
+        elif f.startswith("letters/"):
+            words.append(f.removeprefix("letters/").upper())
         else:
             words.append(texts.get(f.removeprefix("cc/"), f"[{f}]"))
     return " ".join(words).replace(" .", ".")

@@ -5,11 +5,18 @@ Scores are 1-5. A mean over few ratings is noisy, so every score is shrunk towar
     score = (prior_mean * prior_weight + total) / (prior_weight + n)
 With prior_weight = 3, one 5-star rating gives 3.875 while fifty 4.8s give 4.74: a newcomer neither jumps the
 ranking nor sinks to the bottom of it forever.
+
+Optionally old ratings fade: with a half-life h, a rating given ``age`` days ago counts with weight
+2^(-age / h), in (0, 1]. The store keeps such weighted sums per tally (``DecayedTally``); ``score(...,
+decayed=True)`` shrinks those instead of the plain ones. The prior keeps its full weight, so a subject whose
+ratings have all faded drifts back toward the prior mean. With no half-life (None or 0) every weight is 1 and
+the decayed score is the plain one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 SCORE_MIN = 1
@@ -17,11 +24,28 @@ SCORE_MAX = 5
 
 
 @dataclass(frozen=True, slots=True)
+class DecayedTally:
+    """A recency-weighted tally: the sum of the scores' weights (each in (0, 1]) and of score * weight."""
+
+    n: float = 0.0
+    total: float = 0.0
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class Tally:
-    """How many scores and their sum (the store's running aggregate for one subject and one category)."""
+    """How many scores and their sum (the store's running aggregate for one subject and one category).
+
+    ``decayed``: the same scores weighted by age, when the store keeps them; ``score(..., decayed=True)`` uses it
+    and counts a tally without it undecayed.
+    """
 
     n: int = 0
     total: int = 0
+    decayed: DecayedTally | None = None
 
     @property
     def mean(self) -> float | None:
@@ -52,6 +76,8 @@ class Policy:
     # callers whose priority reaches this join the agent's preferred queue (agent-<id>-vip), which app_queue
     # serves first when the agent is free (queue weight); above priority_max: never
     preferred_priority: int = 8
+    # old ratings fade: a rating this many days old weighs half as much as a new one (0: no decay)
+    half_life_days: float = 0.0
 
     def __post_init__(self) -> None:
         if not SCORE_MIN <= self.prior_mean <= SCORE_MAX:
@@ -60,6 +86,8 @@ class Policy:
             raise ValueError("prior_weight must be positive")
         if not self.priority_min <= self.priority_neutral <= self.priority_max:
             raise ValueError("priority_neutral must lie within priority_min..priority_max")
+        if self.half_life_days < 0:
+            raise ValueError("half_life_days must not be negative (0 turns decay off)")
         if self.penalty_max < 0 or self.min_ratings < 0:
             raise ValueError("penalty_max and min_ratings must not be negative")
 
@@ -79,13 +107,82 @@ class Score:
     is_new: bool
 
 
-def score(ratings: Ratings, categories: Sequence[str], policy: Policy) -> Score:
+def score(ratings: Ratings, categories: Sequence[str], policy: Policy, *, decayed: bool | None = None) -> Score:
+    """The shrunk scores of ``ratings``; ``decayed=True`` shrinks the tallies' decayed sums instead (where a tally
+    has none, its plain ones). ``count`` and ``is_new`` always count real evaluations: decay changes how much a
+    rating weighs, not whether it was given."""
+    if decayed is None:
+        decayed = policy.half_life_days > 0
+    value = _shrunk_decayed if decayed else shrunk
     return Score(
-        overall=shrunk(ratings.overall, policy),
-        per_category={c: shrunk(ratings.per_category.get(c, Tally()), policy) for c in categories},
+        overall=value(ratings.overall, policy),
+        per_category={c: value(ratings.per_category.get(c, Tally()), policy) for c in categories},
         count=ratings.count,
         is_new=ratings.count < policy.min_ratings,
     )
+
+
+def _shrunk_decayed(tally: Tally, policy: Policy) -> float:
+    return shrunk(tally, policy) if tally.decayed is None else shrunk_decayed(tally.decayed, policy)
+
+
+def shrunk_decayed(tally: DecayedTally, policy: Policy) -> float:
+    """The Bayesian average of a decayed tally: the prior (at full weight) pulls harder as ratings fade."""
+    return (policy.prior_mean * policy.prior_weight + tally.total) / (policy.prior_weight + tally.n)
+
+
+def decay_weight(age_days: float, half_life_days: float | None) -> float:
+    """2^(-age / half-life), the weight of a rating ``age_days`` old: 1 when new, 1/2 after one half-life.
+
+    ``half_life_days`` None or 0 means no decay (weight 1); a negative age (clock skew) counts as 0. After some
+    1074 half-lives the weight underflows to 0.0: the rating no longer counts.
+    """
+    if half_life_days is not None and not half_life_days >= 0:
+        raise ValueError(f"half_life_days must not be negative, got {half_life_days!r}")
+    if not half_life_days or math.isinf(half_life_days):
+        return 1.0
+    return float(2.0 ** (-max(0.0, age_days) / half_life_days))
+
+
+def decayed_tally(scores: Iterable[tuple[int, float]], half_life_days: float | None) -> DecayedTally:
+    """The decayed tally of (score, age in days) pairs, computed directly (the store keeps it incrementally)."""
+    n = total = 0.0
+    for value, age_days in scores:
+        weight = decay_weight(age_days, half_life_days)
+        n += weight
+        total += value * weight
+    return DecayedTally(n, total)
+
+
+@dataclass(frozen=True, slots=True)
+class Grades:
+    """Lowest shrunk score of each letter grade; anything below ``d`` is an E."""
+
+    a: float = 4.5
+    b: float = 4.0
+    c: float = 3.5
+    d: float = 2.5
+
+    def __post_init__(self) -> None:
+        if not SCORE_MAX >= self.a >= self.b >= self.c >= self.d >= SCORE_MIN:
+            raise ValueError("grade thresholds must satisfy 5 >= a >= b >= c >= d >= 1")
+
+
+GRADES = Grades()
+
+
+def grade(value: float, count: int, policy: Policy, grades: Grades = GRADES) -> str | None:
+    """A letter A-E for a shrunk score, or None with fewer than ``policy.min_ratings`` evaluations (no grade yet).
+
+    The score is rounded to 6 decimals first (as ``rank`` does), so 4.4999999999 from float error is an A.
+    """
+    if count < policy.min_ratings:
+        return None
+    value = round(value, 6)
+    for letter, threshold in (("A", grades.a), ("B", grades.b), ("C", grades.c), ("D", grades.d)):
+        if value >= threshold:
+            return letter
+    return "E"
 
 
 @dataclass(frozen=True, slots=True)

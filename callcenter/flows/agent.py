@@ -6,6 +6,7 @@ from __future__ import annotations
 import structlog
 
 from callcenter.agi import AGISession
+from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps
@@ -82,6 +83,6 @@ class RateCallerFlow:
             log.info("rate_caller_skipped", reason="anonymous caller")
             return
         await rate(
-            session, d, call=call_id, direction=AGENT_TO_CLIENT, actor=f"agent:{agent}", subject=["cc/the-caller"]
+            session, d, call=call_id, direction=AGENT_TO_CLIENT, rater=Rater("agent", agent), subject=["cc/the-caller"]
         )
         await say(session, ["cc/goodbye"])

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from callcenter.ami.queues import Presence
-from callcenter.evaluation.policy import Policy, Ratings, Score, Tally, score
+from callcenter.evaluation.policy import DecayedTally, Policy, Ratings, Score, Tally, score
+from callcenter.evaluation.rules import RatingRules
 from callcenter.flows.ask import Asking
 from callcenter.store import RatingSummary, SqliteStore
 
@@ -45,6 +46,7 @@ class FlowDeps:
     services: tuple[str, ...]
     offer_count: int
     on_agent_rated: Callable[[str], Awaitable[None]]
+    rules: RatingRules = field(default_factory=RatingRules)
     screenings: Screenings = field(default_factory=Screenings)
     clock: Callable[[], datetime] = utcnow
     # how far back a caller is reminded of a call they did not rate
@@ -55,8 +57,15 @@ class FlowDeps:
 
 
 def ratings(summary: RatingSummary) -> Ratings:
+    """The store's running totals as the policy's input (plain and time-decayed sums; the policy picks)."""
     return Ratings(
         count=summary.count,
-        overall=Tally(summary.score_count, summary.score_total),
-        per_category={k: Tally(v.n, v.total) for k, v in summary.per_category.items()},
+        overall=Tally(
+            summary.score_count,
+            summary.score_total,
+            DecayedTally(summary.decayed_score_count, summary.decayed_score_total),
+        ),
+        per_category={
+            k: Tally(v.n, v.total, DecayedTally(v.decayed_n, v.decayed_total)) for k, v in summary.per_category.items()
+        },
     )

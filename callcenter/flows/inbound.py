@@ -10,7 +10,8 @@ from datetime import timedelta
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, rank
+from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, grade, rank
+from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps, ratings
@@ -84,7 +85,7 @@ class InboundFlow:
                 d,
                 call=owed.uniqueid,
                 direction=CLIENT_TO_AGENT,
-                actor=f"client:{client.number}",
+                rater=Rater("client", str(client.id)),
                 subject=[agent_name],
             )
 
@@ -129,7 +130,8 @@ class InboundFlow:
         size = d.offer_count
         for _ in range(MAX_MENU_ROUNDS):
             offers = [
-                speech.Offer(str(i + 1), c.agent_id, c.score) for i, c in enumerate(ranking[page * size :][:size])
+                speech.Offer(str(i + 1), c.agent_id, c.score, grade(c.score.overall, c.score.count, d.policy))
+                for i, c in enumerate(ranking[page * size :][:size])
             ]
             more = len(ranking) > size
             next_rank = _next_category(d.categories, ranked_by)

@@ -7,6 +7,7 @@ import re
 import structlog
 
 from callcenter.agi import AGISession
+from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import say
 from callcenter.flows.deps import FlowDeps
@@ -60,14 +61,12 @@ class AfterQueueFlow:
             # (talk time is the bridge's, not the survey's); the caller is still here to rate the agent.
             await d.store.call_ended(call, "answered", d.clock())
             if record.client_id is not None and record.agent_id is not None:
-                client = await d.store.get_client(record.client_id)
-                assert client is not None
                 await rate(
                     session,
                     d,
                     call=call,
                     direction=CLIENT_TO_AGENT,
-                    actor=f"client:{client.number}",
+                    rater=Rater("client", str(record.client_id)),
                     subject=[speech.agent_name(record.agent_id)],
                 )
             await say(session, ["cc/goodbye"])

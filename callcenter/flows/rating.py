@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from callcenter.agi import AGISession
+from callcenter.evaluation.rules import CallFacts, Rater, Refusal, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, say
 from callcenter.flows.deps import FlowDeps
@@ -19,9 +20,19 @@ SKIP = "*"
 
 
 async def rate(
-    session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, actor: str, subject: Sequence[str]
+    session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, rater: Rater, subject: Sequence[str]
 ) -> bool:
-    """Ask for the scores of ``subject`` on ``call`` and store them; False if skipped or refused."""
+    """Ask for the scores of ``subject`` on ``call`` and store them; False if skipped or refused.
+
+    The rules (only the parties, minimum talk time, edit window) are checked before the caller is asked anything.
+    """
+    record = await deps.store.get_call(call)
+    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id) if record else None
+    refusal = may_rate(facts, rater, deps.clock(), deps.rules) if facts else Refusal.NOT_ANSWERED
+    if refusal is not None:
+        log.info("rating_not_offered", call=call, direction=direction, reason=str(refusal))
+        return False
+    actor = f"{rater.kind}:{rater.id}"
     categories = deps.categories
     count = len(categories)
 

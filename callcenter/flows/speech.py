@@ -69,6 +69,7 @@ class Offer:
     key: str
     agent_id: str
     score: Score
+    grade: str | None = None  # A-E, None before enough ratings
 
 
 def offer(item: Offer, categories: Sequence[str]) -> list[str]:
@@ -77,7 +78,10 @@ def offer(item: Offer, categories: Sequence[str]) -> list[str]:
     if item.score.is_new:
         return [*files, "cc/is-new"]
     count = item.score.count
-    files += ["cc/rated", *score_value(item.score.overall), "cc/from", *number(count)]
+    files += ["cc/rated", *score_value(item.score.overall)]
+    if item.grade is not None:
+        files += ["cc/grade", f"letters/{item.grade.lower()}"]
+    files += ["cc/from", *number(count)]
     files.append("cc/rating" if count == 1 else "cc/ratings")
     for category in categories:
         files += [category_name(category), *score_value(item.score.per_category[category])]

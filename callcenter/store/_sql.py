@@ -9,16 +9,22 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from callcenter.store.db import Database
+from callcenter.store.decay import Decay
 
 Params = Sequence[Any]
 T = TypeVar("T")
 
 
 class Repository:
-    """Base of the SQLite repositories: they share one Database and so one lock and one connection."""
+    """Base of the SQLite repositories: they share one Database and so one lock and one connection.
 
-    def __init__(self, db: Database) -> None:
+    ``half_life_days`` is the recency decay the rating totals are kept for (None = no decay); it must be the one
+    recorded in the database, which ``SqliteStore.open`` ensures (see callcenter/store/decay.py).
+    """
+
+    def __init__(self, db: Database, *, half_life_days: float | None = None) -> None:
         self._db = db
+        self._decay = Decay(half_life_days)
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:

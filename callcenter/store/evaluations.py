@@ -27,7 +27,7 @@ from callcenter.store.models import (
     Direction,
     Evaluation,
 )
-from callcenter.store.ratings import add_to_totals, remove_from_totals
+from callcenter.store.ratings import add_to_totals, check_half_life, remove_from_totals
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db
 
 _SELECT = (
@@ -63,12 +63,16 @@ class EvaluationRepository(Repository):
             if call["client_id"] is None:
                 raise EvaluationRefused(RefusalReason.ANONYMOUS, f"call {call_uniqueid} has no caller number")
             await _check_categories(conn, new)
+            await check_half_life(conn, self._decay)
             subject = call["agent_id"] if direction == CLIENT_TO_AGENT else call["client_id"]
             row = await fetch_one(
                 conn,
-                "SELECT id, deleted_at FROM evaluations WHERE call_id = ? AND direction = ?",
+                "SELECT id, updated_at, deleted_at FROM evaluations WHERE call_id = ? AND direction = ?",
                 (call["id"], direction),
             )
+            # Scores count in the decayed totals from when they were given: now, for new or changed scores (an
+            # edit refreshes a rating's age); the old scores leave with the age they had (their updated_at).
+            decay = self._decay
             if row is None:
                 evaluation_id = await insert(
                     conn,
@@ -77,14 +81,14 @@ class EvaluationRepository(Repository):
                     (call["id"], direction, call["agent_id"], call["client_id"], at, at),
                 )
                 await _write_scores(conn, evaluation_id, new)
-                await add_to_totals(conn, direction, subject, new)
+                await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
                 await _audit(conn, evaluation_id, at=at, actor=actor, action="create", old=None, new=new)
             else:
                 evaluation_id = row["id"]
                 old = await _scores(conn, evaluation_id)
                 if row["deleted_at"] is not None:
                     await _write_scores(conn, evaluation_id, new)
-                    await add_to_totals(conn, direction, subject, new)
+                    await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
                     await execute(
                         conn,
                         "UPDATE evaluations SET deleted_at = NULL, updated_at = ? WHERE id = ?",
@@ -93,9 +97,10 @@ class EvaluationRepository(Repository):
                     # The old scores were not live: the audit shows live state, so a revive starts from none.
                     await _audit(conn, evaluation_id, at=at, actor=actor, action="revive", old=None, new=new)
                 elif old != new:
-                    await remove_from_totals(conn, direction, subject, old)
+                    given_at = from_db(row["updated_at"])
+                    await remove_from_totals(conn, direction, subject, old, decay=decay, now=now, given_at=given_at)
                     await _write_scores(conn, evaluation_id, new)
-                    await add_to_totals(conn, direction, subject, new)
+                    await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
                     await execute(conn, "UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id))
                     await _audit(conn, evaluation_id, at=at, actor=actor, action="update", old=old, new=new)
             return await _load_one(conn, "e.id = ?", (evaluation_id,))
@@ -117,7 +122,16 @@ class EvaluationRepository(Repository):
             evaluation = found[0]
             if evaluation.deleted:
                 return evaluation
-            await remove_from_totals(conn, direction, evaluation.subject, evaluation.scores)
+            await check_half_life(conn, self._decay)
+            await remove_from_totals(
+                conn,
+                direction,
+                evaluation.subject,
+                evaluation.scores,
+                decay=self._decay,
+                now=now,
+                given_at=evaluation.updated_at,
+            )
             await execute(
                 conn,
                 "UPDATE evaluations SET deleted_at = ?, updated_at = ? WHERE id = ?",

@@ -128,11 +128,20 @@ class AuditEntry:
     reason: str | None
 
 
+# The decayed_* fields are recency-weighted twins of the exact ones (see callcenter/store/decay.py), as of the
+# moment the summary was read. They are left out of ==: they change with the reading time alone, and two
+# summaries of the same live ratings should compare equal.
+
+
 @dataclass(frozen=True, slots=True)
 class CategoryStat:
     n: int
     total: int
     mean: float | None
+    decayed_n: float = field(default=0.0, compare=False)  # sum of the scores' weights, each in (0, 1]
+    decayed_total: float = field(default=0.0, compare=False)  # sum of score * weight
+    # decayed_total / decayed_n within 1-5; None once decayed_n < 1e-6 (everything has faded)
+    decayed_mean: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +151,7 @@ class RatingSummary:
     score_total: int
     per_category: Mapping[str, CategoryStat]  # only categories that have at least one score
     overall_mean: float | None  # score_total / score_count
+    decayed_count: float = field(default=0.0, compare=False)  # sum of the evaluations' weights
+    decayed_score_count: float = field(default=0.0, compare=False)  # sum of per-category decayed_n
+    decayed_score_total: float = field(default=0.0, compare=False)  # sum of per-category decayed_total
+    decayed_overall_mean: float | None = field(default=None, compare=False)  # their ratio, as decayed_mean

@@ -75,32 +75,16 @@ async def test_happy_path_hear_ratings_choose_wait_screen_talk_rate(
     menu = await to_agent_menu(caller)
     # best first, each with overall score, count and every category; Dave's softphone is not registered
     assert offered(menu) == ["1001", "1003", "1002"]
+    # fmt: off
     assert offer_of(menu, "1001") == [
-        "cc/agent-1001",
-        "cc/rated",
-        "digits/4",
-        "cc/point",
-        "digits/3",
-        "cc/from",
-        "digits/5",
-        "cc/ratings",
-        "cc/cat-attitude",
-        "digits/4",
-        "cc/point",
-        "digits/2",
-        "cc/cat-knowledge",
-        "digits/4",
-        "cc/point",
-        "digits/1",
-        "cc/cat-availability",
-        "digits/4",
-        "cc/point",
-        "digits/1",
-        "cc/cat-other",
-        "digits/4",
-        "cc/point",
-        "digits/1",
+        "cc/agent-1001", "cc/rated", "digits/4", "cc/point", "digits/3", "cc/grade", "letters/b",
+        "cc/from", "digits/5", "cc/ratings",
+        "cc/cat-attitude", "digits/4", "cc/point", "digits/2",
+        "cc/cat-knowledge", "digits/4", "cc/point", "digits/1",
+        "cc/cat-availability", "digits/4", "cc/point", "digits/1",
+        "cc/cat-other", "digits/4", "cc/point", "digits/1",
     ]
+    # fmt: on
     assert menu[menu.index("cc/agent-1001") - 2 : menu.index("cc/agent-1001")] == ["digits/1", "cc/for"]
     await caller.press("1")
     join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
@@ -294,14 +278,32 @@ async def test_a_rating_in_one_call_changes_the_scores_and_ranking_the_next_call
     first = await driver.call("800", "5550108")
     before = await to_agent_menu(first)
     assert offered(before) == ["1003", "1002", "1001"]
-    assert offer_of(before, "1002")[1:7] == ["cc/rated", "digits/3", "cc/point", "digits/8", "cc/from", "digits/3"]
+    assert offer_of(before, "1002")[1:9] == [
+        "cc/rated",
+        "digits/3",
+        "cc/point",
+        "digits/8",
+        "cc/grade",
+        "letters/c",
+        "cc/from",
+        "digits/3",
+    ]
     await first.press("2")  # Bob
     await first.answer("cc/please-rate", "5555", timeout=40)
     await first.ended()
     second = await driver.call("800", "5550109")
     after = await to_agent_menu(second)
     assert offered(after) == ["1002", "1003", "1001"]
-    assert offer_of(after, "1002")[1:7] == ["cc/rated", "digits/4", "cc/point", "digits/1", "cc/from", "digits/4"]
+    assert offer_of(after, "1002")[1:9] == [
+        "cc/rated",
+        "digits/4",
+        "cc/point",
+        "digits/1",
+        "cc/grade",
+        "letters/b",
+        "cc/from",
+        "digits/4",
+    ]
     await second.hangup()
     await second.ended()
 

@@ -25,7 +25,7 @@ async def test_explain_spells_out_scores_penalty_rank_and_priority(tmp_path: Pat
         with pytest.raises(LookupError, match="no calls from 5559999"):
             await explain_client(store, "5559999", config)
     # Alice: 5 evaluations, 20 scores totalling 89 -> (3.5*3 + 89) / 23 = 4.33
-    assert '(3.5 x 3 + 89) / (3 + 20) = 4.33   heard "4 point 3"' in agent
+    assert '(3.5 x 3 + 89) / (3 + 20) = 4.33   grade B   heard "4 point 3"' in agent
     assert "Penalty in shared queues = round((5 - 4.33) / (5 - 1) x 4) = 1" in agent
     assert "Rank among support agents (if all were free): overall 1/4" in agent
     # caller 5551001 was rated 4s by agents three times: (10.5 + 48) / 15 = 3.90 -> priority 6, normal queue

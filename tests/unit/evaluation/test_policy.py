@@ -7,16 +7,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from callcenter.evaluation.policy import (
+    GRADES,
     Candidate,
+    DecayedTally,
+    Grades,
     Policy,
     Ratings,
     Score,
     Tally,
     caller_priority,
+    decay_weight,
+    decayed_tally,
+    grade,
     member_penalty,
     rank,
     score,
     shrunk,
+    shrunk_decayed,
     spoken_score,
 )
 
@@ -120,3 +127,121 @@ def test_rank_is_a_permutation_sorted_by_score(raw: list[tuple[float, float]]) -
     assert sorted(c.agent_id for c in ranked) == sorted(c.agent_id for c in cands)
     values = [c.score.overall for c in ranked]
     assert all(round(x, 6) >= round(y, 6) for x, y in itertools.pairwise(values))
+
+
+# --- recency decay -------------------------------------------------------------------------------------------
+
+# Ages up to 1000 half-lives: beyond ~1074 a weight underflows to 0.0 (the rating no longer counts at all).
+half_lives = st.floats(4.0, 3650.0)
+ages = st.floats(0.0, 3650.0)
+aged_scores = st.lists(st.tuples(st.integers(1, 5), ages), max_size=20)
+
+
+def test_decay_weight_halves_every_half_life_and_is_off_without_one() -> None:
+    assert decay_weight(0.0, 30.0) == 1.0
+    assert decay_weight(30.0, 30.0) == pytest.approx(0.5)
+    assert decay_weight(90.0, 30.0) == pytest.approx(0.125)
+    assert decay_weight(-5.0, 30.0) == 1.0  # clock skew: a rating from the future counts as new
+    assert decay_weight(1e6, None) == decay_weight(1e6, 0) == decay_weight(1e6, float("inf")) == 1.0
+    with pytest.raises(ValueError, match="negative"):
+        decay_weight(1.0, -1.0)
+
+
+@given(ages, half_lives)
+def test_decay_weights_are_in_zero_one(age: float, half_life: float) -> None:
+    assert 0.0 < decay_weight(age, half_life) <= 1.0
+
+
+@given(aged_scores, half_lives)
+def test_decayed_mean_stays_within_the_score_range(scores: list[tuple[int, float]], half_life: float) -> None:
+    tally = decayed_tally(scores, half_life)
+    assert 0.0 <= tally.n <= len(scores)
+    if scores:
+        assert tally.mean is not None
+        assert 1.0 - 1e-9 <= tally.mean <= 5.0 + 1e-9
+    assert 1.0 <= shrunk_decayed(tally, POLICY) <= 5.0
+
+
+@given(aged_scores, st.integers(1, 5), ages, ages, half_lives)
+def test_a_newer_rating_moves_the_decayed_score_more(
+    base: list[tuple[int, float]], value: int, age_a: float, age_b: float, half_life: float
+) -> None:
+    newer, older = min(age_a, age_b), max(age_a, age_b)
+    before = shrunk_decayed(decayed_tally(base, half_life), POLICY)
+    with_newer = shrunk_decayed(decayed_tally([*base, (value, newer)], half_life), POLICY)
+    with_older = shrunk_decayed(decayed_tally([*base, (value, older)], half_life), POLICY)
+    # both move toward the new value, the newer one at least as far
+    assert abs(with_newer - before) >= abs(with_older - before) - 1e-9
+    assert (with_newer - before) * (value - before) >= -1e-9
+
+
+def test_a_newer_rating_moves_the_score_strictly_more() -> None:
+    base = [(3, 0.0)] * 5
+    newer = shrunk_decayed(decayed_tally([*base, (5, 1.0)], 30.0), POLICY)
+    older = shrunk_decayed(decayed_tally([*base, (5, 60.0)], 30.0), POLICY)
+    plain = shrunk_decayed(decayed_tally(base, 30.0), POLICY)
+    assert newer > older > plain
+
+
+@given(aged_scores)
+def test_without_a_half_life_decayed_equals_plain(scores: list[tuple[int, float]]) -> None:
+    plain = Tally(len(scores), sum(v for v, _ in scores))
+    for half_life in (None, 0.0, float("inf")):
+        tally = decayed_tally(scores, half_life)
+        assert (tally.n, tally.total) == (plain.n, plain.total)
+        assert shrunk_decayed(tally, POLICY) == shrunk(plain, POLICY)
+    # and a huge half-life converges to it
+    assert shrunk_decayed(decayed_tally(scores, 1e15), POLICY) == pytest.approx(shrunk(plain, POLICY))
+
+
+@given(aged_scores, aged_scores, half_lives)
+def test_score_uses_decayed_tallies_only_when_asked(
+    overall: list[tuple[int, float]], knowledge: list[tuple[int, float]], half_life: float
+) -> None:
+    def tally(scores: list[tuple[int, float]]) -> Tally:
+        return Tally(len(scores), sum(v for v, _ in scores), decayed_tally(scores, half_life))
+
+    r = Ratings(count=len(overall), overall=tally(overall), per_category={"knowledge": tally(knowledge)})
+    plain, faded = score(r, CATS, POLICY), score(r, CATS, POLICY, decayed=True)
+    undecayed = Ratings(r.count, Tally(r.overall.n, r.overall.total), {"knowledge": Tally(len(knowledge), 0)})
+    assert plain.overall == score(undecayed, CATS, POLICY).overall
+    assert plain.overall == shrunk(r.overall, POLICY)
+    assert faded.overall == shrunk_decayed(decayed_tally(overall, half_life), POLICY)
+    assert faded.per_category["knowledge"] == shrunk_decayed(decayed_tally(knowledge, half_life), POLICY)
+    # a tally without decayed values counts undecayed; count and is_new are about evaluations, not weights
+    assert faded.per_category["attitude"] == plain.per_category["attitude"] == POLICY.prior_mean
+    assert (faded.count, faded.is_new) == (plain.count, plain.is_new)
+
+
+def test_decayed_tally_mean() -> None:
+    assert DecayedTally().mean is None
+    assert DecayedTally(0.5, 2.0).mean == 4.0
+
+
+# --- grades --------------------------------------------------------------------------------------------------
+
+
+def test_grade_thresholds() -> None:
+    enough = POLICY.min_ratings
+    expected = {5.0: "A", 4.5: "A", 4.4999999999: "A", 4.49: "B", 4.0: "B", 3.5: "C", 3.49: "D", 2.5: "D", 2.49: "E"}
+    for value, letter in expected.items():
+        assert grade(value, enough, POLICY) == letter, value
+    assert grade(1.0, enough, POLICY) == "E"
+    assert grade(5.0, enough - 1, POLICY) is None  # no grade before enough ratings
+    assert grade(5.0, 0, Policy(min_ratings=0)) == "A"
+    assert grade(4.2, enough, POLICY, Grades(a=4.2)) == "A"
+    with pytest.raises(ValueError, match="thresholds"):
+        Grades(a=3.0)
+
+
+@given(st.floats(1.0, 5.0), st.floats(1.0, 5.0), st.integers(0, 100))
+def test_grades_are_monotone_in_the_score(x: float, y: float, count: int) -> None:
+    hi, lo = max(x, y), min(x, y)
+    g_hi, g_lo = grade(hi, count, POLICY), grade(lo, count, POLICY)
+    if count < POLICY.min_ratings:
+        assert g_hi is g_lo is None
+    else:
+        assert g_hi is not None
+        assert g_lo is not None
+        assert g_hi <= g_lo  # "A" < "B" < ... < "E"
+    assert Grades() == GRADES

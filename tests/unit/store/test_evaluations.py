@@ -226,7 +226,9 @@ async def test_check_invariants_reports_tampering(store: SqliteStore, db: Databa
         await conn.execute(
             "UPDATE agent_rating_totals SET total = 5 WHERE agent_id = '1001' AND category_id = 'attitude'"
         )
-        await conn.execute("INSERT INTO client_rating_totals VALUES (1, 'knowledge', 1, 3)")
+        await conn.execute(
+            "INSERT INTO client_rating_totals (client_id, category_id, n, total) VALUES (1, 'knowledge', 1, 3)"
+        )
         await conn.execute(
             "INSERT INTO evaluations (call_id, direction, agent_id, client_id, created_at, updated_at) "
             "SELECT id, 'client_to_agent', '1002', 1, 'x', 'x' FROM calls WHERE uniqueid = 'u2'"

@@ -24,6 +24,7 @@ TABLES = {
     "evaluation_scores",
     "evaluations",
     "services",
+    "settings",
 }
 
 

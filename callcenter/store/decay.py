@@ -1,0 +1,75 @@
+"""Recency decay of the rating totals: old ratings fade with a half-life, kept up to date incrementally.
+
+A rating given at time t counts at time T with weight 2^(-(T - t) / half_life), so a decayed sum
+S(T) = sum(score_i * 2^(-(T - t_i) / half_life)) moves to a later time by one multiplication:
+S(T') = S(T) * 2^(-(T' - T) / half_life). Each totals row therefore stores ``dn`` (decayed count), ``dtotal``
+(decayed sum of scores) and ``as_of`` (the T they refer to), and an evaluation change touches only its own rows,
+exactly like the integer totals. No call-path read or write ever scans evaluations.
+
+Design choices (schema 3):
+
+* **One half-life per database.** The store keeps decayed sums for exactly one half-life, the one given to
+  ``SqliteStore.open(path, half_life_days=...)``; it is recorded in the ``settings`` table. ``None`` (or 0, as
+  in the config) means decay off, i.e. an infinite half-life: every weight is 1 and the decayed sums equal the
+  plain ones (so a consumer may always read the decayed values). When ``open`` finds a different recorded
+  half-life (the operator changed the config), it recomputes every decayed sum once, in one transaction, and
+  logs it: a full scan at start-up, never on a call. Sums kept for a fixed reference half-life could not serve
+  another one: each weight would need its own power (sum of w_i^k is not (sum of w_i)^k), hence the recompute.
+* **An edit refreshes the rating's age.** A live evaluation's scores count from ``evaluations.updated_at``:
+  its creation, or its last effective change (update or revive). Re-recording identical scores is no change
+  and keeps the old age. On an update the old scores leave with the weight they had, the new ones enter with
+  weight 1.
+* **Time only moves forward per row.** A change at ``now`` moves the row to ``max(as_of, now)``, so a clock
+  step backwards never inflates a sum (every contribution has t_i <= as_of, weight <= 1). Reading at a ``now``
+  before ``as_of`` gives the values as of ``as_of``.
+* **Floating point.** Removals subtract, so a sum may end a hair below 0: it is clamped to 0.
+  ``check_invariants`` recomputes every row at its own ``as_of`` and accepts a relative error of 1e-6 (or an
+  absolute one of 1e-6: a weight that small belongs to a rating twenty half-lives old).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+SECONDS_PER_DAY: Final = 86_400.0
+# settings.key under which the half-life of the stored decayed sums is recorded
+HALF_LIFE_SETTING: Final = "rating_half_life_days"
+OFF: Final = "off"
+REL_TOL: Final = 1e-6
+ABS_TOL: Final = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Decay:
+    """The half-life the store maintains its decayed sums with; None, 0 or inf = no decay (all weights 1)."""
+
+    half_life_days: float | None = None
+
+    def __post_init__(self) -> None:
+        hl = self.half_life_days
+        if hl is not None and not hl >= 0:  # also refuses NaN
+            raise ValueError(f"half_life_days must be positive (0 or None: no decay), got {hl!r}")
+
+    @property
+    def off(self) -> bool:
+        return not self.half_life_days or math.isinf(self.half_life_days)
+
+    @property
+    def setting(self) -> str:
+        """How the half-life is recorded in the settings table (compared as text)."""
+        return OFF if self.off else repr(float(self.half_life_days or 0))
+
+    def weight(self, since: datetime, until: datetime) -> float:
+        """2^(-(until - since) / half_life), in (0, 1]; a negative age counts as 0 (weight 1)."""
+        if self.off:
+            return 1.0
+        assert self.half_life_days is not None
+        days = max(0.0, (until - since).total_seconds() / SECONDS_PER_DAY)
+        return float(2.0 ** (-days / self.half_life_days))
+
+
+def close_enough(have: float, want: float) -> bool:
+    return math.isclose(have, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
