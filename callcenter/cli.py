@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from callcenter import explain, reports
+from callcenter import explain, moderation, reports
 from callcenter.agi import AGIError
 from callcenter.ami.link import AMIError
 from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
@@ -150,6 +150,23 @@ def _add_report_commands(sub: Any) -> None:
     who.add_argument("--client", help="caller number")
     s.set_defaults(handler=cmd_policy_explain)
 
+    ev = sub.add_parser("evaluations", help="operators: list or remove evaluations").add_subparsers(
+        title="evaluations commands", metavar="COMMAND"
+    )
+    s = ev.add_parser("list", help="evaluations, newest first")
+    s.add_argument("--agent", help="only calls served by this agent id")
+    s.add_argument("--client", help="only calls from this caller number")
+    s.add_argument("--deleted", action="store_true", help="include removed evaluations")
+    s.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_evaluations_list)
+    s = ev.add_parser("remove", help="remove one evaluation (e.g. abusive); kept in the audit trail")
+    s.add_argument("--call", required=True, help="the call's uniqueid (see `calls list`)")
+    s.add_argument("--direction", required=True, choices=sorted(moderation.DIRECTION_NAMES))
+    s.add_argument("--reason", required=True, help="why: recorded in the audit trail")
+    s.add_argument("--operator", default=os.environ.get("USER", "operator"), help="who (default $USER)")
+    s.set_defaults(handler=cmd_evaluations_remove)
+
     calls = sub.add_parser("calls", help="recorded calls").add_subparsers(title="calls commands", metavar="COMMAND")
     s = calls.add_parser("list", help="recent calls with outcome, hold/talk seconds and who rated")
     s.add_argument("--agent", help="only calls served by this agent id")
@@ -241,6 +258,34 @@ async def cmd_policy_explain(args: argparse.Namespace, config: Config, agents: t
         else:
             lines = await explain.explain_client(store, args.client, config)
     print("\n".join(lines))
+    return 0
+
+
+async def cmd_evaluations_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    async with await open_store(config, agents) as store:
+        found = await moderation.list_evaluations(
+            store, agent_id=args.agent, number=args.client, include_deleted=args.deleted, limit=args.limit
+        )
+    print(moderation.to_json(found) if args.json else moderation.render(found))
+    return 0
+
+
+async def cmd_evaluations_remove(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    direction = moderation.DIRECTION_NAMES[args.direction]
+    if not args.reason.strip():
+        raise ConfigError("--reason must say why: it is kept in the audit trail")
+    async with await open_store(config, agents) as store:
+        removed = await moderation.remove_evaluation(
+            store,
+            args.call,
+            direction,
+            operator=args.operator,
+            reason=args.reason,
+            now=datetime.now(UTC),
+            rules=config.rules,
+        )
+    # the running service pushes the agent's new penalty at its next resync (reconnect or restart)
+    print(f"removed evaluation #{removed.id} of call {removed.call_uniqueid} ({direction}); audit trail kept")
     return 0
 
 

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callcenter.app import open_store
+from callcenter.config import load_config
+from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.evaluation.rules import RatingRules
+from callcenter.moderation import list_evaluations, remove_evaluation
+from callcenter.roster import load_roster
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+async def test_an_operator_removes_an_evaluation_and_the_audit_trail_keeps_it(tmp_path: Path) -> None:
+    config = load_config(PROJECT / "callcenter/demo/callcenter.toml", {"CALLCENTER_STATE_DIR": str(tmp_path)})
+    agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
+    async with await open_store(config, agents) as store:
+        await seed_history(store, DEMO_HISTORY)
+        before = (await store.agent_summary("1001")).count
+        removed = await remove_evaluation(
+            store,
+            "seed-1001-0",
+            "client_to_agent",
+            operator="ops",
+            reason="abusive",
+            now=datetime.now(UTC),
+            rules=RatingRules(),
+        )
+        assert removed.deleted
+        assert (await store.agent_summary("1001")).count == before - 1
+        history = await store.evaluation_history(removed.id)
+        assert (history[-1].action, history[-1].actor, history[-1].reason) == ("delete", "operator:ops", "abusive")
+        live = await list_evaluations(store, agent_id="1001", number=None, include_deleted=False, limit=50)
+        every = await list_evaluations(store, agent_id="1001", number=None, include_deleted=True, limit=50)
+        assert len(every) == len(live) + 1
+        with pytest.raises(LookupError, match="no call 'nope'"):
+            await remove_evaluation(
+                store, "nope", "client_to_agent", operator="ops", reason="x", now=datetime.now(UTC), rules=RatingRules()
+            )
+        assert await store.check_invariants() == []
