@@ -107,6 +107,7 @@ class CallCenter:
             services=tuple(s.id for s in c.services),
             offer_count=c.journey.offer_count,
             on_agent_rated=self.queues.agent_rated,
+            withdraw=self.queues.withdraw_caller,
             remind_days=c.journey.remind_days,
             rules=c.rules,
         )

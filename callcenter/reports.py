@@ -79,6 +79,8 @@ class AgentReport:
     scores: Scores  # given by callers
     penalty: int  # member penalty in shared queues (0 rings first)
     recent: tuple[EvaluationRow, ...]  # newest first, deleted ones included
+    # answered calls this agent has not rated the caller of (they hung up first), newest first
+    owed: tuple[Call, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,14 @@ async def agent_report(
         agent_id=agent_id, direction=CLIENT_TO_AGENT, include_deleted=True, limit=recent
     )
     numbers = await _numbers(store, {e.client_id for e in evaluations})
+    since = datetime.now(UTC) - timedelta(days=OWED_DAYS)
+    owed = await store.unrated_calls(AGENT_TO_CLIENT, since=since, agent_id=agent_id, limit=recent)
     return AgentReport(
         agent=agent,
         scores=scores,
         penalty=member_penalty(policy_score, policy),
         recent=tuple(_evaluation_row(e, numbers) for e in evaluations),
+        owed=tuple(owed),
     )
 
 
@@ -273,6 +278,9 @@ def render_agent(report: AgentReport) -> str:
         "",
         "Recent evaluations from callers (newest first):",
         *_evaluation_table(report.recent, report.scores, "CALLER", lambda e: _number(e.caller)),
+        "",
+        f"Ratings owed: answered calls of the last {OWED_DAYS} days where this agent has not rated the caller:",
+        *_owed_table(report.owed),
     ]
     return "\n".join(lines)
 
@@ -426,6 +434,7 @@ def to_data(report: AgentReport | ClientReport | Sequence[CallRow]) -> JsonObjec
             **_scores_data(report.scores),
             "penalty": report.penalty,
             "recent": [_evaluation_data(e) for e in report.recent],
+            "owed": [_owed_data(c) for c in report.owed],
         }
     if isinstance(report, ClientReport):
         return {
@@ -434,17 +443,13 @@ def to_data(report: AgentReport | ClientReport | Sequence[CallRow]) -> JsonObjec
             "priority": report.priority,
             "recent": [_evaluation_data(e) for e in report.recent],
             "owed_since": _iso(report.owed_since),
-            "owed": [
-                {
-                    "call": c.uniqueid,
-                    "answered_at": _iso(c.answered_at),
-                    "agent_id": c.agent_id,
-                    "service_id": c.service_id,
-                }
-                for c in report.owed
-            ],
+            "owed": [_owed_data(c) for c in report.owed],
         }
     return {"calls": [_call_data(r) for r in report]}
+
+
+def _owed_data(c: Call) -> JsonObject:
+    return {"call": c.uniqueid, "answered_at": _iso(c.answered_at), "agent_id": c.agent_id, "service_id": c.service_id}
 
 
 def to_json(report: AgentReport | ClientReport | Sequence[CallRow]) -> str:

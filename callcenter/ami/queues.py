@@ -168,6 +168,18 @@ class QueueSync:
                 # the next resync (reconnect, restart) corrects it; the rating itself is stored
                 log.warning("queue_penalty_not_pushed", queue=queue, agent=agent_id, error=str(exc))
 
+    async def withdraw_caller(self, queue: str, channel: str) -> None:
+        """Ask app_queue to let a waiting caller go (Queue() returns with QUEUESTATUS=WITHDRAW)."""
+        try:
+            await self.ami.send(
+                {"Action": "QueueWithdrawCaller", "Queue": queue, "Caller": channel, "WithdrawInfo": "declined"}
+            )
+        except AMIError as exc:
+            # the caller then waits for queue_timeout, and is told and offered others after it
+            log.warning("queue_withdraw_failed", queue=queue, caller=channel, error=str(exc))
+        else:
+            log.info("queue_caller_withdrawn", queue=queue, caller=channel)
+
     async def _add(self, queue: str, agent: AgentSpec, penalty: int) -> None:
         await self.ami.send(
             {

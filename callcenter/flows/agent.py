@@ -63,8 +63,17 @@ class ScreenFlow:
             return
         if key == DECLINE:
             d.screenings.decline(call_id, agent, d.clock())
+            await self.withdraw_caller(session, agent)
         log.info("agent_declined" if key == DECLINE else "agent_no_decision", agent=agent, call=call_id)
         await session.set_variable("CC_SCREEN", "DECLINE")
+
+    async def withdraw_caller(self, session: AGISession, agent: str) -> None:
+        """A caller waiting in the agent's own queue without a ring limit (a busy favourite) would be offered to
+        the same agent again and again: take them out of the queue so they can choose someone else."""
+        queue = await session.get_variable("CC_WAITING_IN") or ""
+        channel = await session.get_variable("CC_CALLER_CHAN") or ""
+        if queue in {f"agent-{agent}", f"agent-{agent}-vip"} and channel:
+            await self.deps.withdraw(queue, channel)
 
 
 class RateCallerFlow:
@@ -82,6 +91,9 @@ class RateCallerFlow:
         if call.client_id is None:
             log.info("rate_caller_skipped", reason="anonymous caller")
             return
+        # the caller's hangup handler closes the call at the same moment; close it here first (idempotent) so the
+        # rules see the real talk time
+        await d.store.call_ended(call_id, "answered", d.clock())
         await rate(
             session, d, call=call_id, direction=AGENT_TO_CLIENT, rater=Rater("agent", agent), subject=["cc/the-caller"]
         )

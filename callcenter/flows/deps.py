@@ -46,6 +46,8 @@ class FlowDeps:
     services: tuple[str, ...]
     offer_count: int
     on_agent_rated: Callable[[str], Awaitable[None]]
+    # take a caller (channel) out of a queue: AMI QueueWithdrawCaller
+    withdraw: Callable[[str, str], Awaitable[None]]
     rules: RatingRules = field(default_factory=RatingRules)
     screenings: Screenings = field(default_factory=Screenings)
     clock: Callable[[], datetime] = utcnow

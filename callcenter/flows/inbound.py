@@ -11,7 +11,7 @@ import structlog
 
 from callcenter.agi import AGISession
 from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, grade, rank
-from callcenter.evaluation.rules import Rater
+from callcenter.evaluation.rules import CallFacts, Rater, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps, ratings
@@ -67,8 +67,20 @@ class InboundFlow:
         """The caller left a call before rating it: offer to rate it now (the seed's "request to rate")."""
         d = self.deps
         since = d.clock() - timedelta(days=d.remind_days)
-        pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=1)
-        owed = pending[0] if pending else None
+        pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=5)
+        rater = Rater("client", str(client.id))
+        # only calls the rules still allow rating (talk time, edit window): never nag about one that cannot be
+        owed = next(
+            (
+                c
+                for c in pending
+                if may_rate(
+                    CallFacts(c.answered_at, c.talk_seconds, c.agent_id, c.client_id), rater, d.clock(), d.rules
+                )
+                is None
+            ),
+            None,
+        )
         if owed is None or owed.agent_id is None:
             return
         agent_name = speech.agent_name(owed.agent_id)
@@ -85,7 +97,7 @@ class InboundFlow:
                 d,
                 call=owed.uniqueid,
                 direction=CLIENT_TO_AGENT,
-                rater=Rater("client", str(client.id)),
+                rater=rater,
                 subject=[agent_name],
             )
 

@@ -19,7 +19,7 @@ log = structlog.get_logger(__name__)
 
 MEMBER_INTERFACE = re.compile(r"^Local/([0-9]+)@cc-agent-offer")
 # Queue() ended without a bridge: the chosen agent declined, did not answer, or nobody could take the call
-NOT_CONNECTED = frozenset({"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL"})
+NOT_CONNECTED = frozenset({"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW"})
 
 
 class ConnectedFlow:
@@ -56,6 +56,11 @@ class AfterQueueFlow:
             await session.set_variable(RESULT_VAR, CHOOSE)
             return
         record = await d.store.get_call(call)
+        if record is not None and record.answered_at is None and status == "CONTINUE":
+            # the bridge happened but the connected route did not record it (FastAGI hiccup): record it now
+            member = await session.get_variable("MEMBERNAME") or ""
+            if member.isdigit():
+                record = await d.store.call_answered(call, member, d.clock()) or record
         if record is not None and record.answered_at is not None:
             # The agent hung up first (Queue option c): the conversation is over, so the call row closes now
             # (talk time is the bridge's, not the survey's); the caller is still here to rate the agent.

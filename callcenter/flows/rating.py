@@ -58,11 +58,12 @@ async def rate(
         await say(session, ["cc/not-rated"])
         return False
     log.info("rating_stored", call=call, direction=direction, scores=scores, evaluation=evaluation.id)
+    if direction == CLIENT_TO_AGENT:
+        # before the read-back: a caller who hangs up while it plays must not keep the new penalty from Asterisk
+        await deps.on_agent_rated(evaluation.agent_id)
     # for dashboards and the tests: the same fact on AMI, from the channel that gave the rating
     await session.exec(
         "UserEvent", "CallCenterRated", f"Call: {call}", f"Direction: {direction}", f"Evaluation: {evaluation.id}"
     )
     await say(session, speech.rating_readback(scores))
-    if direction == CLIENT_TO_AGENT:
-        await deps.on_agent_rated(evaluation.agent_id)
     return True

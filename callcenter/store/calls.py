@@ -128,8 +128,9 @@ class CallRepository(Repository):
         agent_id: str | None = None,
         limit: int = 10,
     ) -> list[Call]:
-        """Answered calls since ``since`` that have no live evaluation in ``direction``, most recent first:
-        the ratings a caller or an agent still owes (asked on the next call, listed in the menus)."""
+        """Answered calls since ``since`` never rated in ``direction``, most recent first: the ratings a caller or
+        an agent still owes (asked on the next call). A rating deleted later (by its rater or an operator) is not
+        owed again: the rater decided, or was overruled."""
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
         where = ["c.answered_at IS NOT NULL", "c.client_id IS NOT NULL", "c.agent_id IS NOT NULL", "c.answered_at >= ?"]
@@ -142,7 +143,7 @@ class CallRepository(Repository):
             params.append(agent_id)
         sql = (
             "SELECT c.* FROM calls c WHERE " + " AND ".join(where) + " AND NOT EXISTS (SELECT 1 FROM evaluations e "
-            "WHERE e.call_id = c.id AND e.direction = ? AND e.deleted_at IS NULL) "
+            "WHERE e.call_id = c.id AND e.direction = ?) "
             "ORDER BY c.answered_at DESC, c.id DESC LIMIT ?"
         )
         async with self._db.read() as conn:

@@ -74,8 +74,10 @@ class Database:
         StoreBusyError instead of half-way through the work.
         """
         async with self._exclusive():
-            await self._begin("BEGIN IMMEDIATE")
             try:
+                # inside the try: aiosqlite runs a queued BEGIN even if this await is cancelled, and an open
+                # transaction left behind would make every later BEGIN fail
+                await self._begin("BEGIN IMMEDIATE")
                 yield self._conn
             except BaseException:
                 await self._rollback()
@@ -91,8 +93,8 @@ class Database:
         """A read transaction: one consistent snapshot for several queries, never another task's uncommitted
         writes. It always ends in ROLLBACK, so anything written here by mistake is discarded."""
         async with self._exclusive():
-            await self._begin("BEGIN")
             try:
+                await self._begin("BEGIN")
                 yield self._conn
             finally:
                 await self._rollback()
@@ -131,6 +133,12 @@ class Database:
     async def _begin(self, statement: str) -> None:
         try:
             await self._conn.execute(statement)
+        except asyncio.CancelledError:
+            # aiosqlite still runs the queued BEGIN after this await is cancelled; queue a ROLLBACK right behind
+            # it (same thread, in order) so no transaction is left open for the next task to trip over
+            with contextlib.suppress(sqlite3.OperationalError):
+                await asyncio.shield(self._conn.execute("ROLLBACK"))
+            raise
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
                 raise StoreBusyError(

@@ -31,6 +31,7 @@ class RefusalReason(enum.StrEnum):
     ANONYMOUS = "anonymous"
     BAD_SCORE = "bad_score"
     UNKNOWN_CATEGORY = "unknown_category"
+    REMOVED = "removed"  # an operator removed it; only an operator may restore it
 
 
 # Not "...Error": a refusal is an expected answer (the IVR says "this call cannot be rated"), not a fault.

@@ -87,6 +87,11 @@ class EvaluationRepository(Repository):
                 evaluation_id = row["id"]
                 old = await _scores(conn, evaluation_id)
                 if row["deleted_at"] is not None:
+                    if not actor.startswith("operator:") and await _removed_by_operator(conn, evaluation_id):
+                        # an operator took it out (e.g. abusive): the rater cannot put it back
+                        raise EvaluationRefused(
+                            RefusalReason.REMOVED, f"the {direction} evaluation of {call_uniqueid} was removed"
+                        )
                     await _write_scores(conn, evaluation_id, new)
                     await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
                     await execute(
@@ -219,6 +224,15 @@ async def _check_categories(conn: aiosqlite.Connection, scores: Mapping[str, int
     unknown = sorted(set(names) - {row["id"] for row in rows})
     if unknown:
         raise EvaluationRefused(RefusalReason.UNKNOWN_CATEGORY, f"unknown category {', '.join(unknown)}")
+
+
+async def _removed_by_operator(conn: aiosqlite.Connection, evaluation_id: int) -> bool:
+    row = await fetch_one(
+        conn,
+        "SELECT actor FROM evaluation_audit WHERE evaluation_id = ? AND action = 'delete' ORDER BY id DESC LIMIT 1",
+        (evaluation_id,),
+    )
+    return row is not None and str(row["actor"]).startswith("operator:")
 
 
 async def _write_scores(conn: aiosqlite.Connection, evaluation_id: int, scores: Mapping[str, int]) -> None:

@@ -391,3 +391,34 @@ async def test_a_caller_can_ask_for_a_busy_favourite_and_wait_for_them(center: C
         await caller.ended()
     finally:
         await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+
+
+async def test_a_busy_favourite_who_declines_releases_the_waiting_caller(center: CallCenter, driver: Driver) -> None:
+    await driver.set_global("CC_DEMO_1001", "decline")
+    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
+    await driver.log.wait_for(
+        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
+    )
+    try:
+        mark = driver.log.mark()
+        caller = await driver.call("800", "5550114")
+        await to_agent_menu(caller)
+        await caller.press("7")
+        await caller.prompt("cc/busy-agents")
+        await caller.press("1")
+        await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+        # Alice is rung, declines: the caller is withdrawn at once instead of being offered to her again
+        await driver.log.wait_for(event("QueueCallerLeave", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+        assert await caller.prompt("cc/declined", timeout=30) == ["cc/agent-1001", "cc/declined"]
+        again = await caller.prompt("cc/first-available")
+        assert "1001" not in offered(again)
+        rung = driver.log.matching(event("AgentCalled", Queue="agent-1001"), mark)
+        assert len(rung) == 1
+        await caller.hangup()
+        await caller.ended()
+        call = await store_of(center).get_call(caller.uniqueid)
+        assert call is not None
+        assert call.outcome == "declined"
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.rules import RatingRules
 from callcenter.moderation import list_evaluations, remove_evaluation
 from callcenter.roster import load_roster
+from callcenter.store import EvaluationRefused, RefusalReason
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -41,4 +42,16 @@ async def test_an_operator_removes_an_evaluation_and_the_audit_trail_keeps_it(tm
             await remove_evaluation(
                 store, "nope", "client_to_agent", operator="ops", reason="x", now=datetime.now(UTC), rules=RatingRules()
             )
+        # the rater cannot put it back, and the call is not owed a rating again
+        with pytest.raises(EvaluationRefused) as refused:
+            await store.record_evaluation(
+                "seed-1001-0", "client_to_agent", {"attitude": 5}, "client:5551001", datetime.now(UTC)
+            )
+        assert refused.value.reason is RefusalReason.REMOVED
+        client = await store.client_for_number("5551001")
+        assert client is not None
+        owed = await store.unrated_calls(
+            "client_to_agent", since=datetime.now(UTC) - timedelta(days=90), client_id=client.id
+        )
+        assert "seed-1001-0" not in [c.uniqueid for c in owed]
         assert await store.check_invariants() == []

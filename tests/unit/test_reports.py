@@ -301,7 +301,10 @@ async def test_render_agent(store: SqliteStore) -> None:
         "Recent evaluations from callers (newest first):\n"
         "CALL         DATE (UTC)           CALLER   ATTITUDE  KNOWLEDGE  AVAILABILITY  OTHER  STATUS\n"
         "seed-1001-4  2025-01-30 09:40:00  5551001         5          4             4      5  deleted\n"
-        "seed-1001-3  2025-01-30 09:30:00  5551004         4          4             5      4  live"
+        "seed-1001-3  2025-01-30 09:30:00  5551004         4          4             5      4  live\n"
+        "\n"
+        "Ratings owed: answered calls of the last 14 days where this agent has not rated the caller:\n"
+        "  (none)"
     )
 
 
@@ -363,7 +366,17 @@ async def test_agent_json(store: SqliteStore) -> None:
     data = json.loads(to_json(report))
 
     assert data == to_data(report)
-    assert set(data) == {"agent", "evaluations", "is_new", "overall", "categories", "policy", "penalty", "recent"}
+    assert set(data) == {
+        "agent",
+        "evaluations",
+        "is_new",
+        "overall",
+        "categories",
+        "policy",
+        "penalty",
+        "recent",
+        "owed",
+    }
     assert data["agent"] == {
         "id": "1001",
         "name": "Alice",
