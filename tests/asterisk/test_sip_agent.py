@@ -1,0 +1,400 @@
+"""A real SIP softphone works as an agent: SIPp registers as agent1004 (roster agent 1004, Dave, ``sip = true``)
+with digest auth, becomes available in Dave's queues, rings when a caller chooses Dave, answers, accepts the call
+at the screening prompt with an RFC 2833 (RFC 4733) "1", is bridged with the caller and hangs up.
+
+One SIPp process plays both parts of the phone: its main scenario (``sipp/agent-register.xml``) registers and
+holds the registration, and every INVITE Asterisk sends to the registered contact, a new dialog SIPp knows
+nothing of, runs its out-of-call scenario (``sipp/agent-phone.xml``, ``-oocsf``). As in test_sip.py, the test is
+the other end of SIPp's 3PCC twin socket: each scenario reports its progress there and waits at a ``<recvCmd>``
+until the test, having seen on AMI what it waits for, releases the next step. The "1" is released only once the
+screening ``Read()`` runs on the phone's own channel (``PJSIP/agent1004-...``), since a key before that is lost.
+
+The caller is a scripted one (``Driver.call``): only the agent's side is under test here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from panoramisk.message import Message
+
+from callcenter.app import CallCenter
+from callcenter.demo.script import Caller, Driver, event, read_files
+from tests.asterisk.conftest import AsteriskUnderTest
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+SCENARIOS = Path(__file__).parent / "sipp"
+REGISTER, PHONE = "agent-register.xml", "agent-phone.xml"
+SCRIPTED = ("1001", "1002", "1003")
+DAVE = "1004"
+ENDPOINT = f"agent{DAVE}"
+MEMBER = f"Local/{DAVE}@cc-agent-offer/n"
+CALLER = "5550301"
+TWIN_END = b"\x1b"  # SIPp ends each 3PCC twin command with ESC
+UNAVAILABLE, NOT_INUSE = "5", "1"  # app_queue member status (AST_DEVICE_*)
+
+
+# --- a keypress as RTP telephone-events (RFC 4733), written as a pcap SIPp can play (as in test_sip.py) ----------
+
+EVENT_CODES = "0123456789*#"
+EVENT_PT = 101  # the payload type agent-phone.xml answers for telephone-event/8000
+SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
+PACKETS_PER_KEY = 8  # a 160 ms press
+KEY_INTERVAL = 0.4
+VOLUME = 10  # -10 dBm0
+
+
+@dataclass
+class TelephoneEvents:
+    ssrc: int = 0x5EC0DE04
+    seq: int = 2000
+    timestamp: int = 160_000
+
+    def press(self, keys: str) -> list[tuple[float, bytes]]:
+        """RTP packets (seconds from the start of the play, packet) for pressing ``keys`` one after another."""
+        packets: list[tuple[float, bytes]] = []
+        for n, key in enumerate(keys):
+            start = n * KEY_INTERVAL
+            for i in range(PACKETS_PER_KEY):
+                end = i == PACKETS_PER_KEY - 1
+                header = struct.pack(
+                    ">BBHII", 0x80, (0x80 if i == 0 else 0) | EVENT_PT, self.seq, self.timestamp, self.ssrc
+                )
+                payload = struct.pack(
+                    ">BBH", EVENT_CODES.index(key), (0x80 if end else 0) | VOLUME, (i + 1) * SAMPLES_PER_PACKET
+                )
+                # the end of an event goes three times (RFC 4733 2.5.1.4), one sequence number
+                packets += [(start + i * 0.02, header + payload)] * (3 if end else 1)
+                self.seq = (self.seq + 1) & 0xFFFF
+            self.timestamp += int(KEY_INTERVAL * 8000)
+        self.timestamp += 8000
+        return packets
+
+
+def write_pcap(path: Path, packets: Sequence[tuple[float, bytes]]) -> None:
+    """A classic pcap (Ethernet, IPv4, UDP) of RTP packets; SIPp rewrites addresses and ports when it plays it."""
+    loopback = socket.inet_aton("127.0.0.1")
+    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for at, rtp in packets:
+        udp = struct.pack(">HHHH", 40000, 50000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, socket.IPPROTO_UDP, 0, loopback, loopback)
+        frame = bytes(12) + b"\x08\x00" + ip + udp
+        micros = round(at * 1_000_000)
+        records.append(struct.pack("<IIII", 1_700_000_000 + micros // 1_000_000, micros % 1_000_000, *[len(frame)] * 2))
+        records.append(frame)
+    path.write_bytes(b"".join(records))
+
+
+# --- the twin end of SIPp's 3PCC socket (as in test_sip.py) -------------------------------------------------------
+
+
+class Twin:
+    """The test's end of the 3PCC twin socket: SIPp (controller A) connects here at startup; both scenarios'
+    commands come over this one connection, each naming its dialog by Call-ID."""
+
+    def __init__(self) -> None:
+        self._peer: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._peer.done():
+            writer.close()
+            return
+        self._peer.set_result((reader, writer))
+
+    async def receive(self, sipp: asyncio.subprocess.Process, timeout: float = 15.0) -> dict[str, str]:
+        """The next command from a scenario, as its header lines; fails at once if SIPp ends instead."""
+
+        async def command() -> bytes:
+            reader, _ = await self._peer
+            return await reader.readuntil(TWIN_END)
+
+        reading = asyncio.ensure_future(command())
+        exited = asyncio.ensure_future(sipp.wait())
+        try:
+            done, _ = await asyncio.wait({reading, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reading.cancel()
+            exited.cancel()
+        if not done:
+            raise TimeoutError(f"no 3PCC command from sipp in {timeout} s")
+        if reading not in done or reading.exception() is not None:
+            code = await asyncio.wait_for(sipp.wait(), 5.0)
+            raise AssertionError(f"sipp ended (exit {code}) instead of sending its next command")
+        lines = reading.result().removesuffix(TWIN_END).decode().splitlines()
+        return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines) if k.strip()}
+
+    async def release(self, call_id: str, step: str) -> None:
+        """Let the dialog waiting at its ``<recvCmd>`` go on to the next step."""
+        _, writer = await asyncio.wait_for(self._peer, 5.0)
+        writer.write(f"Call-ID: {call_id}\r\nStep: {step}\r\n".encode() + TWIN_END)
+        await writer.drain()
+
+    async def close(self) -> None:
+        if self._peer.done() and not self._peer.cancelled():
+            _, writer = self._peer.result()
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        else:
+            self._peer.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+def free_udp_port(pair: bool = False) -> int:
+    """A free loopback UDP port; ``pair``: p and p+2 both free (SIPp binds its media port and the one 2 above)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if not pair:
+                return port
+            if port + 2 > 65535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as above:
+                try:
+                    above.bind(("127.0.0.1", port + 2))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free UDP port pair on loopback")
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"({path.name}: none)"
+    return f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="session", autouse=True)
+async def scripted_agents(driver: Driver) -> AsyncIterator[None]:
+    """The scripted agents are offered too and would accept if chosen; no call is left behind, whatever happened."""
+    for agent in SCRIPTED:
+        await driver.set_global(f"CC_DEMO_{agent}", "accept")
+        await driver.set_global(f"CC_DEMO_SCORE_{agent}", "4")
+    await driver.set_global("CC_DEMO_TALK", "1")
+    yield
+    await driver.link.send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)\\//"})
+
+
+def member_status(status: str) -> Callable[[Message], bool]:
+    """Dave's member of his own queue (app_queue follows ``StateInterface: PJSIP/agent1004``) changed to ``status``."""
+    return event("QueueMemberStatus", Queue=f"agent-{DAVE}", MemberName=DAVE, Interface=MEMBER, Status=status)
+
+
+async def own_queue_status(driver: Driver) -> str:
+    entries = await driver.link.send_list({"Action": "QueueStatus", "Queue": f"agent-{DAVE}"})
+    members = [e for e in entries if e.get("Event") == "QueueMember" and e.get("Name") == DAVE]
+    assert len(members) == 1, members
+    return str(members[0].get("Status"))
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """The service reads the same AMI events on its own connection, with no event of its own to await: give it
+    ``timeout`` seconds to catch up (it usually has by the time the test's connection saw the event)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"{what} within {timeout} s") from None
+
+
+async def key_of(caller: Caller, agent: str, pages: int = 3) -> str:
+    """Dave's key in the agent menu: offered agents come in order, key = position + 1 on the page; "9" pages on."""
+    for _ in range(pages):
+        menu = await caller.prompt("cc/first-available")
+        offered = [f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")]
+        if agent in offered:
+            key = str(offered.index(agent) + 1)
+            at = menu.index(f"cc/agent-{agent}")
+            assert menu[at - 2 : at] == [f"digits/{key}", "cc/for"], menu  # "press <key> for Dave"
+            return key
+        assert "cc/more-agents" in menu, f"agent {agent} not offered: {offered}"
+        await caller.press("9")
+    raise AssertionError(f"agent {agent} not offered in {pages} pages")
+
+
+def screening_read(e: Message) -> bool:
+    """The screening Read() (accept or decline) started on the softphone's own channel."""
+    return (
+        e.get("Event") == "AGIExecStart"
+        and str(e.get("Channel")).startswith(f"PJSIP/{ENDPOINT}-")
+        and "cc/accept-decline" in (read_files(str(e.get("Command", ""))) or [])
+    )
+
+
+# --- the test -------------------------------------------------------------------------------------------------------
+
+
+async def test_sip_softphone_registers_rings_screens_with_rfc2833_and_is_connected_as_agent_1004(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    store = center.store
+    assert store is not None
+    secret = (asterisk.config.state_dir / "secrets" / f"sip-{ENDPOINT}.secret").read_text().strip()
+    assert await own_queue_status(driver) == UNAVAILABLE  # nobody registered as agent1004 yet
+
+    work = tmp_path / "sipp"
+    work.mkdir()
+    for name in (REGISTER, PHONE):
+        shutil.copy(SCENARIOS / name, work / name)
+    write_pcap(work / "key-accept.pcap", TelephoneEvents().press("1"))
+
+    twin = Twin()
+    twin_port = await twin.start()
+    a = asterisk.config.asterisk
+    sip_port = free_udp_port()
+    command = [
+        SIPP,
+        f"{a.sip_host}:{a.sip_port}",
+        "-sf",
+        str(work / REGISTER),
+        # an INVITE to the registered contact is a dialog the main scenario does not know: it runs this one
+        # (so -aa would never apply; nothing else comes out of dialog from Asterisk: the aor has no qualify)
+        "-oocsf",
+        str(work / PHONE),
+        # [service]: the contact's user; -au/-ap answer the 401's digest challenge
+        "-s",
+        ENDPOINT,
+        "-au",
+        ENDPOINT,
+        "-ap",
+        secret,
+        "-m",
+        "1",
+        "-l",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(sip_port),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_udp_port(pair=True)),
+        "-3pcc",
+        f"127.0.0.1:{twin_port}",
+        "-nostdin",
+        # SIPp's UDP control socket: a free port rather than the default 8888
+        "-cp",
+        str(free_udp_port()),
+        # SIPp's own backstop; the test's deadlines are shorter
+        "-timeout",
+        "120s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        str(work / "messages.log"),
+        "-trace_err",
+        "-error_file",
+        str(work / "errors.log"),
+    ]
+    mark = driver.log.mark()
+    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
+        sipp = await asyncio.create_subprocess_exec(
+            *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
+        )
+    registration: str | None = None
+    try:
+        # 1. registered (401, then digest auth): Dave's queue member turns from UNAVAILABLE to NOT_INUSE
+        registered = await twin.receive(sipp)
+        assert registered.get("Step") == "registered"
+        registration = registered["Call-ID"]
+        await driver.log.wait_for(member_status(NOT_INUSE), since=mark)
+        contact = await driver.log.wait_for(event("ContactStatus", AOR=ENDPOINT), since=mark)
+        assert contact.get("URI") == f"sip:{ENDPOINT}@127.0.0.1:{sip_port};transport=UDP"
+        assert contact.get("ContactStatus") in {"Created", "NonQualified", "Reachable"}
+        await until(lambda: center.queues.presence.offerable(DAVE), 5, "the service did not see Dave available")
+
+        # 2. a caller chooses Dave
+        caller = await driver.call(a.service_number, CALLER)
+        await caller.answer("cc/choose-service", "1")
+        await caller.press(await key_of(caller, DAVE))
+        join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+        assert join.get("Queue") == f"agent-{DAVE}"
+
+        # 3. the phone rings (Local member -> Dial(PJSIP/agent1004)) and answers; the screening runs on its channel
+        answered = await twin.receive(sipp)
+        assert answered.get("Step") == "answered"
+        call_id = answered["Call-ID"]
+        screen = await driver.log.wait_for(screening_read, since=mark)
+        channel = str(screen.get("Channel"))
+        sip_call_id = await driver.link.send(
+            {"Action": "Getvar", "Channel": channel, "Variable": "CHANNEL(pjsip,call-id)"}
+        )
+        assert sip_call_id.get("Value") == call_id
+        pop = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterScreen", Agent=DAVE), since=mark)
+        assert pop.get("Caller") == CALLER
+        pressed = driver.log.mark()
+        await twin.release(call_id, "accept")
+        await driver.log.wait_for(event("DTMFEnd", Channel=channel, Direction="Received", Digit="1"), since=pressed)
+
+        # 4. bridged with the caller as agent 1004; the agent hangs up, the caller is asked to rate Dave, hangs up
+        connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=20)
+        assert (connect.get("Queue"), connect.get("MemberName"), connect.get("Interface")) == (
+            f"agent-{DAVE}",
+            DAVE,
+            MEMBER,
+        )
+        called = driver.log.matching(event("AgentCalled", Uniqueid=caller.uniqueid), since=mark)
+        assert {e.get("Interface") for e in called} == {MEMBER}
+        await twin.release(call_id, "hangup")
+        await driver.log.wait_for(event("Hangup", Channel=channel), since=mark)
+        asked = await caller.prompt("cc/please-rate", timeout=20)
+        assert asked[:2] == ["cc/please-rate", f"cc/agent-{DAVE}"]
+        await caller.hangup()
+        await caller.ended()
+        ended = await driver.log.wait_for(
+            event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), since=mark
+        )
+        assert ended.get("Outcome") == "answered"
+
+        # the phone unregisters: Dave is unavailable again
+        gone = driver.log.mark()
+        await twin.release(registration, "unregister")
+        registration = None
+        await driver.log.wait_for(event("ContactStatus", AOR=ENDPOINT, ContactStatus="Removed"), since=gone)
+        await driver.log.wait_for(member_status(UNAVAILABLE), since=gone)
+        returncode = await asyncio.wait_for(sipp.wait(), 15)
+    finally:
+        if sipp.returncode is None and registration is not None:
+            # a failure mid-way: let the phone unregister if it still can, so Dave is not left offered
+            with contextlib.suppress(Exception):
+                await twin.release(registration, "unregister")
+                await asyncio.wait_for(sipp.wait(), 5)
+        if sipp.returncode is None:
+            sipp.kill()
+            await asyncio.wait_for(sipp.wait(), 10)
+        await twin.close()
+        # shown by pytest when the test fails
+        print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))
+
+    assert returncode == 0, tail(work / "errors.log")
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    assert (call.outcome, call.agent_id, call.queue, call.service_id) == ("answered", DAVE, f"agent-{DAVE}", "support")
+    assert call.talk_seconds is not None
+    assert await store.check_invariants() == []
