@@ -7,6 +7,8 @@ instance of the root, and are regenerated only when their text changes (a ``.txt
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -105,12 +107,19 @@ def _stale(target: Path, name: str, text: str) -> bool:
 
 
 async def _generate(target: Path, name: str, text: str) -> None:
-    raw = target / f"{name}.tmp.wav"
-    await _run("espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text)
-    # Asterisk's .wav reader wants 8 kHz mono 16-bit PCM
-    await _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(target / f"{name}.wav"))
-    raw.unlink()
-    (target / f"{name}.txt").write_text(text)
+    # unique temporary names and a rename at the end: another instance sharing the root (a second test run)
+    # never plays a half-written file
+    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+    raw, final = target / f"{name}.{tag}.raw.wav", target / f"{name}.{tag}.wav"
+    try:
+        await _run("espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text)
+        # Asterisk's .wav reader wants 8 kHz mono 16-bit PCM
+        await _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(final))
+        final.replace(target / f"{name}.wav")
+        (target / f"{name}.txt").write_text(text)
+    finally:
+        raw.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
 
 
 async def _run(*args: str) -> None:
