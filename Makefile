@@ -20,9 +20,10 @@ run: $(BIN)/callcenter
 demo: $(BIN)/callcenter
 	$(BIN)/callcenter --config $(CONFIG) demo
 
-## test: lint, type-check, then every test, including those that boot a real Asterisk 22
+## test: lint, type-check, every test (including those that boot a real Asterisk 22), a quick benchmark smoke run
 test: lint root
 	$(BIN)/pytest
+	$(BIN)/python -m bench --quick > /dev/null
 
 ## lint: ruff and mypy
 lint: $(BIN)/callcenter

@@ -94,8 +94,13 @@ class Worlds:
     async def fresh(self, name: str, agents: int, clients: int, ratings: int) -> World:
         """A world of its own (not shared), e.g. one a step is about to grow."""
         world = await open_world(self.config.directory, name, agents=agents, clients=clients)
-        await add_ratings(world, ratings)
-        await verify(world)
+        try:
+            await add_ratings(world, ratings)
+            await verify(world)
+        except BaseException:
+            # an open aiosqlite connection keeps its thread (and the process) alive: close before failing
+            await world.close()
+            raise
         return world
 
     async def close(self) -> None:

@@ -246,6 +246,11 @@ async def _write(world: World, batch: _Batch) -> None:
                 f"ON CONFLICT ({key}, category_id) DO UPDATE SET n = n + excluded.n, total = total + excluded.total",
                 _upserts(totals),
             )
+            # the store runs without decay here, so its decayed sums equal the plain ones (migration 0003), as of
+            # the newest rating
+            await conn.execute(
+                f"UPDATE {table} SET dn = n, dtotal = total, as_of = (SELECT MAX(updated_at) FROM evaluations)"
+            )
 
 
 async def verify(world: World) -> None:
