@@ -18,12 +18,8 @@ timestamp of the event it last ended for a retransmission of it, so two plays of
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import socket
-import struct
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +31,13 @@ from callcenter.demo.script import Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.store.models import CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.sipp_support import (
+    TelephoneEvents,
+    Twin,
+    free_udp_port,
+    tail,
+    write_pcap,
+)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
@@ -43,150 +46,6 @@ SCENARIO = Path(__file__).parent / "sipp" / "caller.xml"
 AGENTS = ("1001", "1002", "1003")
 CALLER = "5550201"
 RATING = "5435"  # attitude, knowledge, availability, other
-TWIN_END = b"\x1b"  # SIPp ends each 3PCC twin command with ESC
-
-
-# --- keypresses as RTP telephone-events (RFC 4733), written as pcaps SIPp can play -----------------------------
-
-EVENT_CODES = "0123456789*#"
-EVENT_PT = 101  # the payload type caller.xml offers for telephone-event/8000
-SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
-PACKETS_PER_KEY = 8  # a 160 ms press
-KEY_INTERVAL = 0.4  # seconds from one key to the next within one step
-VOLUME = 10  # -10 dBm0
-
-
-@dataclass
-class TelephoneEvents:
-    """One RTP stream of key presses: sequence numbers and timestamps keep going across steps, so every press is
-    a new event to the receiver, whatever the digit before it."""
-
-    ssrc: int = 0x5EC0DE01
-    seq: int = 1000
-    timestamp: int = 80_000
-
-    def press(self, keys: str) -> list[tuple[float, bytes]]:
-        """RTP packets (seconds from the start of the step, packet) for pressing ``keys`` one after another."""
-        packets: list[tuple[float, bytes]] = []
-        for n, key in enumerate(keys):
-            start = n * KEY_INTERVAL
-            for i in range(PACKETS_PER_KEY):
-                end = i == PACKETS_PER_KEY - 1
-                header = struct.pack(
-                    ">BBHII", 0x80, (0x80 if i == 0 else 0) | EVENT_PT, self.seq, self.timestamp, self.ssrc
-                )
-                payload = struct.pack(
-                    ">BBH", EVENT_CODES.index(key), (0x80 if end else 0) | VOLUME, (i + 1) * SAMPLES_PER_PACKET
-                )
-                # the end of an event goes three times (RFC 4733 2.5.1.4), one sequence number, as in SIPp's pcaps
-                packets += [(start + i * 0.02, header + payload)] * (3 if end else 1)
-                self.seq = (self.seq + 1) & 0xFFFF
-            self.timestamp += int(KEY_INTERVAL * 8000)
-        # the next step comes seconds later: its timestamps start further on
-        self.timestamp += 8000
-        return packets
-
-
-def write_pcap(path: Path, packets: Sequence[tuple[float, bytes]]) -> None:
-    """A classic pcap (Ethernet, IPv4, UDP) of RTP packets; SIPp rewrites addresses and ports when it plays it."""
-    loopback = socket.inet_aton("127.0.0.1")
-    records = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for at, rtp in packets:
-        udp = struct.pack(">HHHH", 40000, 50000, 8 + len(rtp), 0) + rtp
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, socket.IPPROTO_UDP, 0, loopback, loopback)
-        frame = bytes(12) + b"\x08\x00" + ip + udp
-        micros = round(at * 1_000_000)
-        records.append(struct.pack("<IIII", 1_700_000_000 + micros // 1_000_000, micros % 1_000_000, *[len(frame)] * 2))
-        records.append(frame)
-    path.write_bytes(b"".join(records))
-
-
-# --- the twin end of SIPp's 3PCC socket -------------------------------------------------------------------------
-
-
-class Twin:
-    """The test's end of the 3PCC twin socket: SIPp (controller A) connects here at startup."""
-
-    def __init__(self) -> None:
-        self._peer: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._peer.done():
-            writer.close()
-            return
-        self._peer.set_result((reader, writer))
-
-    async def receive(self, sipp: asyncio.subprocess.Process, timeout: float = 15.0) -> dict[str, str]:
-        """The next command from the scenario, as its header lines; fails at once if SIPp ends instead."""
-
-        async def command() -> bytes:
-            reader, _ = await self._peer
-            return await reader.readuntil(TWIN_END)
-
-        reading = asyncio.ensure_future(command())
-        exited = asyncio.ensure_future(sipp.wait())
-        try:
-            done, _ = await asyncio.wait({reading, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            reading.cancel()
-            exited.cancel()
-        if not done:
-            raise TimeoutError(f"no 3PCC command from sipp in {timeout} s")
-        if reading not in done or reading.exception() is not None:
-            code = await asyncio.wait_for(sipp.wait(), 5.0)
-            raise AssertionError(f"sipp ended (exit {code}) instead of sending its next command")
-        lines = reading.result().removesuffix(TWIN_END).decode().splitlines()
-        return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines) if k.strip()}
-
-    async def release(self, call_id: str, step: str) -> None:
-        """Let the call at its ``<recvCmd>`` go on to the next step."""
-        _, writer = await asyncio.wait_for(self._peer, 5.0)
-        writer.write(f"Call-ID: {call_id}\r\nStep: {step}\r\n".encode() + TWIN_END)
-        await writer.drain()
-
-    async def close(self) -> None:
-        if self._peer.done() and not self._peer.cancelled():
-            _, writer = self._peer.result()
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        else:
-            self._peer.cancel()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-def free_udp_port(pair: bool = False) -> int:
-    """A free loopback UDP port; ``pair``: p and p+2 both free (SIPp binds its media port and the one 2 above)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            if not pair:
-                return port
-            if port + 2 > 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as above:
-                try:
-                    above.bind(("127.0.0.1", port + 2))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free UDP port pair on loopback")
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return f"({path.name}: none)"
-    return f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 # --- the test -----------------------------------------------------------------------------------------------------
