@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 TWIN_END = b"\x1b"  # SIPp ends each 3PCC twin command with ESC
 
 
@@ -157,3 +159,47 @@ def tail(path: Path, lines: int = 60) -> str:
     if not path.exists():
         return f"({path.name}: none)"
     return f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def start_sipp(
+    target: str, work: Path, scenario: Sequence[str], *, twin_port: int, sip_port: int | None = None
+) -> asyncio.subprocess.Process:
+    """Run one SIPp call (``scenario``: the scenario files and their own options) from loopback, steered over the
+    3PCC socket at ``twin_port``; its logs go to ``work`` (messages.log, errors.log, stdout.log, stderr.log)."""
+    command = [
+        SIPP,
+        target,
+        *scenario,
+        "-m",
+        "1",
+        "-l",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(sip_port if sip_port is not None else free_udp_port()),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_udp_port(pair=True)),
+        "-3pcc",
+        f"127.0.0.1:{twin_port}",
+        "-nostdin",
+        # SIPp's UDP control socket: a free port rather than the default 8888
+        "-cp",
+        str(free_udp_port()),
+        # SIPp's own backstop; the tests' deadlines are shorter
+        "-timeout",
+        "120s",
+        "-timeout_error",
+        "-trace_msg",
+        "-message_file",
+        str(work / "messages.log"),
+        "-trace_err",
+        "-error_file",
+        str(work / "errors.log"),
+    ]
+    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
+        return await asyncio.create_subprocess_exec(
+            *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
+        )

@@ -34,14 +34,13 @@ from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.sipp_support import (
     TelephoneEvents,
     Twin,
-    free_udp_port,
+    start_sipp,
     tail,
     write_pcap,
 )
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
-SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIO = Path(__file__).parent / "sipp" / "caller.xml"
 AGENTS = ("1001", "1002", "1003")
 CALLER = "5550201"
@@ -108,52 +107,17 @@ async def test_sip_caller_presses_rfc2833_keys_is_queued_to_the_best_agent_conne
     twin = Twin()
     twin_port = await twin.start()
     a = asterisk.config.asterisk
-    command = [
-        SIPP,
-        f"{a.sip_host}:{a.sip_port}",
-        "-sf",
-        str(work / SCENARIO.name),
-        "-s",
-        a.service_number,
-        "-key",
-        "caller",
-        CALLER,
-        "-m",
-        "1",
-        "-l",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(free_udp_port()),
-        "-mi",
-        "127.0.0.1",
-        "-mp",
-        str(free_udp_port(pair=True)),
-        "-3pcc",
-        f"127.0.0.1:{twin_port}",
-        "-nostdin",
-        # answer an INFO, NOTIFY, OPTIONS or UPDATE from Asterisk like a phone would, not fail the call on it
-        "-aa",
-        # SIPp's UDP control socket: a free port rather than the default 8888
-        "-cp",
-        str(free_udp_port()),
-        # SIPp's own backstop; the test's deadlines below are shorter
-        "-timeout",
-        "120s",
-        "-timeout_error",
-        "-trace_msg",
-        "-message_file",
-        str(work / "messages.log"),
-        "-trace_err",
-        "-error_file",
-        str(work / "errors.log"),
-    ]
     mark = driver.log.mark()
-    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
-        sipp = await asyncio.create_subprocess_exec(
-            *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
-        )
+    sipp = await start_sipp(
+        f"{a.sip_host}:{a.sip_port}",
+        work,
+        [
+            *("-sf", str(work / SCENARIO.name), "-s", a.service_number, "-key", "caller", CALLER),
+            # answer an INFO, NOTIFY, OPTIONS or UPDATE from Asterisk like a phone would, not fail the call on it
+            "-aa",
+        ],
+        twin_port=twin_port,
+    )
     try:
         answered = await twin.receive(sipp)
         assert answered.get("Step") == "answered"

@@ -31,13 +31,13 @@ from tests.asterisk.sipp_support import (
     TelephoneEvents,
     Twin,
     free_udp_port,
+    start_sipp,
     tail,
     write_pcap,
 )
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
-SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIOS = Path(__file__).parent / "sipp"
 REGISTER, PHONE = "agent-register.xml", "agent-phone.xml"
 SCRIPTED = ("1001", "1002", "1003")
@@ -130,56 +130,21 @@ async def test_sip_softphone_registers_rings_screens_with_rfc2833_and_is_connect
     twin_port = await twin.start()
     a = asterisk.config.asterisk
     sip_port = free_udp_port()
-    command = [
-        SIPP,
-        f"{a.sip_host}:{a.sip_port}",
-        "-sf",
-        str(work / REGISTER),
-        # an INVITE to the registered contact is a dialog the main scenario does not know: it runs this one
-        # (so -aa would never apply; nothing else comes out of dialog from Asterisk: the aor has no qualify)
-        "-oocsf",
-        str(work / PHONE),
-        # [service]: the contact's user; -au/-ap answer the 401's digest challenge
-        "-s",
-        ENDPOINT,
-        "-au",
-        ENDPOINT,
-        "-ap",
-        secret,
-        "-m",
-        "1",
-        "-l",
-        "1",
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(sip_port),
-        "-mi",
-        "127.0.0.1",
-        "-mp",
-        str(free_udp_port(pair=True)),
-        "-3pcc",
-        f"127.0.0.1:{twin_port}",
-        "-nostdin",
-        # SIPp's UDP control socket: a free port rather than the default 8888
-        "-cp",
-        str(free_udp_port()),
-        # SIPp's own backstop; the test's deadlines are shorter
-        "-timeout",
-        "120s",
-        "-timeout_error",
-        "-trace_msg",
-        "-message_file",
-        str(work / "messages.log"),
-        "-trace_err",
-        "-error_file",
-        str(work / "errors.log"),
-    ]
     mark = driver.log.mark()
-    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
-        sipp = await asyncio.create_subprocess_exec(
-            *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
-        )
+    sipp = await start_sipp(
+        f"{a.sip_host}:{a.sip_port}",
+        work,
+        [
+            *("-sf", str(work / REGISTER)),
+            # an INVITE to the registered contact is a dialog the main scenario does not know: it runs this one
+            # (so -aa would never apply; nothing else comes out of dialog from Asterisk: the aor has no qualify)
+            *("-oocsf", str(work / PHONE)),
+            # [service]: the contact's user; -au/-ap answer the 401's digest challenge
+            *("-s", ENDPOINT, "-au", ENDPOINT, "-ap", secret),
+        ],
+        twin_port=twin_port,
+        sip_port=sip_port,
+    )
     registration: str | None = None
     try:
         # 1. registered (401, then digest auth): Dave's queue member turns from UNAVAILABLE to NOT_INUSE
