@@ -99,3 +99,22 @@ async def driver(asterisk: AsteriskUnderTest) -> AsyncIterator[Driver]:
         yield drv
     finally:
         await link.close()
+
+
+SCRIPTED_AGENTS = ("1001", "1002", "1003")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def scripted_agents(driver: Driver) -> AsyncIterator[None]:
+    """The demo's scripted agents accept, rate 4 and talk for a second; afterwards no call is left behind and no
+    member stays paused, whatever the test did."""
+    for agent in SCRIPTED_AGENTS:
+        await driver.set_global(f"CC_DEMO_{agent}", "accept")
+        await driver.set_global(f"CC_DEMO_SCORE_{agent}", "4")
+    await driver.set_global("CC_DEMO_TALK", "1")
+    yield
+    await driver.link.send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)\\//"})
+    for agent in SCRIPTED_AGENTS:
+        await driver.link.send(
+            {"Action": "QueuePause", "Interface": f"Local/{agent}@cc-agent-offer/n", "Paused": "false"}
+        )

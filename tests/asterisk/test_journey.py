@@ -5,10 +5,9 @@ Agents are the scripted phones of dialplan/cc-demo.conf; each test sets their be
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
-import pytest_asyncio
 
 from callcenter.app import CallCenter
 from callcenter.demo.run import demo_call
@@ -20,24 +19,13 @@ from callcenter.store import SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
 
 AGENTS = ("1001", "1002", "1003")
-
-
-@pytest_asyncio.fixture(loop_scope="session", autouse=True)
-async def scripted_agents(driver: Driver) -> AsyncIterator[None]:
-    """Every test starts with every scripted agent accepting and talking briefly, and leaves no call behind."""
-    for agent in AGENTS:
-        await driver.set_global(f"CC_DEMO_{agent}", "accept")
-        await driver.set_global(f"CC_DEMO_SCORE_{agent}", "4")
-    await driver.set_global("CC_DEMO_TALK", "1")
-    yield
-    await driver.link.send({"Action": "Hangup", "Channel": "/^Local\\//"})
-    for agent in AGENTS:
-        await driver.link.send(
-            {"Action": "QueuePause", "Interface": f"Local/{agent}@cc-agent-offer/n", "Paused": "false"}
-        )
 
 
 def store_of(center: CallCenter) -> SqliteStore:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
@@ -16,25 +13,16 @@ from callcenter.store import SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
 
 AGENTS = ("1001", "1002", "1003")
 CATEGORIES = ("attitude", "knowledge", "availability", "other")
 # 1001 excellent, 1003 good, 1002 poor: three different penalty tiers in the shared queue
 HISTORY = {"1001": [(5, 5, 5, 5)] * 5, "1003": [(4, 4, 4, 4)] * 5, "1002": [(2, 2, 2, 2)] * 5}
-
-
-@pytest_asyncio.fixture(loop_scope="session", autouse=True)
-async def agents_accept(driver: Driver) -> AsyncIterator[None]:
-    for agent in AGENTS:
-        await driver.set_global(f"CC_DEMO_{agent}", "accept")
-    await driver.set_global("CC_DEMO_TALK", "1")
-    yield
-    await driver.link.send({"Action": "Hangup", "Channel": "/^Local\\//"})
-    for agent in AGENTS:
-        await driver.link.send(
-            {"Action": "QueuePause", "Interface": f"Local/{agent}@cc-agent-offer/n", "Paused": "false"}
-        )
 
 
 async def answered_call(store: SqliteStore, uniqueid: str, client_id: int, agent_id: str) -> None:

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from panoramisk.message import Message
 
 from callcenter.app import CallCenter
@@ -39,7 +37,11 @@ from tests.asterisk.sipp_support import (
     write_pcap,
 )
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
 
 SCENARIO = Path(__file__).parent / "sipp" / "caller.xml"
 AGENTS = ("1001", "1002", "1003")
@@ -48,18 +50,6 @@ RATING = "5435"  # attitude, knowledge, availability, other
 
 
 # --- the test -----------------------------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(loop_scope="session", autouse=True)
-async def scripted_agents(driver: Driver) -> AsyncIterator[None]:
-    """Scripted agents accept and talk for a second; no call is left behind, whatever happened."""
-    for agent in AGENTS:
-        await driver.set_global(f"CC_DEMO_{agent}", "accept")
-        await driver.set_global(f"CC_DEMO_SCORE_{agent}", "4")
-    await driver.set_global("CC_DEMO_TALK", "1")
-    yield
-    for channels in ("/^PJSIP\\/trunk-/", "/^Local\\//"):
-        await driver.link.send({"Action": "Hangup", "Channel": channels})
 
 
 def files(read: Message) -> list[str]:

@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from panoramisk.message import Message
 
 from callcenter.app import CallCenter
@@ -36,7 +35,11 @@ from tests.asterisk.sipp_support import (
     write_pcap,
 )
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
 
 SCENARIOS = Path(__file__).parent / "sipp"
 REGISTER, PHONE = "agent-register.xml", "agent-phone.xml"
@@ -49,17 +52,6 @@ UNAVAILABLE, NOT_INUSE = "5", "1"  # app_queue member status (AST_DEVICE_*)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(loop_scope="session", autouse=True)
-async def scripted_agents(driver: Driver) -> AsyncIterator[None]:
-    """The scripted agents are offered too and would accept if chosen; no call is left behind, whatever happened."""
-    for agent in SCRIPTED:
-        await driver.set_global(f"CC_DEMO_{agent}", "accept")
-        await driver.set_global(f"CC_DEMO_SCORE_{agent}", "4")
-    await driver.set_global("CC_DEMO_TALK", "1")
-    yield
-    await driver.link.send({"Action": "Hangup", "Channel": "/^(Local|PJSIP)\\//"})
 
 
 def member_status(status: str) -> Callable[[Message], bool]:
