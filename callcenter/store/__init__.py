@@ -4,7 +4,7 @@ Code outside this package depends on the ``api`` protocols and the ``models``; o
 ``SqliteStore``.
 """
 
-from callcenter.store.api import CallStore, EvaluationStore, RatingStore, RosterStore, Store
+from callcenter.store.api import CallStore, EvaluationStore, PresenceStore, RatingStore, RosterStore, Store
 from callcenter.store.db import Database
 from callcenter.store.errors import (
     EvaluationRefused,
@@ -19,6 +19,7 @@ from callcenter.store.migrate import migrate
 from callcenter.store.models import (
     Agent,
     AgentDef,
+    AgentPresence,
     AuditEntry,
     Call,
     CallOutcome,
@@ -27,6 +28,7 @@ from callcenter.store.models import (
     Client,
     Direction,
     Evaluation,
+    PresenceState,
     RatingSummary,
     ServiceDef,
     SyncSummary,
@@ -36,6 +38,7 @@ from callcenter.store.sqlite import SqliteStore
 __all__ = [
     "Agent",
     "AgentDef",
+    "AgentPresence",
     "AuditEntry",
     "Call",
     "CallOutcome",
@@ -49,6 +52,8 @@ __all__ = [
     "EvaluationRefused",
     "EvaluationStore",
     "MigrationError",
+    "PresenceState",
+    "PresenceStore",
     "RatingStore",
     "RatingSummary",
     "RefusalReason",

@@ -14,6 +14,7 @@ from typing import Protocol
 from callcenter.store.models import (
     Agent,
     AgentDef,
+    AgentPresence,
     AuditEntry,
     Call,
     CallOutcome,
@@ -21,6 +22,7 @@ from callcenter.store.models import (
     Client,
     Direction,
     Evaluation,
+    PresenceState,
     RatingSummary,
     ServiceDef,
     SyncSummary,
@@ -55,6 +57,9 @@ class CallStore(Protocol):
         client_id: int | None = None,
         agent_id: str | None = None,
         limit: int = 10,
+    ) -> list[Call]: ...
+    async def served_calls(
+        self, *, client_id: int | None = None, agent_id: str | None = None, limit: int = 20
     ) -> list[Call]: ...
     async def last_answered(self, agent_ids: Iterable[str]) -> dict[str, datetime]: ...
     async def list_calls(
@@ -91,5 +96,14 @@ class RatingStore(Protocol):
     async def check_invariants(self) -> list[str]: ...
 
 
-class Store(RosterStore, CallStore, EvaluationStore, RatingStore, Protocol):
+class PresenceStore(Protocol):
+    async def get_presence(self, agent_ids: Iterable[str]) -> dict[str, AgentPresence]: ...
+    async def set_presence(
+        self, agent_id: str, state: PresenceState, reason: str | None, *, actor: str, via: str, now: datetime
+    ) -> AgentPresence: ...
+    async def client_pin(self, client_id: int) -> tuple[str | None, datetime | None]: ...
+    async def set_client_pin(self, client_id: int, pin_hash: str | None, now: datetime) -> None: ...
+
+
+class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, Protocol):
     async def close(self) -> None: ...

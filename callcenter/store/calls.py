@@ -150,6 +150,23 @@ class CallRepository(Repository):
             rows = await fetch_all(conn, sql, [*params, direction, max(0, limit)])
         return [_call(row) for row in rows]
 
+    async def served_calls(
+        self, *, client_id: int | None = None, agent_id: str | None = None, limit: int = 20
+    ) -> list[Call]:
+        """The answered calls between a client and any agent (or an agent and any known caller), most recent
+        first: what the self-service menus let each side review and rate. Exactly one of the two is given."""
+        if (client_id is None) == (agent_id is None):
+            raise ValueError("give exactly one of client_id and agent_id")
+        # the served side's index (calls_by_client / calls_by_agent, both on started_at) orders the scan
+        column, value = ("client_id", client_id) if client_id is not None else ("agent_id", agent_id)
+        sql = (
+            f"SELECT * FROM calls WHERE {column} = ? AND answered_at IS NOT NULL AND client_id IS NOT NULL "
+            "AND agent_id IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT ?"
+        )
+        async with self._db.read() as conn:
+            rows = await fetch_all(conn, sql, [value, max(0, limit)])
+        return [_call(row) for row in rows]
+
     async def last_answered(self, agent_ids: Iterable[str]) -> dict[str, datetime]:
         """When each agent last answered a call (agents who never did are absent): fair tie-breaking."""
         ids = sorted(set(agent_ids))

@@ -11,10 +11,13 @@ AgentKind = Literal["sip", "external"]
 CallOutcome = Literal["answered", "declined", "no_answer", "abandoned", "timeout", "failed"]
 Direction = Literal["client_to_agent", "agent_to_client"]
 AuditAction = Literal["create", "update", "delete", "revive"]
+# logged_out: not a member of any queue; available: a member taking calls; paused: a member not rung
+PresenceState = Literal["logged_out", "available", "paused"]
 
 AGENT_KINDS: Final[tuple[AgentKind, ...]] = get_args(AgentKind)
 CALL_OUTCOMES: Final[tuple[CallOutcome, ...]] = get_args(CallOutcome)
 DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
+PRESENCE_STATES: Final[tuple[PresenceState, ...]] = get_args(PresenceState)
 
 CLIENT_TO_AGENT: Final[Direction] = "client_to_agent"
 AGENT_TO_CLIENT: Final[Direction] = "agent_to_client"
@@ -72,6 +75,15 @@ class Agent:
 class Client:
     id: int
     number: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresence:
+    agent_id: str
+    state: PresenceState
+    reason: str | None  # why a paused agent is paused
+    since: datetime
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)

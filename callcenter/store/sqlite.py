@@ -12,10 +12,11 @@ from callcenter.store.db import DEFAULT_BUSY_TIMEOUT_MS, Database
 from callcenter.store.decay import Decay
 from callcenter.store.evaluations import EvaluationRepository
 from callcenter.store.migrate import migrate
+from callcenter.store.presence import PresenceRepository
 from callcenter.store.ratings import RatingRepository, sync_half_life
 
 
-class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository):
+class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository):
     """Implements ``callcenter.store.api.Store``. Closing the store closes its Database."""
 
     @classmethod

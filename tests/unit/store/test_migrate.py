@@ -12,6 +12,8 @@ from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import T0, answered_call
 
 TABLES = {
+    "agent_presence",
+    "agent_presence_log",
     "agent_queues",
     "agent_rating_totals",
     "agent_services",

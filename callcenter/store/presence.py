@@ -1,0 +1,83 @@
+"""Agents' presence as they set it from their phones, and the PINs callers protect their ratings with.
+
+The store is the truth for presence: Asterisk's queue members are made to match it (``ami/queues.py``), so a
+restarted Asterisk, or a restarted service, puts every agent back where they said they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from callcenter.store._sql import Repository, chunks, execute, fetch_all, fetch_one, placeholders
+from callcenter.store.errors import UnknownReferenceError
+from callcenter.store.models import PRESENCE_STATES, AgentPresence, PresenceState
+from callcenter.store.timestamps import from_db, maybe_from_db, to_db
+
+
+class PresenceRepository(Repository):
+    async def get_presence(self, agent_ids: Iterable[str]) -> dict[str, AgentPresence]:
+        """The stored presence of each agent; agents who never set one are absent (their initial state)."""
+        ids = sorted(set(agent_ids))
+        found: dict[str, AgentPresence] = {}
+        async with self._db.read() as conn:
+            for part in chunks(ids):
+                rows = await fetch_all(
+                    conn,
+                    f"SELECT * FROM agent_presence WHERE agent_id IN ({placeholders(part)})",
+                    part,
+                )
+                for row in rows:
+                    found[row["agent_id"]] = AgentPresence(
+                        row["agent_id"], row["state"], row["reason"], from_db(row["since"]), row["actor"]
+                    )
+        return found
+
+    async def set_presence(
+        self, agent_id: str, state: PresenceState, reason: str | None, *, actor: str, via: str, now: datetime
+    ) -> AgentPresence:
+        """Record the agent's new state (and the change in the history); setting the same state again keeps
+        its ``since`` and logs nothing."""
+        if state not in PRESENCE_STATES:
+            raise ValueError(f"state must be one of {', '.join(PRESENCE_STATES)}")
+        if (state == "paused") != (reason is not None):
+            raise ValueError("a reason is given exactly when pausing")
+        at = to_db(now)
+        async with self._db.transaction() as conn:
+            if await fetch_one(conn, "SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
+                raise UnknownReferenceError(f"unknown agent {agent_id!r}")
+            row = await fetch_one(conn, "SELECT * FROM agent_presence WHERE agent_id = ?", (agent_id,))
+            if row is not None and (row["state"], row["reason"]) == (state, reason):
+                return AgentPresence(agent_id, state, reason, from_db(row["since"]), row["actor"])
+            await execute(
+                conn,
+                "INSERT INTO agent_presence (agent_id, state, reason, since, actor) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
+                "since = excluded.since, actor = excluded.actor",
+                (agent_id, state, reason, at, actor),
+            )
+            await execute(
+                conn,
+                "INSERT INTO agent_presence_log (agent_id, at, state, reason, actor, via) VALUES (?, ?, ?, ?, ?, ?)",
+                (agent_id, at, state, reason, actor, via),
+            )
+        return AgentPresence(agent_id, state, reason, now, actor)
+
+    async def client_pin(self, client_id: int) -> tuple[str | None, datetime | None]:
+        """The client's PIN hash and when it was set; (None, None) if they never set one."""
+        async with self._db.read() as conn:
+            row = await fetch_one(conn, "SELECT pin_hash, pin_set_at FROM clients WHERE id = ?", (client_id,))
+        if row is None:
+            raise UnknownReferenceError(f"unknown client {client_id}")
+        return row["pin_hash"], maybe_from_db(row["pin_set_at"])
+
+    async def set_client_pin(self, client_id: int, pin_hash: str | None, now: datetime) -> None:
+        """Set (or, with None, clear: an operator's reset) the PIN protecting the client's ratings."""
+        async with self._db.transaction() as conn:
+            changed = await execute(
+                conn,
+                "UPDATE clients SET pin_hash = ?, pin_set_at = ? WHERE id = ?",
+                (pin_hash, to_db(now) if pin_hash else None, client_id),
+            )
+        if not changed:
+            raise UnknownReferenceError(f"unknown client {client_id}")

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from callcenter.store.errors import UnknownReferenceError
+from callcenter.store.sqlite import SqliteStore
+from tests.unit.store.helpers import T0, answered_call, at
+
+
+async def test_an_agent_without_a_row_has_no_stored_presence(store: SqliteStore) -> None:
+    assert await store.get_presence(["1001", "1002"]) == {}
+
+
+async def test_presence_is_stored_replaced_and_logged(store: SqliteStore) -> None:
+    await store.set_presence("1001", "available", None, actor="agent:1001", via="phone", now=at(1))
+    paused = await store.set_presence("1001", "paused", "lunch", actor="agent:1001", via="phone", now=at(2))
+    again = await store.set_presence("1001", "paused", "lunch", actor="agent:1001", via="phone", now=at(3))
+    assert again == paused  # same state: since stays, nothing logged
+    got = (await store.get_presence(["1001", "1002"]))["1001"]
+    assert (got.state, got.reason, got.since) == ("paused", "lunch", at(2))
+    async with store.db.read() as conn:
+        rows = await conn.execute_fetchall("SELECT state, reason, via FROM agent_presence_log ORDER BY id")
+    assert [tuple(r) for r in rows] == [("available", None, "phone"), ("paused", "lunch", "phone")]
+
+
+async def test_presence_refuses_unknown_agents_and_inconsistent_reasons(store: SqliteStore) -> None:
+    with pytest.raises(UnknownReferenceError):
+        await store.set_presence("9999", "available", None, actor="agent:9999", via="phone", now=T0)
+    with pytest.raises(ValueError, match="reason"):
+        await store.set_presence("1001", "paused", None, actor="agent:1001", via="phone", now=T0)
+    with pytest.raises(ValueError, match="reason"):
+        await store.set_presence("1001", "available", "lunch", actor="agent:1001", via="phone", now=T0)
+    assert await store.get_presence(["1001"]) == {}
+
+
+async def test_client_pin_set_read_and_reset(store: SqliteStore) -> None:
+    call = await answered_call(store, "u1")
+    assert call.client_id is not None
+    assert await store.client_pin(call.client_id) == (None, None)
+    await store.set_client_pin(call.client_id, "hash", at(5))
+    assert await store.client_pin(call.client_id) == ("hash", at(5))
+    await store.set_client_pin(call.client_id, None, at(6))
+    assert await store.client_pin(call.client_id) == (None, None)
+    with pytest.raises(UnknownReferenceError):
+        await store.client_pin(12345)
+
+
+async def test_served_calls_are_the_answered_calls_of_that_party_newest_first(store: SqliteStore) -> None:
+    first = await answered_call(store, "u1", number="+15550001", agent="1001")
+    await answered_call(store, "u2", number="+15550002", agent="1001")  # another caller
+    # a later call of the same caller to another agent (started later: newest first)
+    client = await store.client_for_number("+15550001", now=T0)
+    assert client is not None
+    await store.start_call("u3", "u3", client.id, "support", at(60))
+    await store.call_answered("u3", "1002", at(70))
+    await store.start_call("u4", "u4", client.id, "support", at(80))  # never answered: nothing to review
+    served = await store.served_calls(client_id=first.client_id)
+    assert [c.uniqueid for c in served] == ["u3", "u1"]
+    assert [c.uniqueid for c in await store.served_calls(agent_id="1001")] == ["u2", "u1"]
+    assert [c.uniqueid for c in await store.served_calls(agent_id="1001", limit=1)] == ["u2"]
+    with pytest.raises(ValueError, match="exactly one"):
+        await store.served_calls()
