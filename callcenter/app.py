@@ -13,16 +13,18 @@ import structlog
 
 from callcenter.agi import FastAGIServer, Route
 from callcenter.ami.link import AMILink, AMISettings
-from callcenter.ami.queues import QueueSync
+from callcenter.ami.queues import Duty, QueueSync
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.prompts import PROMPTS, ensure_prompts, roster_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
+from callcenter.duty import AgentDuty
 from callcenter.evaluation.policy import member_penalty, score
 from callcenter.flows.agent import RateCallerFlow, ScreenFlow
+from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.ask import Asking
-from callcenter.flows.deps import FlowDeps, ratings
+from callcenter.flows.deps import FlowDeps, ratings, utcnow
 from callcenter.flows.inbound import InboundFlow
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
@@ -83,7 +85,15 @@ class CallCenter:
         )
         self.agi: FastAGIServer | None = None
         self.policy = config.policy
-        self.queues = QueueSync(self.ami, self.agents, self.penalties)
+        self.queues = QueueSync(self.ami, self.agents, self.penalties, self.duties)
+        self.duty = AgentDuty(self._open_store, self.queues, config.agents.initial_state, utcnow)
+
+    def _open_store(self) -> SqliteStore:
+        assert self.store is not None, "the store is opened by start()"
+        return self.store
+
+    async def duties(self, agent_ids: Sequence[str]) -> dict[str, Duty]:
+        return await self.duty.duties(agent_ids)
 
     def routes(self, deps: FlowDeps) -> dict[str, Route]:
         return {
@@ -94,6 +104,7 @@ class CallCenter:
             "call-end": CallEndFlow(deps),
             "screen": ScreenFlow(deps),
             "rate-caller": RateCallerFlow(deps),
+            "agent-menu": AgentMenuFlow(deps),
         }
 
     def flow_deps(self, store: SqliteStore) -> FlowDeps:
@@ -110,6 +121,9 @@ class CallCenter:
             withdraw=self.queues.withdraw_caller,
             remind_days=c.journey.remind_days,
             rules=c.rules,
+            duty=self.duty,
+            agents=c.agents,
+            selfservice=c.selfservice,
         )
 
     async def penalties(self, agent_ids: Sequence[str]) -> dict[str, int]:
@@ -126,6 +140,8 @@ class CallCenter:
         require_ami_secret(self.config)
         self.store = await open_store(self.config, self.agents)
         try:
+            # the offers need to know who is on duty even if AMI never comes up
+            await self.queues.load_duty()
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
             c = self.config.agi
@@ -195,6 +211,7 @@ class Sandbox:
             [(a.id, a.name) for a in self.agents],
             [(s.id, s.name) for s in c.services],
             [(k.id, k.label) for k in c.categories],
+            c.agents.pause_reasons,
         )
         await ensure_prompts(c.asterisk.root, {**PROMPTS, **names})
         self.config = self.with_secrets()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import tomllib
 import types
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.evaluation.policy import Policy
 from callcenter.evaluation.rules import RatingRules
@@ -23,6 +25,11 @@ T = TypeVar("T")
 
 ENV_PREFIX = "CALLCENTER_"
 AMI_SECRET_ENV = "CALLCENTER_AMI_SECRET"  # noqa: S105 - the variable's name, not a secret
+
+
+OUTBOUND_DIAL = re.compile(r"^[A-Za-z]+/[A-Za-z0-9_+@./{}-]*\{number\}[A-Za-z0-9_+@./{}-]*$")
+FEATURE_CODE = re.compile(r"^\*[0-9]{1,6}$")
+PAUSE_REASON = re.compile(r"^[a-z][a-z ]{0,29}$")
 
 
 class ConfigError(Exception):
@@ -69,6 +76,16 @@ class AsteriskConfig:
     call_max_seconds: int = 3600
     driver_username: str = "driver"
     boot_timeout: float = 60.0
+    # How agents with an outside phone (roster: phone = "...") are dialled: a dial string with {number}, e.g.
+    # "PJSIP/{number}@carrier". Empty: no outbound trunk, such agents cannot be rung.
+    outbound_dial: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outbound_dial and not OUTBOUND_DIAL.match(self.outbound_dial):
+            raise ValueError(
+                f"outbound_dial {self.outbound_dial!r}: expected a dial string containing {{number}} and no "
+                'commas, e.g. "PJSIP/{number}@carrier"'
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,56 @@ class JourneyConfig:
     queue_timeout: int = 300
     # a caller who left an answered call unrated is reminded on calls within this many days
     remind_days: int = 14
+
+
+@dataclass(frozen=True, slots=True)
+class AgentsConfig:
+    """How agents make themselves available, from their softphone or from any phone."""
+
+    # the presence of an agent who never logged in or out: "logged_out" (nobody is rung before they log in)
+    # or "available" (the demo's scripted agents are on duty from the start)
+    initial_state: Literal["logged_out", "available"] = "logged_out"
+    # dialled from an agent's own softphone: the agent menu, no PIN (the softphone authenticated itself)
+    feature_code: str = "*55"
+    # dialled from any phone (agents on outside phones): agent id, PIN, then the agent menu
+    access_number: str = "801"
+    # what a pausing agent chooses from (keys 1..9 in this order); stored and sent to Asterisk as the reason
+    pause_reasons: tuple[str, ...] = ("break", "lunch", "training", "other")
+
+    def __post_init__(self) -> None:
+        if not FEATURE_CODE.match(self.feature_code):
+            raise ValueError(f"feature_code {self.feature_code!r}: use * followed by 1-6 digits, e.g. *55")
+        if not re.fullmatch(r"[0-9]{2,8}", self.access_number):
+            raise ValueError(f"access_number {self.access_number!r}: use 2-8 digits")
+        if not 1 <= len(self.pause_reasons) <= 9 or len(set(self.pause_reasons)) != len(self.pause_reasons):
+            raise ValueError("pause_reasons: give 1 to 9 different reasons")
+        for reason in self.pause_reasons:
+            if not PAUSE_REASON.match(reason):
+                raise ValueError(f"pause reason {reason!r}: lowercase letters and spaces, up to 30")
+
+
+@dataclass(frozen=True, slots=True)
+class SelfServiceConfig:
+    """The phone menus where callers and agents review and change their ratings of each other."""
+
+    # "optional": callers may protect their ratings with a PIN, offered the first time they manage them;
+    # "required": they must set one before managing any rating
+    caller_pin: Literal["optional", "required"] = "optional"
+    pin_length: int = 4
+    # how many past calls the review lists offer, newest first
+    review_calls: int = 20
+    # dates of past calls are spoken in this time zone (IANA name)
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.pin_length <= 8:
+            raise ValueError("pin_length must be 4 to 8 digits")
+        if not 1 <= self.review_calls <= 100:
+            raise ValueError("review_calls must be 1 to 100")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not a known IANA time zone") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +195,8 @@ class Config:
     asterisk: AsteriskConfig = AsteriskConfig()
     store: StoreConfig = StoreConfig()
     journey: JourneyConfig = JourneyConfig()
+    agents: AgentsConfig = AgentsConfig()
+    selfservice: SelfServiceConfig = SelfServiceConfig()
     # the rating policy's knobs are the pure policy's own dataclass: one definition, validated there
     policy: Policy = field(default_factory=Policy)
     rules: RatingRules = field(default_factory=RatingRules)

@@ -8,7 +8,6 @@ An agent is reached through one interface:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from callcenter.config import ConfigError
+from callcenter.pins import hash_agent_pin
 
 AGENT_ID = re.compile(r"^[0-9]{2,8}$")
 PIN = re.compile(r"^[0-9]{4,8}$")
@@ -46,13 +46,6 @@ class AgentSpec:
     @property
     def sip_endpoint(self) -> str | None:
         return f"agent{self.id}" if self.kind == "sip" else None
-
-
-def hash_pin(agent_id: str, pin: str) -> str:
-    # PINs are short digit strings, so no hash makes them strong; this only keeps them out of the database
-    # and logs in clear. The salt is the agent id so re-loading an unchanged roster stores the same value.
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), f"callcenter-agent:{agent_id}".encode(), 100_000)
-    return "pbkdf2-sha256$" + digest.hex()
 
 
 def load_roster(path: Path, known_services: set[str]) -> tuple[AgentSpec, ...]:
@@ -108,7 +101,7 @@ def _agent(path: Path, index: int, raw: Any, known_services: set[str]) -> AgentS
         services=tuple(str(s) for s in services),
         kind=kind,
         interface=interface,
-        pin_hash=hash_pin(agent_id, str(pin)) if pin is not None else None,
+        pin_hash=hash_agent_pin(agent_id, str(pin)) if pin is not None else None,
     )
 
 

@@ -1,10 +1,12 @@
-"""Queue members in Asterisk, kept equal to what the roster and the ratings say; and who is available now.
+"""Queue members in Asterisk, kept equal to what the roster, the agents' presence and the ratings say; and who
+is available now.
 
-Every agent is a member ``Local/<id>@cc-agent-offer/n`` (MemberName = agent id) of their own queue
-``agent-<id>`` (penalty 0) and of the shared queue ``service-<s>`` of each service they serve, where the
-penalty comes from their ratings (better agents lower, so they ring first). After every AMI (re)connect
-and every Asterisk restart, ``resync`` compares ``QueueStatus`` with that and fixes each difference,
-logging one line per correction.
+A logged-in agent is a member ``Local/<id>@cc-agent-offer/n`` (MemberName = agent id) of their own queues
+``agent-<id>`` and ``agent-<id>-vip`` (penalty 0) and of the shared queue ``service-<s>`` of each service they
+serve, where the penalty comes from their ratings (better agents lower, so they ring first); a paused agent is a
+paused member (QueuePause, with the reason); a logged-out agent is a member of nothing. After every AMI
+(re)connect and every Asterisk restart, ``resync`` compares ``QueueStatus`` with that and fixes each difference,
+logging one line per correction; a presence change is applied at once by ``apply``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ MEMBER = re.compile(r"^Local/(?P<agent>[0-9]+)@cc-agent-offer/n$", re.IGNORECASE
 PenaltyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """Whether an agent wants calls: logged in (a member of their queues) and, if so, paused or not."""
+
+    logged_in: bool
+    paused: bool = False
+    reason: str | None = None
+
+
+ON_DUTY = Duty(logged_in=True)
+DutyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, Duty]]]
+
+
 def member_interface(agent_id: str) -> str:
     return f"Local/{agent_id}@cc-agent-offer/n"
 
@@ -58,6 +73,8 @@ class Presence:
 
     members: dict[str, dict[str, MemberState]] = field(default_factory=dict)  # agent -> queue -> state
     synced: bool = False
+    # what each agent last chose (the store's presence), for when Asterisk has not told us anything yet
+    duty: dict[str, Duty] = field(default_factory=dict)
 
     def update(self, queue: str, agent_id: str, **changes: int | bool) -> None:
         state = self.members.setdefault(agent_id, {}).setdefault(queue, MemberState())
@@ -73,43 +90,62 @@ class Presence:
     def offerable(self, agent_id: str) -> bool:
         """Free to take a call now: logged in to their own queue, not paused, not busy or unreachable."""
         if not self.synced:
-            # no word from Asterisk (AMI down since start): offer everyone, ringing will tell
-            return True
+            # no word from Asterisk (AMI down since start): offer whoever is on duty, ringing will tell
+            return self._on_duty(agent_id)
         own = self._own(agent_id)
         return own is not None and not own.paused and own.status in OFFERABLE
 
     def reachable(self, agent_id: str) -> bool:
         """Logged in and reachable, perhaps busy: worth waiting for in a queue."""
         if not self.synced:
-            return True
+            return self._on_duty(agent_id)
         own = self._own(agent_id)
         return own is not None and not own.paused and own.status not in UNREACHABLE
 
+    def _on_duty(self, agent_id: str) -> bool:
+        duty = self.duty.get(agent_id, ON_DUTY)
+        return duty.logged_in and not duty.paused
+
 
 class QueueSync:
-    def __init__(self, ami: AMILink, agents: Sequence[AgentSpec], penalties: PenaltyOf) -> None:
+    def __init__(self, ami: AMILink, agents: Sequence[AgentSpec], penalties: PenaltyOf, duties: DutyOf) -> None:
         self.ami = ami
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
+        self.duties = duties
         self.presence = Presence()
         self.resyncs = 0  # completed resyncs; wait_resynced() lets tests and operators await the next one
         self._resynced = asyncio.Condition()
+        # one membership change at a time: a presence change landing in the middle of a resync would otherwise
+        # add a member the resync is adding too (app_queue refuses the second QueueAdd)
+        self._changing = asyncio.Lock()
         ami.on_resync(self.resync)
         for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"):
             ami.on_event(name, self._on_member)
         ami.on_event("QueueMemberRemoved", self._on_removed)
 
-    def desired(self, penalties: Mapping[str, int]) -> dict[tuple[str, str], int]:
-        """(queue, agent) -> penalty, for every membership the roster implies."""
+    def desired(self, penalties: Mapping[str, int], duty: Mapping[str, Duty]) -> dict[tuple[str, str], int]:
+        """(queue, agent) -> penalty, for every membership the roster and the logged-in agents imply."""
         want: dict[tuple[str, str], int] = {}
         for agent in self.agents.values():
-            want[(agent.own_queue, agent.id)] = 0
-            want[(agent.preferred_queue, agent.id)] = 0
-            for service in agent.services:
-                want[(f"service-{service}", agent.id)] = penalties.get(agent.id, 0)
+            if not duty.get(agent.id, ON_DUTY).logged_in:
+                continue
+            for queue in queues_of(agent):
+                want[(queue, agent.id)] = penalties.get(agent.id, 0) if queue.startswith("service-") else 0
         return want
 
+    async def load_duty(self) -> None:
+        """Read every agent's presence from the store (at start, before Asterisk says anything)."""
+        self.presence.duty = dict(await self.duties(list(self.agents)))
+
     async def resync(self) -> None:
+        async with self._changing:
+            await self._resync()
+        async with self._resynced:
+            self.resyncs += 1
+            self._resynced.notify_all()
+
+    async def _resync(self) -> None:
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         current: dict[tuple[str, str], MemberState] = {}
         for m in messages:
@@ -119,37 +155,79 @@ class QueueSync:
             if found is None:
                 continue
             current[(str(m.get("Queue")), found["agent"])] = _state(m)
-        want = self.desired(await self.penalties(list(self.agents)))
+        duty = dict(await self.duties(list(self.agents)))
+        want = self.desired(await self.penalties(list(self.agents)), duty)
         corrections = 0
         for (queue, agent_id), penalty in want.items():
             have = current.get((queue, agent_id))
+            wanted = duty.get(agent_id, ON_DUTY)
             if have is None:
-                await self._add(queue, self.agents[agent_id], penalty)
-                current[(queue, agent_id)] = MemberState(UNKNOWN, False, penalty)
+                await self._add(queue, self.agents[agent_id], penalty, wanted)
+                current[(queue, agent_id)] = MemberState(UNKNOWN, wanted.paused, penalty)
                 corrections += 1
-            elif have.penalty != penalty:
+                continue
+            if have.penalty != penalty:
                 await self._set_penalty(queue, agent_id, penalty, have.penalty)
                 have.penalty = penalty
                 corrections += 1
+            if have.paused != wanted.paused:
+                await self._pause(queue, agent_id, wanted)
+                have.paused = wanted.paused
+                corrections += 1
         for queue, agent_id in set(current) - set(want):
-            await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": member_interface(agent_id)})
-            log.info("queue_member_removed", queue=queue, agent=agent_id, reason="not in roster")
+            await self._remove(queue, agent_id, "not in roster" if agent_id not in self.agents else "logged out")
             del current[(queue, agent_id)]
             corrections += 1
         await self._wake_custom_states(current)
-        presence = Presence(synced=True)
+        presence = Presence(synced=True, duty=duty)
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
         self.presence = presence
         log.info("queues_resynced", members=len(current), corrections=corrections)
-        async with self._resynced:
-            self.resyncs += 1
-            self._resynced.notify_all()
 
     async def wait_resynced(self, count: int, timeout: float) -> None:
         """Return once ``count`` resyncs have completed (e.g. the one after an Asterisk restart)."""
         async with asyncio.timeout(timeout), self._resynced:
             await self._resynced.wait_for(lambda: self.resyncs >= count)
+
+    async def apply(self, agent_id: str, duty: Duty) -> None:
+        """An agent logged in, paused, resumed or logged out (already stored): make Asterisk's members say so.
+
+        With AMI down this only remembers the choice; the resync after the reconnect applies it.
+        """
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        self.presence.duty[agent_id] = duty
+        if not self.ami.connected:
+            log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
+            return
+        try:
+            async with self._changing:
+                await self._apply(agent, duty)
+        except AMIError as exc:
+            log.warning("presence_not_pushed", agent=agent_id, error=str(exc))
+
+    async def _apply(self, agent: AgentSpec, duty: Duty) -> None:
+        members = self.presence.members.get(agent.id, {})
+        if not duty.logged_in:
+            for queue in [q for q in queues_of(agent) if q in members]:
+                await self._remove(queue, agent.id, "logged out")
+                self.presence.remove(queue, agent.id)
+            return
+        penalty = (await self.penalties([agent.id])).get(agent.id, 0)
+        for queue in queues_of(agent):
+            have = members.get(queue)
+            if have is None:
+                wanted_penalty = penalty if queue.startswith("service-") else 0
+                await self._add(queue, agent, wanted_penalty, duty)
+                self.presence.update(queue, agent.id, status=UNKNOWN, paused=duty.paused, penalty=wanted_penalty)
+            elif have.paused != duty.paused:
+                await self._pause(queue, agent.id, duty)
+                have.paused = duty.paused
+        own = self.presence.members.get(agent.id, {}).get(agent.own_queue)
+        if own is not None:
+            await self._wake_custom_states({(agent.own_queue, agent.id): own})
 
     async def agent_rated(self, agent_id: str) -> None:
         """A rating of ``agent_id`` changed: push their new penalty in the shared queues at once."""
@@ -160,6 +238,8 @@ class QueueSync:
         for service in agent.services:
             queue = f"service-{service}"
             state = self.presence.members.get(agent_id, {}).get(queue)
+            if state is None and self.presence.synced:
+                continue  # not a member (logged out): logging in sets the penalty of the moment
             if state is not None and state.penalty == penalty:
                 continue
             try:
@@ -180,7 +260,7 @@ class QueueSync:
         else:
             log.info("queue_caller_withdrawn", queue=queue, caller=channel)
 
-    async def _add(self, queue: str, agent: AgentSpec, penalty: int) -> None:
+    async def _add(self, queue: str, agent: AgentSpec, penalty: int, duty: Duty) -> None:
         await self.ami.send(
             {
                 "Action": "QueueAdd",
@@ -189,9 +269,29 @@ class QueueSync:
                 "Penalty": str(penalty),
                 "MemberName": agent.id,
                 "StateInterface": state_interface(agent),
+                # added paused, never rung in between; the reason follows with QueuePause
+                "Paused": "true" if duty.paused else "false",
             }
         )
-        log.info("queue_member_added", queue=queue, agent=agent.id, penalty=penalty)
+        log.info("queue_member_added", queue=queue, agent=agent.id, penalty=penalty, paused=duty.paused)
+        if duty.paused:
+            await self._pause(queue, agent.id, duty)
+
+    async def _remove(self, queue: str, agent_id: str, reason: str) -> None:
+        await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": member_interface(agent_id)})
+        log.info("queue_member_removed", queue=queue, agent=agent_id, reason=reason)
+
+    async def _pause(self, queue: str, agent_id: str, duty: Duty) -> None:
+        action = {
+            "Action": "QueuePause",
+            "Queue": queue,
+            "Interface": member_interface(agent_id),
+            "Paused": "true" if duty.paused else "false",
+        }
+        if duty.paused and duty.reason:
+            action["Reason"] = duty.reason
+        await self.ami.send(action)
+        log.info("queue_member_paused" if duty.paused else "queue_member_resumed", queue=queue, agent=agent_id)
 
     async def _set_penalty(self, queue: str, agent_id: str, penalty: int, old: int | None) -> None:
         await self.ami.send(
@@ -222,6 +322,11 @@ class QueueSync:
         found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
+
+
+def queues_of(agent: AgentSpec) -> tuple[str, ...]:
+    """Every queue a logged-in agent is a member of."""
+    return (agent.own_queue, agent.preferred_queue, *(f"service-{s}" for s in agent.services))
 
 
 def _state(m: Message) -> MemberState:

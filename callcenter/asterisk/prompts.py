@@ -63,17 +63,69 @@ PROMPTS: Mapping[str, str] = {
     "thank-you": "Thank you.",
     "not-rated": "Your rating was not saved.",
     "unrated-call": "You have an unrated call with",
-    "rate-now": "Press 1 to rate it now, or any other key to continue.",
+    "rate-now": "Press 1 to rate it now, 2 to review all your ratings, or any other key to continue.",
+    # self-service: callers
+    "manage-ratings": "To review or change your ratings of our agents,",
+    "anonymous-no-ratings": "Your number is withheld, so we cannot find your ratings. Please call from a number "
+    "that is not withheld.",
+    "enter-pin": "Please enter your PIN.",
+    "pin-wrong": "That PIN is not correct.",
+    "pin-goodbye": "The PIN was not correct three times. For your security, nothing was changed. Goodbye.",
+    "offer-pin": "You can protect your ratings with a PIN. Press 1 to choose one now, or 2 to continue without.",
+    "choose-pin": "Please choose a PIN of",
+    "digits": "digits.",
+    "repeat-pin": "Please enter the same PIN again.",
+    "pin-mismatch": "The two PINs were different.",
+    "pin-saved": "Your PIN is saved. You will need it next time.",
+    "pin-required": "Your ratings must be protected by a PIN before you can change them.",
+    "no-calls-to-review": "There are no calls to review.",
+    "call": "Call",
+    "of": "of",
+    "with": "with",
+    "your-rating": "Your rating:",
+    "not-rated-yet": "Not rated yet.",
+    "to-rate": "to rate this call.",
+    "to-change": "to change your rating.",
+    "to-delete": "to delete it.",
+    "for-next": "for the next call.",
+    "for-previous": "for the previous call.",
+    "to-finish": "to finish.",
+    "rating-frozen": "This call is too old: its rating can no longer be changed.",
+    "too-short": "This call was too short to be rated.",
+    "rating-removed": "An operator removed this rating. It cannot be changed.",
+    "confirm-delete": "To delete your rating, press 7 again. Any other key keeps it.",
+    "rating-deleted": "Your rating is deleted.",
+    "rating-kept": "Your rating is kept.",
+    # self-service: agents
+    "caller-ending": "the caller whose number ends in",
+    "enter-agent-id": "Please enter your agent number, then press pound.",
+    "enter-agent-pin": "Please enter your PIN, then press pound.",
+    "login-failed": "Sorry, that agent number or PIN is not correct.",
+    "login-goodbye": "For your security, this call ends now. Goodbye.",
+    "agent-logged-out": "You are logged out.",
+    "agent-available": "You are logged in and available for calls.",
+    "agent-paused": "You are paused for",
+    "to-log-in": "to log in.",
+    "to-pause": "to pause.",
+    "to-resume": "to resume taking calls.",
+    "to-log-out": "to log out.",
+    "to-review-callers": "to review the callers you served.",
+    "choose-pause-reason": "Why are you pausing?",
+    "agent-goodbye": "Goodbye.",
 }
 
 
 def roster_prompts(
-    agents: Sequence[tuple[str, str]], services: Sequence[tuple[str, str]], categories: Sequence[tuple[str, str]]
+    agents: Sequence[tuple[str, str]],
+    services: Sequence[tuple[str, str]],
+    categories: Sequence[tuple[str, str]],
+    pause_reasons: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Names the IVR speaks: agent-<id>, service-<id>, cat-<id>, from (id, spoken text) pairs."""
+    """Names the IVR speaks: agent-<id>, service-<id>, cat-<id>, from (id, spoken text) pairs; reason-<reason>."""
     prompts = {f"agent-{i}": name for i, name in agents}
     prompts |= {f"service-{i}": name for i, name in services}
     prompts |= {f"cat-{i}": label for i, label in categories}
+    prompts |= {"reason-" + r.replace(" ", "-"): r for r in pause_reasons}
     return prompts
 
 

@@ -86,6 +86,10 @@ def template_values(config: Config, layout: InstanceLayout, driver_secret: str) 
         "service_number": a.service_number,
         "call_max_seconds": str(a.call_max_seconds),
         "member_timeout": str(config.journey.ring_timeout + 30),
+        "agent_access_number": config.agents.access_number,
+        "agent_feature_code": config.agents.feature_code,
+        # cc-outbound sets CC_NUMBER (the agent's outside number, digits and +) before dialling this
+        "outbound_dial": a.outbound_dial.replace("{number}", "${CC_NUMBER}"),
     }
 
 

@@ -30,8 +30,7 @@ async def demo_call(
         start = time.monotonic()
         out(f"demo: {number} dials {config.asterisk.service_number} ...")
         caller = await driver.call(config.asterisk.service_number, number)
-        if len(config.services) > 1:
-            await caller.answer("cc/choose-service", "1", timeout=60)
+        await caller.answer("cc/choose-service", "1", timeout=60)
         await caller.answer("cc/first-available", "1", timeout=90)
         await caller.answer("cc/please-rate", DEMO_SCORES, timeout=180)
         await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), 120)
@@ -43,6 +42,7 @@ async def demo_call(
             [(a.id, a.name) for a in agents],
             [(s.id, s.name) for s in config.services],
             [(c.id, c.label) for c in config.categories],
+            config.agents.pause_reasons,
         ),
     }
     for line in transcript(driver.log.timed(), caller.uniqueid, texts, start):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from callcenter.ami.queues import Presence
+from callcenter.config import AgentsConfig, SelfServiceConfig
+from callcenter.duty import AgentDuty
 from callcenter.evaluation.policy import DecayedTally, Policy, Ratings, Score, Tally, score
 from callcenter.evaluation.rules import RatingRules
 from callcenter.flows.ask import Asking
@@ -53,6 +55,10 @@ class FlowDeps:
     clock: Callable[[], datetime] = utcnow
     # how far back a caller is reminded of a call they did not rate
     remind_days: int = 14
+    # agents' log in / pause / resume / log out (None: the agent menu is not served)
+    duty: AgentDuty | None = None
+    agents: AgentsConfig = field(default_factory=AgentsConfig)
+    selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
 
     def score(self, summary: RatingSummary) -> Score:
         return score(ratings(summary), self.categories, self.policy)

@@ -14,6 +14,7 @@ from callcenter.evaluation.policy import Candidate, caller_priority, choose_queu
 from callcenter.evaluation.rules import CallFacts, Rater, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
+from callcenter.flows.caller_ratings import manage_ratings
 from callcenter.flows.deps import FlowDeps, ratings
 from callcenter.flows.rating import rate
 from callcenter.flows.results import DONE, QUEUE, RESULT_VAR
@@ -23,6 +24,9 @@ from callcenter.store.models import CLIENT_TO_AGENT
 log = structlog.get_logger(__name__)
 
 SHARED = "shared"
+# main menu key for "review or change your ratings"; the reminder of an unrated call offers it as 2
+MANAGE_KEY = "9"
+MANAGE = "2"
 # a stuck key (or a caller playing with * and 8) must not keep the call in the menu forever
 MAX_MENU_ROUNDS = 12
 
@@ -49,9 +53,11 @@ class InboundFlow:
             await d.store.start_call(call, linkedid, client.id if client else None, None, d.clock())
             log.info("call_started", caller=client.number if client else "anonymous")
             await say(session, ["cc/welcome"])
-            if client is not None:
-                await self.remind_unrated(session, client)
-            service = await self.choose_service(session)
+            manage_first = client is not None and await self.remind_unrated(session, client) == MANAGE
+            service = await self.main_menu(session, client, manage_first=manage_first)
+            if service is None:  # the ratings menu refused the PIN: the goodbye was said
+                await session.set_variable(RESULT_VAR, DONE)
+                return
             await d.store.set_call_service(call, service)
             await session.set_variable("CC_SERVICE", service)
         excluded = set(filter(None, (await session.get_variable("CC_EXCLUDE") or "").split("-")))
@@ -63,8 +69,9 @@ class InboundFlow:
             return
         await self.enqueue(session, client, choice)
 
-    async def remind_unrated(self, session: AGISession, client: Client) -> None:
-        """The caller left a call before rating it: offer to rate it now (the seed's "request to rate")."""
+    async def remind_unrated(self, session: AGISession, client: Client) -> str | None:
+        """The caller left a call before rating it: offer to rate it now (the seed's "request to rate"), or to
+        manage all their ratings (returns MANAGE)."""
         d = self.deps
         since = d.clock() - timedelta(days=d.remind_days)
         pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=5)
@@ -82,7 +89,7 @@ class InboundFlow:
             None,
         )
         if owed is None or owed.agent_id is None:
-            return
+            return None
         agent_name = speech.agent_name(owed.agent_id)
         key = await ask(
             session,
@@ -100,15 +107,28 @@ class InboundFlow:
                 rater=rater,
                 subject=[agent_name],
             )
+        return key
 
-    async def choose_service(self, session: AGISession) -> str:
+    async def main_menu(self, session: AGISession, client: Client | None, *, manage_first: bool) -> str | None:
+        """The service the caller wants; on the way, 9 manages their ratings. None: end the call (wrong PIN)."""
         services = self.deps.services
-        if len(services) == 1:
-            return services[0]
-        keys = [(str(i + 1), s) for i, s in enumerate(services[:9])]
-        key = await ask(session, speech.service_menu(keys), lambda k: k in dict(keys), self.deps.asking, step="service")
-        # no valid key after every try: the first service, the sane default
-        return dict(keys).get(key or "1", services[0])
+        if manage_first and not await manage_ratings(session, self.deps, client):
+            return None
+        keys = {str(i + 1): s for i, s in enumerate(services[:8])}
+        for _ in range(MAX_MENU_ROUNDS):
+            key = await ask(
+                session,
+                speech.service_menu(list(keys.items()), manage_key=MANAGE_KEY),
+                lambda k: k in keys or k == MANAGE_KEY,
+                self.deps.asking,
+                step="service",
+            )
+            if key != MANAGE_KEY:
+                # no valid key after every try: the first service, the sane default
+                return keys.get(key or "1", services[0])
+            if not await manage_ratings(session, self.deps, client):
+                return None
+        return services[0]
 
     async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], list[Candidate]]:
         """The agents of ``service`` free to take the call now, and those on a call (worth waiting for), scored."""

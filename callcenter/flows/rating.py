@@ -11,7 +11,7 @@ from callcenter.evaluation.rules import CallFacts, Rater, Refusal, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, say
 from callcenter.flows.deps import FlowDeps
-from callcenter.store import Direction, EvaluationRefused
+from callcenter.store import Direction, EvaluationRefused, RefusalReason
 from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
@@ -55,7 +55,7 @@ async def rate(
         evaluation = await deps.store.record_evaluation(call, direction, scores, actor, deps.clock())
     except EvaluationRefused as exc:
         log.warning("rating_refused", call=call, direction=direction, reason=str(exc.reason))
-        await say(session, ["cc/not-rated"])
+        await say(session, ["cc/rating-removed" if exc.reason == RefusalReason.REMOVED else "cc/not-rated"])
         return False
     log.info("rating_stored", call=call, direction=direction, scores=scores, evaluation=evaluation.id)
     if direction == CLIENT_TO_AGENT:
@@ -66,4 +66,26 @@ async def rate(
         "UserEvent", "CallCenterRated", f"Call: {call}", f"Direction: {direction}", f"Evaluation: {evaluation.id}"
     )
     await say(session, speech.rating_readback(scores))
+    return True
+
+
+async def unrate(session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, rater: Rater) -> bool:
+    """Delete the rater's rating of ``call`` (soft: it leaves the aggregates, stays in the audit trail)."""
+    record = await deps.store.get_call(call)
+    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id) if record else None
+    refusal = may_rate(facts, rater, deps.clock(), deps.rules) if facts else Refusal.NOT_ANSWERED
+    if refusal is not None:
+        log.info("rating_delete_refused", call=call, direction=direction, reason=str(refusal))
+        return False
+    deleted = await deps.store.delete_evaluation(
+        call, direction, f"{rater.kind}:{rater.id}", "deleted by the rater by phone", deps.clock()
+    )
+    if deleted is None:
+        return False
+    log.info("rating_deleted", call=call, direction=direction, evaluation=deleted.id)
+    if direction == CLIENT_TO_AGENT:
+        await deps.on_agent_rated(deleted.agent_id)
+    await session.exec(
+        "UserEvent", "CallCenterRatingDeleted", f"Call: {call}", f"Direction: {direction}", f"Evaluation: {deleted.id}"
+    )
     return True

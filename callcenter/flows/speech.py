@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 
 from callcenter.evaluation.policy import Score, spoken_score
 
@@ -121,11 +122,14 @@ def agent_menu(
     return files
 
 
-def service_menu(services: Sequence[tuple[str, str]]) -> list[str]:
-    """[(key, service id)] -> "For technical support press 1. For sales press 2." """
+def service_menu(services: Sequence[tuple[str, str]], manage_key: str | None = None) -> list[str]:
+    """[(key, service id)] -> "For technical support press 1. For sales press 2. To review or change your
+    ratings, press 9." """
     files = ["cc/choose-service"]
     for k, service_id in services:
         files += ["cc/for", service_name(service_id), "cc/press", *key(k)]
+    if manage_key is not None:
+        files += ["cc/manage-ratings", "cc/press", *key(manage_key)]
     return files
 
 
@@ -158,3 +162,89 @@ def rating_readback(scores: Mapping[str, int]) -> list[str]:
     for category, value in scores.items():
         files += [category_name(category), *number(value)]
     return [*files, "cc/thank-you"]
+
+
+def ordinal(n: int) -> list[str]:
+    """1..31 -> "first" .. "thirty first" (Asterisk's digits/h-N files)."""
+    if not 1 <= n <= 31:
+        raise ValueError(f"no day of the month {n}")
+    if n <= 20 or n % 10 == 0:
+        return [f"digits/h-{n}"]
+    return [f"digits/{n // 10 * 10}", f"digits/h-{n % 10}"]
+
+
+def call_date(when: datetime, now: datetime, zone: tzinfo) -> list[str]:
+    """When a past call was: "today", "yesterday", "November twenty third" (plus the year if not this year)."""
+    day, today = when.astimezone(zone).date(), now.astimezone(zone).date()
+    if day == today:
+        return ["digits/today"]
+    if day == today - timedelta(days=1):
+        return ["digits/yesterday"]
+    files = [f"digits/mon-{day.month - 1}", *ordinal(day.day)]
+    return files if day.year == today.year else [*files, *number(day.year)]
+
+
+def number_ending(number: str, digits: int = 4) -> list[str]:
+    """The caller whose number ends in 4 5 6 7: enough for an agent to recognise them, not their whole number."""
+    tail = [d for d in number if d.isdigit()][-digits:]
+    return ["cc/caller-ending", *(f"digits/{d}" for d in tail)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewEntry:
+    """One served call in a review list, as the rater hears it."""
+
+    position: int  # 1-based
+    total: int
+    date: Sequence[str]
+    party: Sequence[str]  # who the rater talked to: an agent's name, or the caller's number ending
+    scores: Mapping[str, int] | None  # the rater's live rating of that call; None: not rated (or deleted)
+    blocked: str | None = None  # why it cannot be rated or changed: a sentence file; None: it can
+
+
+def review_entry(entry: ReviewEntry) -> list[str]:
+    """ "Call 1 of 3: yesterday, with Alice. Your rating: attitude 4, ... Press 1 to change ..., 6 for the next" """
+    files = ["cc/call", *number(entry.position), "cc/of", *number(entry.total), *entry.date, "cc/with", *entry.party]
+    if entry.scores:
+        files.append("cc/your-rating")
+        for category, value in entry.scores.items():
+            files += [category_name(category), *number(value)]
+    else:
+        files.append("cc/not-rated-yet")
+    if entry.blocked is not None:
+        files.append(entry.blocked)
+    elif entry.scores:
+        files += ["cc/press", *key("1"), "cc/to-change", "cc/press", *key("7"), "cc/to-delete"]
+    else:
+        files += ["cc/press", *key("1"), "cc/to-rate"]
+    if entry.position < entry.total:
+        files += ["cc/press", *key("6"), "cc/for-next"]
+    if entry.position > 1:
+        files += ["cc/press", *key("4"), "cc/for-previous"]
+    return [*files, "cc/press", *key("*"), "cc/to-repeat", "cc/press", *key("#"), "cc/to-finish"]
+
+
+def presence(state: str, reason: str | None) -> list[str]:
+    """What an agent hears about themselves at the top of the agent menu."""
+    if state == "paused":
+        return ["cc/agent-paused", *([pause_reason_name(reason)] if reason else [])]
+    return ["cc/agent-available" if state == "available" else "cc/agent-logged-out"]
+
+
+def pause_reason_name(reason: str) -> str:
+    return "cc/reason-" + reason.replace(" ", "-")
+
+
+def agent_menu_options(options: Sequence[tuple[str, str]]) -> list[str]:
+    """[(key, sentence file)] -> "Press 2 to pause. Press 4 to log out. ..." """
+    files: list[str] = []
+    for k, sentence in options:
+        files += ["cc/press", *key(k), sentence]
+    return files
+
+
+def pause_reasons_menu(reasons: Sequence[str]) -> list[str]:
+    files = ["cc/choose-pause-reason"]
+    for i, reason in enumerate(reasons, start=1):
+        files += ["cc/for", pause_reason_name(reason), "cc/press", *key(str(i))]
+    return files

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from callcenter.config import ConfigError
-from callcenter.roster import hash_pin, load_roster
+from callcenter.pins import hash_agent_pin
+from callcenter.roster import load_roster
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -18,13 +19,15 @@ def roster(tmp_path: Path, text: str) -> Path:
 
 def test_demo_roster_loads() -> None:
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {"support", "sales"})
-    assert [a.id for a in agents] == ["1001", "1002", "1003", "1004"]
+    assert [a.id for a in agents] == ["1001", "1002", "1003", "1004", "1005"]
     dave = agents[3]
     assert dave.kind == "sip"
     assert dave.interface == "PJSIP/agent1004"
     assert dave.own_queue == "agent-1004"
-    assert dave.pin_hash == hash_pin("1004", "4444")
+    assert dave.pin_hash == hash_agent_pin("1004", "4444")
     assert "4444" not in (dave.pin_hash or "")
+    erin = agents[4]
+    assert (erin.kind, erin.interface) == ("external", "Local/+15550001005@cc-outbound")
 
 
 def test_outside_phone_is_dialled_through_the_outbound_context(tmp_path: Path) -> None:

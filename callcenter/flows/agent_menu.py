@@ -1,0 +1,125 @@
+"""The agent menu, by phone: log in, pause with a reason, resume, log out, and review the callers served.
+
+Reached with the feature code from the agent's own softphone (the authenticated endpoint names the agent) or
+with the access number from any phone (agent number and PIN, three tries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+
+import structlog
+
+from callcenter.agi import AGISession
+from callcenter.evaluation.rules import Rater
+from callcenter.flows import speech
+from callcenter.flows.ask import ask, read_keys, say
+from callcenter.flows.deps import FlowDeps
+from callcenter.flows.results import DONE, RESULT_VAR
+from callcenter.flows.review import Reviewer, review
+from callcenter.pins import check_agent_pin
+from callcenter.store import Call, PresenceState
+from callcenter.store.models import AGENT_TO_CLIENT
+
+log = structlog.get_logger(__name__)
+
+ENDPOINT = re.compile(r"^agent([0-9]{2,8})$")
+MAX_AGENT_ID = 8
+MAX_ROUNDS = 20
+LOG_IN, PAUSE, RESUME, LOG_OUT, REVIEW, FINISH = "1", "2", "3", "4", "5", "#"
+OPTIONS: dict[PresenceState, list[tuple[str, str]]] = {
+    "logged_out": [(LOG_IN, "cc/to-log-in")],
+    "available": [(PAUSE, "cc/to-pause"), (LOG_OUT, "cc/to-log-out")],
+    "paused": [(RESUME, "cc/to-resume"), (LOG_OUT, "cc/to-log-out")],
+}
+
+
+class AgentMenuFlow:
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        endpoint = session.env.params.get("endpoint", "")
+        via = "softphone" if endpoint else "access-number"
+        agent = await self.softphone_agent(endpoint) if endpoint else None
+        if agent is None:
+            agent = await self.log_in_by_pin(session)
+        if agent is None:
+            await say(session, ["cc/login-goodbye"])
+            await session.set_variable(RESULT_VAR, DONE)
+            return
+        with structlog.contextvars.bound_contextvars(agent=agent):
+            log.info("agent_menu_opened", via=via)
+            await self.menu(session, agent, via)
+            await say(session, ["cc/agent-goodbye"])
+        await session.set_variable(RESULT_VAR, DONE)
+
+    async def softphone_agent(self, endpoint: str) -> str | None:
+        """The agent behind a SIP endpoint ``agent<id>`` that the roster gives a softphone; else None (PIN)."""
+        found = ENDPOINT.match(endpoint)
+        agent = await self.deps.store.get_agent(found.group(1)) if found else None
+        if agent is None or not agent.active or agent.interface != f"PJSIP/{endpoint}":
+            log.warning("agent_menu_unknown_endpoint", endpoint=endpoint[:20])
+            return None
+        return agent.id
+
+    async def log_in_by_pin(self, session: AGISession) -> str | None:
+        d = self.deps
+        for attempt in range(1, d.asking.attempts + 1):
+            agent_id = await read_keys(session, ["cc/enter-agent-id"], MAX_AGENT_ID, d.asking.timeout)
+            pin = await read_keys(session, ["cc/enter-agent-pin"], MAX_AGENT_ID, d.asking.timeout)
+            agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
+            stored = agent.pin_hash if agent is not None and agent.active else None
+            # the hash is computed even for an unknown agent: the answer takes as long either way
+            if await asyncio.to_thread(check_agent_pin, agent_id or "0", pin, stored or "-") and stored:
+                log.info("agent_authenticated", agent=agent_id, attempt=attempt)
+                return agent_id
+            # no PIN or agent id in the log: a typo of one is often the other
+            log.warning("agent_authentication_failed", attempt=attempt, known_agent=agent is not None)
+            if attempt < d.asking.attempts:
+                await say(session, ["cc/login-failed"])
+        return None
+
+    async def menu(self, session: AGISession, agent: str, via: str) -> None:
+        d = self.deps
+        assert d.duty is not None, "the composition root gives the agent menu its duty service"
+        actor = f"agent:{agent}"
+        for _ in range(MAX_ROUNDS):
+            presence = (await d.duty.current([agent]))[agent]
+            options = [*OPTIONS[presence.state], (REVIEW, "cc/to-review-callers"), (FINISH, "cc/to-finish")]
+            files = [*speech.presence(presence.state, presence.reason), *speech.agent_menu_options(options)]
+            allowed = {k for k, _ in options} | {"*"}
+            key = await ask(session, files, allowed.__contains__, d.asking, step="agent_menu")
+            if key is None or key == FINISH:
+                return
+            if key in {LOG_IN, RESUME}:
+                await d.duty.change(agent, "available", actor=actor, via=via)
+            elif key == LOG_OUT:
+                await d.duty.change(agent, "logged_out", actor=actor, via=via)
+            elif key == PAUSE:
+                reason = await self.pause_reason(session)
+                await d.duty.change(agent, "paused", reason, actor=actor, via=via)
+            elif key == REVIEW:
+                await review(session, d, agent_reviewer(d, agent))
+
+    async def pause_reason(self, session: AGISession) -> str:
+        reasons = self.deps.agents.pause_reasons
+        keys = {str(i): r for i, r in enumerate(reasons, start=1)}
+        key = await ask(
+            session, speech.pause_reasons_menu(reasons), keys.__contains__, self.deps.asking, step="pause_reason"
+        )
+        # an agent who wanted to pause but keyed nothing valid still wants their break: the first reason
+        return keys.get(key or "1", reasons[0])
+
+
+def agent_reviewer(deps: FlowDeps, agent: str) -> Reviewer:
+    async def calls(limit: int) -> list[Call]:
+        return await deps.store.served_calls(agent_id=agent, limit=limit)
+
+    async def party(call: Call) -> Sequence[str]:
+        client = await deps.store.get_client(call.client_id) if call.client_id is not None else None
+        return speech.number_ending(client.number) if client else ["cc/the-caller"]
+
+    return Reviewer(Rater("agent", agent), AGENT_TO_CLIENT, calls, party)
