@@ -68,8 +68,8 @@ class AgentMenuFlow:
     async def log_in_by_pin(self, session: AGISession) -> str | None:
         d = self.deps
         for attempt in range(1, d.asking.attempts + 1):
-            agent_id = await read_keys(session, ["cc/enter-agent-id"], MAX_AGENT_ID, d.asking.timeout)
-            pin = await read_keys(session, ["cc/enter-agent-pin"], MAX_AGENT_ID, d.asking.timeout)
+            agent_id = await read_keys(session, ["cc/enter-agent-id"], MAX_AGENT_ID, d.asking.timeout, pound_ends=True)
+            pin = await read_keys(session, ["cc/enter-agent-pin"], MAX_AGENT_ID, d.asking.timeout, pound_ends=True)
             agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
             stored = agent.pin_hash if agent is not None and agent.active else None
             # the hash is computed even for an unknown agent: the answer takes as long either way

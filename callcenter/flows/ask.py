@@ -29,12 +29,19 @@ class Asking:
     attempts: int = 3
 
 
-async def read_keys(session: AGISession, files: Sequence[str], max_digits: int, timeout: float) -> str:
-    """Play ``files`` and collect up to ``max_digits`` keys; "" when nothing was pressed."""
+async def read_keys(
+    session: AGISession, files: Sequence[str], max_digits: int, timeout: float, *, pound_ends: bool = False
+) -> str:
+    """Play ``files`` and collect up to ``max_digits`` keys; "" when nothing was pressed.
+
+    ``pound_ends``: # ends the input (PINs and agent numbers of varying length) instead of being a key.
+    """
     if not files or any(("&" in f or "," in f or not f) for f in files):
         raise ValueError(f"sound file names must be non-empty, without '&' or ',': {files!r}")
-    # Read(variable,filenames,maxdigits,options,attempts,timeout)
-    await session.exec("Read", DIGITS_VAR, "&".join(files), str(max_digits), "", "1", f"{timeout:g}")
+    # Read(variable,filenames,maxdigits,options,attempts,timeout); option t() leaves Read no terminator, so # is
+    # a key like any other ("# to finish" in the review and agent menus)
+    options = "" if pound_ends else "t()"
+    await session.exec("Read", DIGITS_VAR, "&".join(files), str(max_digits), options, "1", f"{timeout:g}")
     status = await session.get_variable("READSTATUS")
     if status == "HANGUP":
         raise AGIHangup("the caller hung up during Read")

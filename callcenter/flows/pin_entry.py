@@ -24,7 +24,7 @@ async def verify_pin(
 ) -> bool:
     """Ask for a PIN until ``check`` accepts it; False after ``deps.asking.attempts`` wrong or empty tries."""
     for attempt in range(1, deps.asking.attempts + 1):
-        pin = await read_keys(session, [prompt], max_digits, deps.asking.timeout)
+        pin = await read_keys(session, [prompt], max_digits, deps.asking.timeout, pound_ends=True)
         # PBKDF2 is CPU work: in a thread, so the other calls' IVRs keep running meanwhile
         if pin.isdigit() and await asyncio.to_thread(check, pin):
             log.info("pin_accepted", attempt=attempt)
@@ -39,11 +39,11 @@ async def choose_pin(session: AGISession, deps: FlowDeps, length: int) -> str | 
     """Have the caller key a new PIN twice; its hash, or None if they never keyed the same PIN twice."""
     prompt = ["cc/choose-pin", *speech.number(length), "cc/digits"]
     for _ in range(deps.asking.attempts):
-        first = await read_keys(session, prompt, length, deps.asking.timeout)
+        first = await read_keys(session, prompt, length, deps.asking.timeout, pound_ends=True)
         if len(first) != length or not first.isdigit():
             await say(session, ["cc/no-input" if not first else "cc/invalid"])
             continue
-        second = await read_keys(session, ["cc/repeat-pin"], length, deps.asking.timeout)
+        second = await read_keys(session, ["cc/repeat-pin"], length, deps.asking.timeout, pound_ends=True)
         if second == first:
             return await asyncio.to_thread(hash_client_pin, first)
         await say(session, ["cc/pin-mismatch"])

@@ -51,7 +51,9 @@ async def review(session: AGISession, deps: FlowDeps, reviewer: Reviewer) -> Non
     for _ in range(MAX_ROUNDS):
         call = calls[index]
         evaluation = await d.store.get_evaluation(call.uniqueid, reviewer.direction)
-        scores = evaluation.scores if evaluation is not None and not evaluation.deleted else None
+        live = evaluation.scores if evaluation is not None and not evaluation.deleted else {}
+        # read back in the configured category order, as the rating was asked
+        scores = {c: live[c] for c in d.categories if c in live} or None
         refusal = may_rate(
             CallFacts(call.answered_at, call.talk_seconds, call.agent_id, call.client_id),
             reviewer.rater,
