@@ -2,7 +2,7 @@
 
 python -m bench                 full run (under a minute on two cores)
 python -m bench --quick         smaller sizes, short budgets: a smoke run
-python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants
+python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants selfservice
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ STEPS: dict[str, tuple[str, StepFn]] = {
     "concurrency": ("5. concurrent writers on one store", steps.concurrency),
     "agi": ("6. FastAGI round trip (our server, fake Asterisk process, loopback)", _agi),
     "invariants": ("7. invariant check (operator tooling, not the call path)", steps.invariants),
+    "selfservice": ("8. self-service: review lists, presence changes, PIN checks", steps.selfservice),
 }
 
 

@@ -12,8 +12,9 @@ from bench.report import Section
 from bench.seed import CATEGORY_IDS, SERVICE, T0, Scores, World, add_answered_calls, add_clients, number_of
 from bench.timing import Op, Parts, Stats, format_count, measure, timed
 from callcenter.evaluation.policy import Candidate, Policy, Ratings, Tally, caller_priority, rank, score
-from callcenter.store import RatingSummary, SqliteStore
-from callcenter.store.models import CLIENT_TO_AGENT
+from callcenter.pins import ROUNDS, check_client_pin, hash_client_pin
+from callcenter.store import Direction, PresenceState, RatingSummary, SqliteStore
+from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 
 # seeded calls start at T0, 30 s apart (50k calls span ~17 days): the reminder window reaches into them
 NOW = T0 + timedelta(days=20)
@@ -274,6 +275,71 @@ async def concurrency(ctx: Context, section: Section) -> None:
 async def _writer(record: Op, indices: range, samples: list[int]) -> None:
     for index in indices:
         await timed(record, index, samples)
+
+
+# ---- 8. self-service: review lists, presence, PINs -------------------------------------------------------------
+
+
+async def selfservice(ctx: Context, section: Section) -> None:
+    c = ctx.config
+    for ratings in c.ratings_axis:
+        world = await ctx.worlds.get(ratings=ratings)
+        label = sizes(ratings=ratings, calls=ratings // 2)
+        section.add("caller's review list + first entry", label, await measure(_review_op(world, "client"), c.budget))
+        section.add("agent's review list + first entry", label, await measure(_review_op(world, "agent"), c.budget))
+    world = await ctx.worlds.get()
+    section.add(
+        "presence change (write txn)", sizes(agents=c.base_agents), await measure(_presence_op(world), c.budget)
+    )
+    stored = hash_client_pin("4321")
+    section.add(
+        "PIN check (PBKDF2 in a worker thread)",
+        f"rounds={ROUNDS:,}",
+        await measure(_pin_op(stored), c.budget.scaled(0.2)),
+    )
+    section.notes += [
+        "a review list is served_calls(limit 20) on the party's calls index, then get_evaluation of the entry read",
+        "out (plus get_client for an agent's list, to name the caller): flat in stored calls and ratings.",
+        "a PIN check is CPU work in a thread: it costs the caller that time, not the other calls' IVRs.",
+    ]
+
+
+def _review_op(world: World, who: str) -> Op:
+    store = world.store
+
+    async def op(_: int) -> None:
+        if who == "client":
+            calls = await store.served_calls(client_id=world.rng.choice(world.clients), limit=20)
+            direction: Direction = CLIENT_TO_AGENT
+        else:
+            calls = await store.served_calls(agent_id=world.rng.choice(world.agents), limit=20)
+            direction = AGENT_TO_CLIENT
+        if calls:
+            await store.get_evaluation(calls[0].uniqueid, direction)
+            if who == "agent" and calls[0].client_id is not None:
+                await store.get_client(calls[0].client_id)
+
+    return op
+
+
+def _presence_op(world: World) -> Op:
+    states: tuple[PresenceState, ...] = ("available", "paused", "logged_out")
+
+    async def op(index: int) -> None:
+        state = states[index % 3]
+        agent = world.agents[index % len(world.agents)]
+        reason = "lunch" if state == "paused" else None
+        await world.store.set_presence(agent, state, reason, actor="bench", via="bench", now=NOW)
+        await world.store.get_presence([agent])
+
+    return op
+
+
+def _pin_op(stored: str) -> Op:
+    async def op(_: int) -> None:
+        assert await asyncio.to_thread(check_client_pin, "4321", stored)
+
+    return op
 
 
 # ---- 7. invariant check ----------------------------------------------------------------------------------------

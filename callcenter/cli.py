@@ -175,6 +175,11 @@ def _add_report_commands(sub: Any) -> None:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(handler=cmd_calls_list)
 
+    clients = sub.add_parser("clients", help="callers").add_subparsers(title="clients commands", metavar="COMMAND")
+    s = clients.add_parser("reset-pin", help="clear the PIN a caller protects their ratings with (they forgot it)")
+    s.add_argument("number", help="the caller's number")
+    s.set_defaults(handler=cmd_clients_reset_pin)
+
     db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
     s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
     s.set_defaults(handler=cmd_db_migrate)
@@ -298,6 +303,17 @@ async def cmd_calls_list(args: argparse.Namespace, config: Config, agents: tuple
     return 0
 
 
+async def cmd_clients_reset_pin(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    async with await open_store(config, agents) as store:
+        try:
+            client = await reports.find_client(store, args.number)
+        except LookupError as exc:
+            raise ConfigError(str(exc)) from None
+        await store.set_client_pin(client.id, None, datetime.now(UTC))
+    print(f"PIN of {client.number} cleared: they are offered a new one the next time they manage their ratings")
+    return 0
+
+
 async def cmd_db_migrate(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
     store = await open_store(config, agents)
     await store.close()
@@ -318,6 +334,15 @@ async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[A
 
 
 async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    async with await open_store(config, agents) as store:
+        stored = await store.get_presence([a.id for a in agents])
+
+    def presence(agent_id: str) -> str:
+        p = stored.get(agent_id)
+        if p is None:
+            return config.agents.initial_state
+        return f"paused ({p.reason})" if p.state == "paused" else p.state
+
     if args.json:
         print(
             json.dumps(
@@ -329,6 +354,8 @@ async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tupl
                         "kind": a.kind,
                         "interface": a.interface,
                         "queue": a.own_queue,
+                        "presence": stored[a.id].state if a.id in stored else config.agents.initial_state,
+                        "pause_reason": stored[a.id].reason if a.id in stored else None,
                     }
                     for a in agents
                 ],
@@ -339,9 +366,9 @@ async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tupl
     if not agents:
         print("no agents: set `roster` in the config to an agents TOML file")
         return 0
-    print(f"{'ID':<8} {'NAME':<16} {'KIND':<9} {'INTERFACE':<32} SERVICES")
+    print(f"{'ID':<8} {'NAME':<16} {'KIND':<9} {'INTERFACE':<32} {'PRESENCE':<18} SERVICES")
     for a in agents:
-        print(f"{a.id:<8} {a.name:<16} {a.kind:<9} {a.interface:<32} {', '.join(a.services)}")
+        print(f"{a.id:<8} {a.name:<16} {a.kind:<9} {a.interface:<32} {presence(a.id):<18} {', '.join(a.services)}")
     return 0
 
 
