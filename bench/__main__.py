@@ -2,7 +2,8 @@
 
 python -m bench                 full run (under a minute on two cores)
 python -m bench --quick         smaller sizes, short budgets: a smoke run
-python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants selfservice
+python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants
+                                selfservice
 """
 
 from __future__ import annotations
