@@ -218,3 +218,76 @@ async def test_sip_softphone_registers_rings_screens_with_rfc2833_and_is_connect
     assert (call.outcome, call.agent_id, call.queue, call.service_id) == ("answered", DAVE, f"agent-{DAVE}", "support")
     assert call.talk_seconds is not None
     assert await store.check_invariants() == []
+
+
+def menu_read(prompt: str) -> Callable[[Message], bool]:
+    """A Read() of the agent menu playing ``prompt`` started on the softphone's own channel."""
+
+    def match(e: Message) -> bool:
+        return (
+            e.get("Event") == "AGIExecStart"
+            and str(e.get("Channel")).startswith(f"PJSIP/{ENDPOINT}-")
+            and prompt in (read_files(str(e.get("Command", ""))) or [])
+        )
+
+    return match
+
+
+async def test_sip_softphone_dials_the_feature_code_and_pauses_without_a_pin(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    """No registration needed to dial out: the INVITE itself is authenticated (digest), and the endpoint names
+    the agent, so the menu opens without agent number or PIN."""
+    store = center.store
+    assert store is not None
+    secret = (asterisk.config.state_dir / "secrets" / f"sip-{ENDPOINT}.secret").read_text().strip()
+    work = tmp_path / "sipp"
+    work.mkdir()
+    shutil.copy(SCENARIOS / "agent-menu.xml", work / "agent-menu.xml")
+    rtp = TelephoneEvents()
+    write_pcap(work / "key-pause.pcap", rtp.press("2"))
+    write_pcap(work / "key-reason.pcap", rtp.press("1"))
+    write_pcap(work / "key-finish.pcap", rtp.press("#"))
+    twin = Twin()
+    twin_port = await twin.start()
+    a = asterisk.config.asterisk
+    mark = driver.log.mark()
+    sipp = await start_sipp(
+        f"{a.sip_host}:{a.sip_port}",
+        work,
+        [
+            *("-sf", str(work / "agent-menu.xml")),
+            # [service] is the number dialled; -au/-ap answer the 401's digest challenge
+            *("-s", center.config.agents.feature_code, "-au", ENDPOINT, "-ap", secret),
+        ],
+        twin_port=twin_port,
+    )
+    try:
+        answered = await twin.receive(sipp)
+        assert answered.get("Step") == "answered"
+        call_id = answered["Call-ID"]
+        menu = await driver.log.wait_for(menu_read("cc/agent-available"), since=mark)
+        # straight to the menu: no agent number, no PIN asked
+        assert not driver.log.matching(menu_read("cc/enter-agent-id"), since=mark)
+        channel = str(menu.get("Channel"))
+        await twin.release(call_id, "pause")
+        await driver.log.wait_for(event("DTMFEnd", Channel=channel, Direction="Received", Digit="2"), since=mark)
+        await driver.log.wait_for(menu_read("cc/choose-pause-reason"), since=mark)
+        await twin.release(call_id, "reason")
+        paused = await driver.log.wait_for(
+            event("QueueMemberPause", Queue="service-support", MemberName=DAVE, Paused="1"), since=mark
+        )
+        assert paused.get("PausedReason") == "break"
+        await driver.log.wait_for(menu_read("cc/agent-paused"), since=mark)
+        await twin.release(call_id, "finish")
+        await driver.log.wait_for(menu_read("cc/agent-goodbye"), since=mark)
+        returncode = await asyncio.wait_for(sipp.wait(), 20)
+    finally:
+        if sipp.returncode is None:
+            sipp.kill()
+            await asyncio.wait_for(sipp.wait(), 10)
+        await twin.close()
+        print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))
+    assert returncode == 0, tail(work / "errors.log")
+    stored = (await store.get_presence([DAVE]))[DAVE]
+    assert (stored.state, stored.reason, stored.actor) == ("paused", "break", f"agent:{DAVE}")
