@@ -142,15 +142,12 @@ class SelfServiceConfig:
     # "optional": callers may protect their ratings with a PIN, offered the first time they manage them;
     # "required": they must set one before managing any rating
     caller_pin: Literal["optional", "required"] = "optional"
-    pin_length: int = 4
     # how many past calls the review lists offer, newest first
     review_calls: int = 20
     # dates of past calls are spoken in this time zone (IANA name)
     timezone: str = "UTC"
 
     def __post_init__(self) -> None:
-        if not 4 <= self.pin_length <= 8:
-            raise ValueError("pin_length must be 4 to 8 digits")
         if not 1 <= self.review_calls <= 100:
             raise ValueError("review_calls must be 1 to 100")
         try:
@@ -225,6 +222,13 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         base = path.resolve().parent
     _apply_env(data, env)
     config = _build(Config, data, "")
+    if config.agents.access_number == config.asterisk.service_number:
+        raise ConfigError(
+            f"[agents] access_number and [asterisk] service_number are both {config.asterisk.service_number}: "
+            "agents and callers need different numbers"
+        )
+    if len(config.services) > 8:
+        raise ConfigError("at most 8 [[services]]: keys 1-8 choose them, 9 is the ratings menu")
     config = _resolve_paths(config, base)
     return _with_secret(config, env)
 

@@ -95,6 +95,9 @@ def _agent(path: Path, index: int, raw: Any, known_services: set[str]) -> AgentS
     pin = raw.get("pin")
     if pin is not None and not PIN.match(str(pin)):
         raise ConfigError(f"{where} ({agent_id}): pin must be 4-8 digits")
+    if pin is None and kind == "external":
+        # an outside phone has no authenticated endpoint: the access number + PIN is their only way to log in
+        raise ConfigError(f"{where} ({agent_id}): an agent on an outside phone needs a pin to log in by phone")
     return AgentSpec(
         id=agent_id,
         name=name,

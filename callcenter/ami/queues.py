@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMIError, AMILink
+from callcenter.ami.link import AMIActionError, AMIError, AMILink
 from callcenter.roster import AgentSpec
 
 log = structlog.get_logger(__name__)
@@ -92,15 +92,17 @@ class Presence:
         if not self.synced:
             # no word from Asterisk (AMI down since start): offer whoever is on duty, ringing will tell
             return self._on_duty(agent_id)
+        # both: the member as Asterisk last showed it, and the agent's own choice, which may be newer (a pause
+        # while AMI is down reaches Asterisk only with the next resync)
         own = self._own(agent_id)
-        return own is not None and not own.paused and own.status in OFFERABLE
+        return own is not None and not own.paused and own.status in OFFERABLE and self._on_duty(agent_id)
 
     def reachable(self, agent_id: str) -> bool:
         """Logged in and reachable, perhaps busy: worth waiting for in a queue."""
         if not self.synced:
             return self._on_duty(agent_id)
         own = self._own(agent_id)
-        return own is not None and not own.paused and own.status not in UNREACHABLE
+        return own is not None and not own.paused and own.status not in UNREACHABLE and self._on_duty(agent_id)
 
     def _on_duty(self, agent_id: str) -> bool:
         duty = self.duty.get(agent_id, ON_DUTY)
@@ -209,22 +211,37 @@ class QueueSync:
             log.warning("presence_not_pushed", agent=agent_id, error=str(exc))
 
     async def _apply(self, agent: AgentSpec, duty: Duty) -> None:
-        members = self.presence.members.get(agent.id, {})
         if not duty.logged_in:
-            for queue in [q for q in queues_of(agent) if q in members]:
-                await self._remove(queue, agent.id, "logged out")
+            # every queue, whatever our map says: a stale map must never leave a logged-out agent rung
+            for queue in queues_of(agent):
+                try:
+                    await self._remove(queue, agent.id, "logged out")
+                except AMIActionError as exc:
+                    log.debug("queue_member_already_gone", queue=queue, agent=agent.id, error=str(exc))
                 self.presence.remove(queue, agent.id)
             return
         penalty = (await self.penalties([agent.id])).get(agent.id, 0)
+        failed = False
         for queue in queues_of(agent):
-            have = members.get(queue)
-            if have is None:
-                wanted_penalty = penalty if queue.startswith("service-") else 0
-                await self._add(queue, agent, wanted_penalty, duty)
-                self.presence.update(queue, agent.id, status=UNKNOWN, paused=duty.paused, penalty=wanted_penalty)
-            elif have.paused != duty.paused:
-                await self._pause(queue, agent.id, duty)
-                have.paused = duty.paused
+            have = self.presence.members.get(agent.id, {}).get(queue)
+            try:
+                if have is None:
+                    wanted_penalty = penalty if queue.startswith("service-") else 0
+                    await self._add(queue, agent, wanted_penalty, duty)
+                    # QueueMemberAdded may have been handled already, with the member's real status: keep it
+                    self.presence.members.setdefault(agent.id, {}).setdefault(
+                        queue, MemberState(UNKNOWN, duty.paused, wanted_penalty)
+                    )
+                elif have.paused != duty.paused:
+                    await self._pause(queue, agent.id, duty)
+                    have.paused = duty.paused
+            except AMIActionError as exc:
+                log.warning("presence_step_failed", queue=queue, agent=agent.id, error=str(exc))
+                failed = True
+        if failed:
+            # compare with QueueStatus and fix what is left, rather than leave the agent in half their queues
+            await self._resync()
+            return
         own = self.presence.members.get(agent.id, {}).get(agent.own_queue)
         if own is not None:
             await self._wake_custom_states({(agent.own_queue, agent.id): own})
@@ -234,6 +251,10 @@ class QueueSync:
         agent = self.agents.get(agent_id)
         if agent is None:
             return
+        async with self._changing:
+            await self._push_penalty(agent, agent_id)
+
+    async def _push_penalty(self, agent: AgentSpec, agent_id: str) -> None:
         penalty = (await self.penalties([agent_id])).get(agent_id, 0)
         for service in agent.services:
             queue = f"service-{service}"

@@ -149,10 +149,14 @@ def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
         lines += [
             f"; {agent.name}'s own queues; callers with a good reputation join the weighted one, which",
             "; app_queue serves first when the agent is free",
+            "; the agent logged out, paused or cannot be reached: callers waiting for them leave (LEAVEEMPTY) and",
+            "; choose someone else, rather than wait for queue_timeout (a busy agent is still waited for)",
             f"[{agent.own_queue}](cc-queue)",
+            "leavewhenempty = paused,unavailable,invalid",
             "",
             f"[{agent.preferred_queue}](cc-queue)",
             "weight = 10",
+            "leavewhenempty = paused,unavailable,invalid",
             "",
         ]
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from callcenter.ami.link import AMILink
 
 Predicate = Callable[[Message], bool]
 READ = re.compile(r"^EXEC Read (?:\"(?P<quoted>.*)\"|(?P<plain>\S+))", re.DOTALL)
+# PINs are read with GET DATA (one file): GET DATA <file> <timeout ms> <max digits>
+GET_DATA = re.compile(r"^GET DATA (?P<file>\S+) ")
 
 
 class EventLog:
@@ -64,7 +66,11 @@ def event(name: str, **fields: str) -> Predicate:
 
 
 def read_files(command: str) -> list[str] | None:
-    """The sound files of an ``EXEC Read CC_DIGITS,a&b&c,...`` AGI command, or None for another command."""
+    """The sound files of an ``EXEC Read CC_DIGITS,a&b&c,...`` or ``GET DATA a ...`` AGI command (both collect
+    keys), or None for another command."""
+    data = GET_DATA.match(command)
+    if data is not None:
+        return [data["file"]]
     found = READ.match(command)
     if found is None:
         return None

@@ -17,6 +17,7 @@ from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, read_keys, say
 from callcenter.flows.deps import FlowDeps
+from callcenter.flows.pin_entry import read_pin
 from callcenter.flows.results import DONE, RESULT_VAR
 from callcenter.flows.review import Reviewer, review
 from callcenter.pins import check_agent_pin
@@ -69,7 +70,7 @@ class AgentMenuFlow:
         d = self.deps
         for attempt in range(1, d.asking.attempts + 1):
             agent_id = await read_keys(session, ["cc/enter-agent-id"], MAX_AGENT_ID, d.asking.timeout, pound_ends=True)
-            pin = await read_keys(session, ["cc/enter-agent-pin"], MAX_AGENT_ID, d.asking.timeout, pound_ends=True)
+            pin = await read_pin(session, d, "cc/enter-agent-pin")
             agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
             stored = agent.pin_hash if agent is not None and agent.active else None
             # the hash is computed even for an unknown agent: the answer takes as long either way

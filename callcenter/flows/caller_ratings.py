@@ -43,17 +43,18 @@ async def manage_ratings(session: AGISession, deps: FlowDeps, client: Client | N
     return True
 
 
-async def unlock(session: AGISession, deps: FlowDeps, client: Client) -> Unlock:
+async def unlock(session: AGISession, deps: FlowDeps, client: Client, *, offer: bool = True) -> Unlock:
+    """Check the caller's PIN, or have them choose one when it is required; ``offer``: offer one when optional."""
     d = deps
     stored, _ = await d.store.client_pin(client.id)
     if stored is not None:
-        ok = await verify_pin(
-            session, d, "cc/enter-pin", lambda pin: check_client_pin(pin, stored), max_digits=d.selfservice.pin_length
-        )
+        ok = await verify_pin(session, d, "cc/enter-pin", lambda pin: check_client_pin(pin, stored))
         return Unlock.OPEN if ok else Unlock.REFUSED
     if d.selfservice.caller_pin == "required":
         await say(session, ["cc/pin-required"])
         return Unlock.OPEN if await _set_pin(session, d, client) else Unlock.NOT_SET
+    if not offer:
+        return Unlock.OPEN
     # optional: offered, and any answer but 1 (or none) goes on without one
     key = await ask(session, ["cc/offer-pin"], lambda _: True, Asking(d.asking.timeout, 1), step="offer_pin")
     if key == "1":
@@ -62,7 +63,7 @@ async def unlock(session: AGISession, deps: FlowDeps, client: Client) -> Unlock:
 
 
 async def _set_pin(session: AGISession, deps: FlowDeps, client: Client) -> bool:
-    pin_hash = await choose_pin(session, deps, deps.selfservice.pin_length)
+    pin_hash = await choose_pin(session, deps)
     if pin_hash is None:
         return False
     await deps.store.set_client_pin(client.id, pin_hash, deps.clock())

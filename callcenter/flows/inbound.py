@@ -14,7 +14,7 @@ from callcenter.evaluation.policy import Candidate, caller_priority, choose_queu
 from callcenter.evaluation.rules import CallFacts, Rater, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
-from callcenter.flows.caller_ratings import manage_ratings
+from callcenter.flows.caller_ratings import Unlock, manage_ratings, unlock
 from callcenter.flows.deps import FlowDeps, ratings
 from callcenter.flows.rating import rate
 from callcenter.flows.results import DONE, QUEUE, RESULT_VAR
@@ -27,6 +27,7 @@ SHARED = "shared"
 # main menu key for "review or change your ratings"; the reminder of an unrated call offers it as 2
 MANAGE_KEY = "9"
 MANAGE = "2"
+REFUSED = "refused"
 # a stuck key (or a caller playing with * and 8) must not keep the call in the menu forever
 MAX_MENU_ROUNDS = 12
 
@@ -53,8 +54,11 @@ class InboundFlow:
             await d.store.start_call(call, linkedid, client.id if client else None, None, d.clock())
             log.info("call_started", caller=client.number if client else "anonymous")
             await say(session, ["cc/welcome"])
-            manage_first = client is not None and await self.remind_unrated(session, client) == MANAGE
-            service = await self.main_menu(session, client, manage_first=manage_first)
+            reminded = await self.remind_unrated(session, client) if client is not None else None
+            if reminded == REFUSED:
+                await session.set_variable(RESULT_VAR, DONE)
+                return
+            service = await self.main_menu(session, client, manage_first=reminded == MANAGE)
             if service is None:  # the ratings menu refused the PIN: the goodbye was said
                 await session.set_variable(RESULT_VAR, DONE)
                 return
@@ -71,7 +75,7 @@ class InboundFlow:
 
     async def remind_unrated(self, session: AGISession, client: Client) -> str | None:
         """The caller left a call before rating it: offer to rate it now (the seed's "request to rate"), or to
-        manage all their ratings (returns MANAGE)."""
+        manage all their ratings (returns MANAGE); REFUSED: a wrong PIN, the call ends."""
         d = self.deps
         since = d.clock() - timedelta(days=d.remind_days)
         pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=5)
@@ -99,6 +103,13 @@ class InboundFlow:
             step="remind_unrated",
         )
         if key == "1":
+            # a PIN set to protect this caller's ratings protects this one too (a spoofed number must not add it)
+            unlocked = await unlock(session, d, client, offer=False)
+            if unlocked is Unlock.REFUSED:
+                await say(session, ["cc/pin-goodbye"])
+                return REFUSED
+            if unlocked is Unlock.NOT_SET:
+                return None
             await rate(
                 session,
                 d,
@@ -115,15 +126,17 @@ class InboundFlow:
         if manage_first and not await manage_ratings(session, self.deps, client):
             return None
         keys = {str(i + 1): s for i, s in enumerate(services[:8])}
+        # a withheld number has no ratings to manage: not offered
+        manage = MANAGE_KEY if client is not None else None
         for _ in range(MAX_MENU_ROUNDS):
             key = await ask(
                 session,
-                speech.service_menu(list(keys.items()), manage_key=MANAGE_KEY),
-                lambda k: k in keys or k == MANAGE_KEY,
+                speech.service_menu(list(keys.items()), manage_key=manage),
+                lambda k: k in keys or (manage is not None and k == manage),
                 self.deps.asking,
                 step="service",
             )
-            if key != MANAGE_KEY:
+            if manage is None or key != manage:
                 # no valid key after every try: the first service, the sane default
                 return keys.get(key or "1", services[0])
             if not await manage_ratings(session, self.deps, client):

@@ -61,6 +61,11 @@ async def review(session: AGISession, deps: FlowDeps, reviewer: Reviewer) -> Non
             d.rules,
         )
         blocked = None if refusal is None else BLOCKED.get(refusal, "cc/rating-frozen")
+        if blocked is None and evaluation is not None and evaluation.deleted:
+            # an operator removed it (e.g. abusive): say so now, not after the rater keyed every score
+            history = await d.store.evaluation_history(evaluation.id)
+            if history and history[-1].action == "delete" and history[-1].actor.startswith("operator:"):
+                blocked = "cc/rating-removed"
         assert call.answered_at is not None  # served_calls lists answered calls only
         party = await reviewer.party(call)
         entry = speech.ReviewEntry(

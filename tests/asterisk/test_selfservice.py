@@ -194,29 +194,33 @@ async def test_pin_set_on_first_use_is_asked_next_time_and_three_wrong_pins_end_
     caller = await driver.call("800", "5550421")
     await caller.answer("cc/choose-service", "9")
     await caller.answer("cc/offer-pin", "1")
-    await caller.answer("cc/choose-pin", "4321")
-    await caller.answer("cc/repeat-pin", "4321")
+    await caller.answer("cc/choose-pin", "4321#")
+    await caller.answer("cc/repeat-pin", "4321#")
     await caller.prompt("cc/pin-saved")
     await caller.answer("cc/call", "#")
     await caller.answer("cc/choose-service", "9")
-    await caller.answer("cc/enter-pin", "4321")  # now it is asked for, and the right one opens the list
-    await caller.prompt("cc/call")
+    await caller.answer("cc/enter-pin", "4321#")  # now it is asked for, and the right one opens the list
+    entry = await caller.prompt("cc/call")
+    assert "cc/agent-1001" in entry
     await hang_up(caller)
     assert call.client_id is not None
     stored, _ = await store.client_pin(call.client_id)
     assert check_client_pin("4321", stored)
 
+    # a spoofer with the caller's number: an owed call is waiting, and rating it from the reminder needs the PIN too
+    owed = await served(store, "ss-pin-owed", "5550421", "1002", days_ago=0)
     before = await store.evaluation_history((await store.list_evaluations(agent_id="1001"))[0].id)
     spoofer = await driver.call("800", "5550421")
-    await spoofer.answer("cc/choose-service", "9")
-    for wrong in ("0000", "1234"):
+    await spoofer.answer("cc/unrated-call", "1")
+    for wrong in ("0000#", "1234#"):
         await spoofer.answer("cc/enter-pin", wrong)
         await spoofer.prompt("cc/pin-wrong")
-    await spoofer.answer("cc/enter-pin", "9999")
+    await spoofer.answer("cc/enter-pin", "9999#")
     await spoofer.prompt("cc/pin-goodbye")
     await spoofer.ended()
     heard = [read_files(str(e.get("Command"))) or [] for e in driver.log.matching(is_read(spoofer.uniqueid))]
-    assert not any("cc/call" in files for files in heard)
+    assert not any("cc/please-rate" in files or "cc/call" in files for files in heard)
+    assert await store.get_evaluation(owed.uniqueid, CLIENT_TO_AGENT) is None
     after = await store.evaluation_history((await store.list_evaluations(agent_id="1001"))[0].id)
     assert after == before
     assert (await store.client_pin(call.client_id))[0] == stored
@@ -230,7 +234,7 @@ async def test_a_rating_past_the_edit_window_is_read_out_but_frozen(center: Call
     await store.record_evaluation(old.uniqueid, CLIENT_TO_AGENT, dict.fromkeys(CATEGORIES, 3), "client:x", utcnow())
     caller = await driver.call("800", "5550431")
     await caller.answer("cc/choose-service", "9")
-    await caller.answer("cc/enter-pin", "2468")
+    await caller.answer("cc/enter-pin", "2468#")
     entry = await caller.prompt("cc/call")
     assert "cc/rating-frozen" in entry
     assert "cc/to-change" not in entry
@@ -435,3 +439,24 @@ async def test_presence_survives_a_service_restart_and_is_restored_after_an_aste
         as_chosen(await members())
         assert again.store is not None
         assert await again.store.check_invariants() == []
+
+
+async def test_a_rating_an_operator_removed_is_announced_and_cannot_be_put_back(
+    center: CallCenter, driver: Driver
+) -> None:
+    store = store_of(center)
+    call = await served(store, "ss-removed", "5550471", "1001", days_ago=2)
+    await store.record_evaluation(call.uniqueid, CLIENT_TO_AGENT, dict.fromkeys(CATEGORIES, 1), "client:x", utcnow())
+    await store.delete_evaluation(call.uniqueid, CLIENT_TO_AGENT, "operator:alice", "abusive", utcnow())
+    caller = await driver.call("800", "5550471")
+    await caller.answer("cc/choose-service", "9")
+    await caller.answer("cc/offer-pin", "2")
+    entry = await caller.answer("cc/call", "1")  # refused: not offered
+    assert "cc/rating-removed" in entry
+    assert "cc/to-rate" not in entry
+    await caller.prompt("cc/invalid")
+    await hang_up(caller)
+    evaluation = await store.get_evaluation(call.uniqueid, CLIENT_TO_AGENT)
+    assert evaluation is not None
+    assert evaluation.deleted
+    assert (await store.agent_summary("1001")).count == 0

@@ -31,7 +31,9 @@ def test_demo_roster_loads() -> None:
 
 
 def test_outside_phone_is_dialled_through_the_outbound_context(tmp_path: Path) -> None:
-    path = roster(tmp_path, '[[agent]]\nid = "20"\nname = "Eve"\nservices = ["s"]\nphone = "+15551234567"\n')
+    path = roster(
+        tmp_path, '[[agent]]\nid = "20"\nname = "Eve"\nservices = ["s"]\nphone = "+15551234567"\npin = "2020"\n'
+    )
     (eve,) = load_roster(path, {"s"})
     assert eve.kind == "external"
     assert eve.interface == "Local/+15551234567@cc-outbound"
@@ -43,6 +45,7 @@ def test_outside_phone_is_dialled_through_the_outbound_context(tmp_path: Path) -
         ('id = "1"\nname = "A"\nservices = ["s"]\nsip = true', "id must be 2-8 digits"),
         ('id = "10"\nname = "A"\nservices = ["x"]\nsip = true', r"unknown service\(s\) x"),
         ('id = "10"\nname = "A"\nservices = ["s"]', "exactly one of"),
+        ('id = "10"\nname = "A"\nservices = ["s"]\nphone = "+15550000010"', "needs a pin"),
         ('id = "10"\nname = "A"\nservices = ["s"]\nsip = true\nphone = "123"', "exactly one of"),
         (
             'id = "10"\nname = "A"\nservices = ["s"]\ndial = "Local/1;Hangup"',

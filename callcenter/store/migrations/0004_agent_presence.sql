@@ -28,3 +28,9 @@ CREATE INDEX agent_presence_log_by_agent ON agent_presence_log (agent_id, at);
 
 -- When a caller set the PIN that protects their ratings (clients.pin_hash exists since schema 1).
 ALTER TABLE clients ADD COLUMN pin_set_at TEXT;
+
+-- Before this schema every roster agent was a queue member at all times: an upgraded call center keeps them on
+-- duty (a fresh database has no agents yet, so its agents start in the configured initial state).
+INSERT INTO agent_presence (agent_id, state, reason, since, actor)
+SELECT id, 'available', NULL, strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000+00:00', 'migration'
+FROM agents WHERE active = 1;

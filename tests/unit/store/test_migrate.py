@@ -9,7 +9,7 @@ from callcenter.store.db import Database
 from callcenter.store.errors import MigrationError, SchemaTooNewError
 from callcenter.store.migrate import Migration, bundled_migrations, migrate, schema_version, split_statements
 from callcenter.store.sqlite import SqliteStore
-from tests.unit.store.helpers import T0, answered_call
+from tests.unit.store.helpers import T0, answered_call, seed
 
 TABLES = {
     "agent_presence",
@@ -118,3 +118,16 @@ async def test_audit_rows_and_evaluations_cannot_be_deleted(db: Database, store:
         ):
             with pytest.raises(sqlite3.IntegrityError, match=message):
                 await conn.execute(sql)
+
+
+async def test_upgrading_to_presence_keeps_existing_agents_on_duty(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "cc.db") as db:
+        before_presence = bundled_migrations()[:3]
+        await migrate(db, before_presence)
+        store = SqliteStore(db)
+        await seed(store)  # agents as an older callcenter knew them: always queue members
+        await migrate(db)
+        presence = await store.get_presence(["1001", "1002", "1003"])
+        assert {a: (p.state, p.actor) for a, p in presence.items()} == dict.fromkeys(
+            ("1001", "1002", "1003"), ("available", "migration")
+        )
