@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMILink
+from callcenter.ami.link import AMIActionError, AMILink
 from callcenter.ami.queues import Duty, QueueSync
 from callcenter.roster import AgentSpec
 
@@ -26,12 +26,16 @@ class FakeAMI:
         self.members = list(members)  # (queue, agent, paused)
         self.sent: list[dict[str, Any]] = []
         self.connected = True
+        self.refuse: set[tuple[str, str]] = set()  # (action, queue) answered with an error
 
     def on_event(self, *_: object) -> None: ...
     def on_resync(self, *_: object) -> None: ...
 
     async def send(self, action: dict[str, Any]) -> Message:
         self.sent.append(action)
+        if (action["Action"], action.get("Queue")) in self.refuse:
+            self.refuse.discard((action["Action"], action.get("Queue")))  # a passing failure: once
+            raise AMIActionError(action["Action"], "Unable to add interface")
         return Message({"Response": "Success"})
 
     async def send_list(self, action: dict[str, Any]) -> list[Message]:
@@ -128,3 +132,16 @@ async def test_with_ami_down_a_change_is_remembered_and_offers_follow_it() -> No
     # never synced: the offers go by what agents chose
     assert not queues.presence.offerable("1002")
     assert queues.presence.offerable("1001")
+
+
+async def test_a_failed_step_of_a_log_in_is_followed_by_a_resync() -> None:
+    ami = FakeAMI()
+    stored = {"1001": Duty(False), "1002": Duty(False), "1003": Duty(False)}
+    queues = sync(ami, stored)
+    await queues.resync()
+    ami.refuse = {("QueueAdd", "agent-1001-vip")}
+    ami.sent.clear()
+    stored["1001"] = Duty(True)  # the store is written first, then Asterisk is told
+    await queues.apply("1001", Duty(True))
+    # all three adds were tried, then the resync (QueueStatus: nothing there in this fake) tried every one again
+    assert [q for q, *_ in ami.actions("QueueAdd")] == all_queues("1001") * 2
