@@ -136,23 +136,37 @@ class Twin:
             await self._server.wait_closed()
 
 
-def free_udp_port(pair: bool = False) -> int:
-    """A free loopback UDP port; ``pair``: p and p+2 both free (SIPp binds its media port and the one 2 above)."""
+def free_udp_port() -> int:
+    """A free loopback UDP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _reserve(held: list[socket.socket], port: int = 0) -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        raise
+    held.append(s)
+    return int(s.getsockname()[1])
+
+
+def reserve_sipp_ports(held: list[socket.socket]) -> tuple[int, int]:
+    """(media base, control) ports for one SIPp, all bound in ``held`` until the caller closes them, so neither
+    collides with the other nor with any port reserved before: SIPp binds the media port and the three above it
+    (RTP/RTCP of audio and video)."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            if not pair:
-                return port
-            if port + 2 > 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as above:
-                try:
-                    above.bind(("127.0.0.1", port + 2))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free UDP port pair on loopback")
+        base = _reserve(held)
+        try:
+            for offset in (1, 2, 3):
+                _reserve(held, base + offset)
+        except OSError:
+            continue
+        return base, _reserve(held)
+    raise RuntimeError("no free block of four UDP ports on loopback")
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -166,6 +180,11 @@ async def start_sipp(
 ) -> asyncio.subprocess.Process:
     """Run one SIPp call (``scenario``: the scenario files and their own options) from loopback, steered over the
     3PCC socket at ``twin_port``; its logs go to ``work`` (messages.log, errors.log, stdout.log, stderr.log)."""
+    held: list[socket.socket] = []
+    # SIP, media and control ports all held bound at once until SIPp starts: probing them one by one let the
+    # kernel hand the same port out twice (SIPp then failed to bind its control socket)
+    sip_port = _reserve(held, sip_port or 0)
+    media_port, control_port = reserve_sipp_ports(held)
     command = [
         SIPP,
         target,
@@ -177,17 +196,17 @@ async def start_sipp(
         "-i",
         "127.0.0.1",
         "-p",
-        str(sip_port if sip_port is not None else free_udp_port()),
+        str(sip_port),
         "-mi",
         "127.0.0.1",
         "-mp",
-        str(free_udp_port(pair=True)),
+        str(media_port),
         "-3pcc",
         f"127.0.0.1:{twin_port}",
         "-nostdin",
         # SIPp's UDP control socket: a free port rather than the default 8888
         "-cp",
-        str(free_udp_port()),
+        str(control_port),
         # SIPp's own backstop; the tests' deadlines are shorter
         "-timeout",
         "120s",
@@ -199,7 +218,13 @@ async def start_sipp(
         "-error_file",
         str(work / "errors.log"),
     ]
-    with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
-        return await asyncio.create_subprocess_exec(
-            *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
-        )
+    try:
+        with (work / "stdout.log").open("wb") as out, (work / "stderr.log").open("wb") as err:
+            for s in held:  # released only now: nothing else in this process can take them meanwhile
+                s.close()
+            return await asyncio.create_subprocess_exec(
+                *command, cwd=work, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
+            )
+    finally:
+        for s in held:
+            s.close()
