@@ -19,6 +19,15 @@ log = structlog.get_logger(__name__)
 SKIP = "*"
 
 
+async def refusal_for(deps: FlowDeps, call: str, rater: Rater) -> Refusal | None:
+    """Why ``rater`` may not add, change or delete their rating of ``call`` now (the rules), or None."""
+    record = await deps.store.get_call(call)
+    if record is None:
+        return Refusal.NOT_ANSWERED
+    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id)
+    return may_rate(facts, rater, deps.clock(), deps.rules)
+
+
 async def rate(
     session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, rater: Rater, subject: Sequence[str]
 ) -> bool:
@@ -26,9 +35,7 @@ async def rate(
 
     The rules (only the parties, minimum talk time, edit window) are checked before the caller is asked anything.
     """
-    record = await deps.store.get_call(call)
-    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id) if record else None
-    refusal = may_rate(facts, rater, deps.clock(), deps.rules) if facts else Refusal.NOT_ANSWERED
+    refusal = await refusal_for(deps, call, rater)
     if refusal is not None:
         log.info("rating_not_offered", call=call, direction=direction, reason=str(refusal))
         return False
@@ -71,9 +78,7 @@ async def rate(
 
 async def unrate(session: AGISession, deps: FlowDeps, *, call: str, direction: Direction, rater: Rater) -> bool:
     """Delete the rater's rating of ``call`` (soft: it leaves the aggregates, stays in the audit trail)."""
-    record = await deps.store.get_call(call)
-    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id) if record else None
-    refusal = may_rate(facts, rater, deps.clock(), deps.rules) if facts else Refusal.NOT_ANSWERED
+    refusal = await refusal_for(deps, call, rater)
     if refusal is not None:
         log.info("rating_delete_refused", call=call, direction=direction, reason=str(refusal))
         return False

@@ -5,8 +5,6 @@ Agents are the scripted phones of dialplan/cc-demo.conf; each test sets their be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from callcenter.app import CallCenter
@@ -15,9 +13,9 @@ from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.policy import caller_priority
 from callcenter.flows.deps import ratings
-from callcenter.store import SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.ivr import offer_of, offered, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -26,22 +24,6 @@ pytestmark = [
 ]
 
 AGENTS = ("1001", "1002", "1003")
-
-
-def store_of(center: CallCenter) -> SqliteStore:
-    assert center.store is not None
-    return center.store
-
-
-def offer_of(menu: Sequence[str], agent: str) -> list[str]:
-    """The part of an agent menu that speaks about ``agent``: from its name to the next "press"."""
-    start = menu.index(f"cc/agent-{agent}")
-    end = next((i for i in range(start, len(menu)) if menu[i] == "cc/press"), len(menu))
-    return list(menu[start:end])
-
-
-def offered(menu: Sequence[str]) -> list[str]:
-    return [f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")]
 
 
 def heard(driver: Driver, caller: Caller) -> list[list[str]]:

@@ -12,6 +12,7 @@ from callcenter.flows.deps import ratings, utcnow
 from callcenter.store import SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.ivr import restart_asterisk, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -28,11 +29,6 @@ HISTORY = {"1001": [(5, 5, 5, 5)] * 5, "1003": [(4, 4, 4, 4)] * 5, "1002": [(2, 
 async def answered_call(store: SqliteStore, uniqueid: str, client_id: int, agent_id: str) -> None:
     await store.start_call(uniqueid, uniqueid, client_id, "support", utcnow())
     await store.call_answered(uniqueid, agent_id, utcnow())
-
-
-def store_of(center: CallCenter) -> SqliteStore:
-    assert center.store is not None
-    return center.store
 
 
 async def penalties_in(driver: Driver, queue: str) -> dict[str, int]:
@@ -169,13 +165,8 @@ async def test_after_an_asterisk_restart_members_and_penalties_are_back(
 ) -> None:
     await seeded(center)
     want = await penalties_in(driver, "service-support")
-    done = center.queues.resyncs
-    assert asterisk.sandbox.process is not None
-    await asterisk.sandbox.process.stop()
-    await asterisk.sandbox.process.start(asterisk.config.asterisk.boot_timeout)
     # the service reconnects with backoff, sees FullyBooted and re-adds every member with its penalty
-    await center.queues.wait_resynced(done + 1, timeout=15)
-    await driver.link.wait_connected(timeout=15)
+    await restart_asterisk(asterisk, center, driver)
     assert await penalties_in(driver, "service-support") == want
     for agent in AGENTS:
         assert set(await penalties_in(driver, f"agent-{agent}")) == {agent}

@@ -8,7 +8,6 @@ a real call through the dialplan, FastAGI and AMI.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from callcenter.pins import check_client_pin, hash_client_pin
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.ivr import offer_of, offered, restart_asterisk, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -31,11 +31,6 @@ pytestmark = [
 
 CATEGORIES = ("attitude", "knowledge", "availability", "other")
 NAV = ["cc/press", "digits/star", "cc/to-repeat", "cc/press", "digits/pound", "cc/to-finish"]
-
-
-def store_of(center: CallCenter) -> SqliteStore:
-    assert center.store is not None
-    return center.store
 
 
 async def served(store: SqliteStore, uniqueid: str, number: str, agent: str, days_ago: float) -> Call:
@@ -49,16 +44,6 @@ async def served(store: SqliteStore, uniqueid: str, number: str, agent: str, day
     call = await store.call_ended(uniqueid, "answered", answered + timedelta(minutes=2))
     assert call is not None
     return call
-
-
-def offer_of(menu: Sequence[str], agent: str) -> list[str]:
-    start = menu.index(f"cc/agent-{agent}")
-    end = next((i for i in range(start, len(menu)) if menu[i] == "cc/press"), len(menu))
-    return list(menu[start:end])
-
-
-def offered(menu: Sequence[str]) -> list[str]:
-    return [f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")]
 
 
 async def agent_menu_of_a_new_caller(driver: Driver, number: str, service_key: str = "1") -> tuple[Caller, list[str]]:
@@ -430,12 +415,7 @@ async def test_presence_survives_a_service_restart_and_is_restored_after_an_aste
         await again.queues.wait_resynced(1, timeout=15)
         as_chosen(await members())
         # Asterisk restarts (persistentmembers = no: its queues come back empty): the resync restores presence
-        done = again.queues.resyncs
-        assert asterisk.sandbox.process is not None
-        await asterisk.sandbox.process.stop()
-        await asterisk.sandbox.process.start(asterisk.config.asterisk.boot_timeout)
-        await again.queues.wait_resynced(done + 1, timeout=20)
-        await driver.link.wait_connected(timeout=15)
+        await restart_asterisk(asterisk, again, driver)
         as_chosen(await members())
         assert again.store is not None
         assert await again.store.check_invariants() == []
