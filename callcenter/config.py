@@ -146,10 +146,17 @@ class SelfServiceConfig:
     review_calls: int = 20
     # dates of past calls are spoken in this time zone (IANA name)
     timezone: str = "UTC"
+    # this many wrong PINs for one caller number or agent within pin_lockout_minutes lock it out for that long,
+    # however many calls they are spread over (three tries per call are not enough against a patient guesser);
+    # 0: no lockout
+    pin_max_failures: int = 10
+    pin_lockout_minutes: int = 60
 
     def __post_init__(self) -> None:
         if not 1 <= self.review_calls <= 100:
             raise ValueError("review_calls must be 1 to 100")
+        if self.pin_max_failures < 0 or self.pin_lockout_minutes < 1:
+            raise ValueError("pin_max_failures must be 0 or more and pin_lockout_minutes at least 1")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):

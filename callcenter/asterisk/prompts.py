@@ -71,6 +71,7 @@ PROMPTS: Mapping[str, str] = {
     "enter-pin": "Please enter your PIN, then press pound.",
     "pin-wrong": "That PIN is not correct.",
     "pin-goodbye": "The PIN was not correct three times. For your security, nothing was changed. Goodbye.",
+    "pin-locked": "Too many wrong PINs were keyed. For your security, please try again later.",
     "offer-pin": "You can protect your ratings with a PIN. Press 1 to choose one now, or 2 to continue without.",
     "choose-pin": "Please choose a PIN of 4 to 8 digits, then press pound.",
     "repeat-pin": "Please enter the same PIN again, then press pound.",

@@ -17,7 +17,7 @@ from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, read_keys, say
 from callcenter.flows.deps import FlowDeps
-from callcenter.flows.pin_entry import read_pin
+from callcenter.flows.pin_entry import locked_out, pin_result, read_pin
 from callcenter.flows.results import DONE, RESULT_VAR
 from callcenter.flows.review import Reviewer, review
 from callcenter.pins import check_agent_pin
@@ -73,11 +73,18 @@ class AgentMenuFlow:
             pin = await read_pin(session, d, "cc/enter-agent-pin")
             agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
             stored = agent.pin_hash if agent is not None and agent.active else None
+            subject = f"agent:{agent_id}" if stored else None
+            if subject is not None and await locked_out(d, subject):
+                log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
+                await say(session, ["cc/pin-locked"])
+                return None
             # the hash is computed even for an unknown agent: the answer takes as long either way
-            if await asyncio.to_thread(check_agent_pin, agent_id or "0", pin, stored or "-") and stored:
-                log.info("agent_authenticated", agent=agent_id, attempt=attempt)
+            right = await asyncio.to_thread(check_agent_pin, agent_id or "0", pin, stored or "-") and bool(stored)
+            if subject is not None:
+                await pin_result(session, d, subject, right=right, attempt=attempt)
+            if right:
                 return agent_id
-            # no PIN or agent id in the log: a typo of one is often the other
+            # no agent id in this line: a typo of the id is often the PIN
             log.warning("agent_authentication_failed", attempt=attempt, known_agent=agent is not None)
             if attempt < d.asking.attempts:
                 await say(session, ["cc/login-failed"])

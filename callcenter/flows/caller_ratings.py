@@ -13,7 +13,7 @@ from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps
-from callcenter.flows.pin_entry import choose_pin, verify_pin
+from callcenter.flows.pin_entry import PinCheck, choose_pin, verify_pin
 from callcenter.flows.review import Reviewer, review
 from callcenter.pins import check_client_pin
 from callcenter.store import Call, Client
@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 
 class Unlock(enum.Enum):
     OPEN = "open"  # PIN right, or none set and none required
-    REFUSED = "refused"  # wrong PIN three times: the call ends
+    REFUSED = "refused"  # wrong PIN three times, or locked out after many: the call ends (the goodbye is said)
     NOT_SET = "not_set"  # a PIN is required and the caller did not choose one: back to the main menu
 
 
@@ -36,7 +36,6 @@ async def manage_ratings(session: AGISession, deps: FlowDeps, client: Client | N
         return True
     unlocked = await unlock(session, deps, client)
     if unlocked is Unlock.REFUSED:
-        await say(session, ["cc/pin-goodbye"])
         return False
     if unlocked is Unlock.OPEN:
         await review(session, deps, caller_reviewer(deps, client))
@@ -44,12 +43,19 @@ async def manage_ratings(session: AGISession, deps: FlowDeps, client: Client | N
 
 
 async def unlock(session: AGISession, deps: FlowDeps, client: Client, *, offer: bool = True) -> Unlock:
-    """Check the caller's PIN, or have them choose one when it is required; ``offer``: offer one when optional."""
+    """Check the caller's PIN, or have them choose one when it is required; ``offer``: offer one when optional.
+
+    REFUSED has said its goodbye."""
     d = deps
     stored, _ = await d.store.client_pin(client.id)
     if stored is not None:
-        ok = await verify_pin(session, d, "cc/enter-pin", lambda pin: check_client_pin(pin, stored))
-        return Unlock.OPEN if ok else Unlock.REFUSED
+        checked = await verify_pin(
+            session, d, "cc/enter-pin", lambda pin: check_client_pin(pin, stored), subject=f"client:{client.id}"
+        )
+        if checked is PinCheck.OK:
+            return Unlock.OPEN
+        await say(session, ["cc/pin-goodbye" if checked is PinCheck.WRONG else "cc/goodbye"])
+        return Unlock.REFUSED
     if d.selfservice.caller_pin == "required":
         await say(session, ["cc/pin-required"])
         return Unlock.OPEN if await _set_pin(session, d, client) else Unlock.NOT_SET

@@ -106,7 +106,6 @@ class InboundFlow:
             # a PIN set to protect this caller's ratings protects this one too (a spoofed number must not add it)
             unlocked = await unlock(session, d, client, offer=False)
             if unlocked is Unlock.REFUSED:
-                await say(session, ["cc/pin-goodbye"])
                 return REFUSED
             if unlocked is Unlock.NOT_SET:
                 return None

@@ -6,8 +6,10 @@ never left over for the next menu. Three wrong tries end the attempt (the flows 
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import structlog
 
@@ -28,18 +30,50 @@ async def read_pin(session: AGISession, deps: FlowDeps, prompt: str) -> str:
     return keyed.digits
 
 
-async def verify_pin(session: AGISession, deps: FlowDeps, prompt: str, check: Callable[[str], bool]) -> bool:
-    """Ask for a PIN until ``check`` accepts it; False after ``deps.asking.attempts`` wrong or empty tries."""
+class PinCheck(enum.Enum):
+    OK = "ok"
+    WRONG = "wrong"  # wrong (or nothing) every try of this call
+    LOCKED = "locked"  # too many wrong PINs lately, over any number of calls: not even asked
+
+
+async def locked_out(deps: FlowDeps, subject: str) -> bool:
+    """``subject`` ('client:<id>', 'agent:<id>') keyed too many wrong PINs lately: no PIN is taken for now."""
+    s = deps.selfservice
+    if not s.pin_max_failures:
+        return False
+    since = deps.clock() - timedelta(minutes=s.pin_lockout_minutes)
+    return await deps.store.pin_failures(subject, since) >= s.pin_max_failures
+
+
+async def pin_result(session: AGISession, deps: FlowDeps, subject: str, *, right: bool, attempt: int) -> None:
+    """Count a PIN try: a right one clears the subject's failures, a wrong one adds one (and is logged, with the
+    number it came from, for the operator who looks into a lockout; never the digits)."""
+    if right:
+        await deps.store.pin_succeeded(subject)
+        log.info("pin_accepted", subject=subject, attempt=attempt)
+        return
+    await deps.store.pin_failed(subject, deps.clock())
+    log.warning("pin_rejected", subject=subject, attempt=attempt, calling=session.env.callerid)
+
+
+async def verify_pin(
+    session: AGISession, deps: FlowDeps, prompt: str, check: Callable[[str], bool], *, subject: str
+) -> PinCheck:
+    """Ask for ``subject``'s PIN until ``check`` accepts it, for ``deps.asking.attempts`` tries at most."""
     for attempt in range(1, deps.asking.attempts + 1):
+        if await locked_out(deps, subject):
+            log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
+            await say(session, ["cc/pin-locked"])
+            return PinCheck.LOCKED
         pin = await read_pin(session, deps, prompt)
         # PBKDF2 is CPU work: in a thread, so the other calls' IVRs keep running meanwhile
-        if PIN.match(pin) is not None and await asyncio.to_thread(check, pin):
-            log.info("pin_accepted", attempt=attempt)
-            return True
-        log.warning("pin_rejected", attempt=attempt, empty=not pin)
+        right = PIN.match(pin) is not None and await asyncio.to_thread(check, pin)
+        await pin_result(session, deps, subject, right=right, attempt=attempt)
+        if right:
+            return PinCheck.OK
         if attempt < deps.asking.attempts:
             await say(session, ["cc/pin-wrong"])
-    return False
+    return PinCheck.WRONG
 
 
 async def choose_pin(session: AGISession, deps: FlowDeps) -> str | None:

@@ -1,4 +1,5 @@
-"""Agents' presence as they set it from their phones, and the PINs callers protect their ratings with.
+"""Agents' presence as they set it from their phones, the PINs callers protect their ratings with, and the count
+of wrong PINs that locks a guesser out.
 
 The store is the truth for presence: Asterisk's queue members are made to match it (``ami/queues.py``), so a
 restarted Asterisk, or a restarted service, puts every agent back where they said they were.
@@ -70,6 +71,22 @@ class PresenceRepository(Repository):
         if row is None:
             raise UnknownReferenceError(f"unknown client {client_id}")
         return row["pin_hash"], maybe_from_db(row["pin_set_at"])
+
+    async def pin_failures(self, subject: str, since: datetime) -> int:
+        """Wrong PINs keyed for ``subject`` ('client:<id>', 'agent:<id>') since ``since`` (and the last right one)."""
+        async with self._db.read() as conn:
+            row = await fetch_one(
+                conn, "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, to_db(since))
+            )
+        return int(row["n"]) if row is not None else 0
+
+    async def pin_failed(self, subject: str, now: datetime) -> None:
+        async with self._db.transaction() as conn:
+            await execute(conn, "INSERT INTO pin_failures (subject, at) VALUES (?, ?)", (subject, to_db(now)))
+
+    async def pin_succeeded(self, subject: str) -> None:
+        async with self._db.transaction() as conn:
+            await execute(conn, "DELETE FROM pin_failures WHERE subject = ?", (subject,))
 
     async def set_client_pin(self, client_id: int, pin_hash: str | None, now: datetime) -> None:
         """Set (or, with None, clear: an operator's reset) the PIN protecting the client's ratings."""

@@ -63,6 +63,8 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
         # short waits keep no-answer and no-input scenarios quick; the flows are the same
         "CALLCENTER_JOURNEY_RING_TIMEOUT": "4",
         "CALLCENTER_JOURNEY_INPUT_TIMEOUT": "2",
+        # a lockout test reaches it in two calls
+        "CALLCENTER_SELFSERVICE_PIN_MAX_FAILURES": "5",
     }
     config = load_config(PROJECT / "callcenter/demo/callcenter.toml", env)
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})

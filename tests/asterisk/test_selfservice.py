@@ -325,7 +325,12 @@ async def test_agent_reviews_and_rates_a_caller_they_served(center: CallCenter, 
     assert (await store.client_summary(call.client_id)).count == 1
 
 
-async def test_wrong_agent_pin_three_times_is_a_goodbye(center: CallCenter, driver: Driver) -> None:
+async def test_wrong_agent_pins_end_the_call_and_many_lock_the_agent_out_even_for_the_right_pin(
+    center: CallCenter, driver: Driver
+) -> None:
+    store = store_of(center)
+    limit = center.config.selfservice.pin_max_failures
+    assert limit == 5  # conftest: two calls reach it
     phone = await driver.call("801", "5559009")
     for attempt in range(3):
         await phone.answer("cc/enter-agent-id", "1002#")
@@ -334,7 +339,26 @@ async def test_wrong_agent_pin_three_times_is_a_goodbye(center: CallCenter, driv
             await phone.prompt("cc/login-failed")
     await phone.prompt("cc/login-goodbye")
     await phone.ended()
-    assert await store_of(center).get_presence(["1002"]) == {}
+    assert await store.get_presence(["1002"]) == {}
+    assert await store.pin_failures("agent:1002", utcnow() - timedelta(hours=1)) == 3
+
+    phone = await driver.call("801", "5559009")  # a patient guesser calls again
+    for _ in range(2):
+        await phone.answer("cc/enter-agent-id", "1002#")
+        await phone.answer("cc/enter-agent-pin", "8888#")
+        await phone.prompt("cc/login-failed")
+    await phone.answer("cc/enter-agent-id", "1002#")
+    await phone.prompt("cc/pin-locked")  # not even asked for the PIN now
+    await phone.prompt("cc/login-goodbye")
+    await phone.ended()
+
+    bob = await driver.call("801", "5559002")  # the right PIN waits for the lockout to pass
+    await bob.answer("cc/enter-agent-id", "1002#")
+    await bob.prompt("cc/pin-locked")
+    await bob.ended()
+    heard = [read_files(str(e.get("Command"))) or [] for e in driver.log.matching(is_read(bob.uniqueid))]
+    assert not any("cc/agent-available" in files for files in heard)
+    assert await store.get_presence(["1002"]) == {}
 
 
 async def test_outside_phone_agent_logs_in_by_access_number_and_takes_a_call(

@@ -14,6 +14,7 @@ from tests.unit.store.helpers import T0, answered_call, seed
 TABLES = {
     "agent_presence",
     "agent_presence_log",
+    "pin_failures",
     "agent_queues",
     "agent_rating_totals",
     "agent_services",

@@ -60,3 +60,14 @@ async def test_served_calls_are_the_answered_calls_of_that_party_newest_first(st
     assert [c.uniqueid for c in await store.served_calls(agent_id="1001", limit=1)] == ["u2"]
     with pytest.raises(ValueError, match="exactly one"):
         await store.served_calls()
+
+
+async def test_pin_failures_count_within_the_window_and_a_right_pin_clears_them(store: SqliteStore) -> None:
+    for seconds in (0, 10, 20):
+        await store.pin_failed("agent:1001", at(seconds))
+    await store.pin_failed("client:7", at(15))
+    assert await store.pin_failures("agent:1001", at(5)) == 2
+    assert await store.pin_failures("agent:1001", T0) == 3
+    await store.pin_succeeded("agent:1001")
+    assert await store.pin_failures("agent:1001", T0) == 0
+    assert await store.pin_failures("client:7", T0) == 1
