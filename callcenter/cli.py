@@ -25,6 +25,7 @@ from callcenter.asterisk.root import RootError, ensure_root
 from callcenter.config import Config, ConfigError, ami_secret_path, load_config
 from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.duty import with_initial
 from callcenter.logsetup import configure_logging
 from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
@@ -334,13 +335,12 @@ async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[A
 
 
 async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+    ids = [a.id for a in agents]
     async with await open_store(config, agents) as store:
-        stored = await store.get_presence([a.id for a in agents])
+        presence = with_initial(await store.get_presence(ids), ids, config.agents.initial_state)
 
-    def presence(agent_id: str) -> str:
-        p = stored.get(agent_id)
-        if p is None:
-            return config.agents.initial_state
+    def shown(agent_id: str) -> str:
+        p = presence[agent_id]
         return f"paused ({p.reason})" if p.state == "paused" else p.state
 
     if args.json:
@@ -354,8 +354,8 @@ async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tupl
                         "kind": a.kind,
                         "interface": a.interface,
                         "queue": a.own_queue,
-                        "presence": stored[a.id].state if a.id in stored else config.agents.initial_state,
-                        "pause_reason": stored[a.id].reason if a.id in stored else None,
+                        "presence": presence[a.id].state,
+                        "pause_reason": presence[a.id].reason,
                     }
                     for a in agents
                 ],
@@ -368,7 +368,7 @@ async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tupl
         return 0
     print(f"{'ID':<8} {'NAME':<16} {'KIND':<9} {'INTERFACE':<32} {'PRESENCE':<18} SERVICES")
     for a in agents:
-        print(f"{a.id:<8} {a.name:<16} {a.kind:<9} {a.interface:<32} {presence(a.id):<18} {', '.join(a.services)}")
+        print(f"{a.id:<8} {a.name:<16} {a.kind:<9} {a.interface:<32} {shown(a.id):<18} {', '.join(a.services)}")
     return 0
 
 

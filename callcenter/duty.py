@@ -7,7 +7,7 @@ it survives restarts of the service and of Asterisk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -18,6 +18,13 @@ from callcenter.store import AgentPresence, PresenceState, SqliteStore
 log = structlog.get_logger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def with_initial(
+    stored: Mapping[str, AgentPresence], agent_ids: Sequence[str], initial: PresenceState
+) -> dict[str, AgentPresence]:
+    """Each agent's presence; an agent who never chose one has the configured initial state."""
+    return {i: stored.get(i) or AgentPresence(i, initial, None, EPOCH, "initial") for i in agent_ids}
 
 
 def duty_of(presence: AgentPresence) -> Duty:
@@ -39,8 +46,7 @@ class AgentDuty:
 
     async def current(self, agent_ids: Sequence[str]) -> dict[str, AgentPresence]:
         """Each agent's presence; an agent who never chose one has the configured initial state."""
-        stored = await self._store().get_presence(agent_ids)
-        return {i: stored.get(i) or AgentPresence(i, self.initial, None, EPOCH, "initial") for i in agent_ids}
+        return with_initial(await self._store().get_presence(agent_ids), agent_ids, self.initial)
 
     async def duties(self, agent_ids: Sequence[str]) -> dict[str, Duty]:
         return {i: duty_of(p) for i, p in (await self.current(agent_ids)).items()}

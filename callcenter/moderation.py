@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from callcenter.evaluation.rules import CallFacts, Rater, RatingRules, may_rate
+from callcenter.evaluation.rules import Rater, RatingRules, may_rate
 from callcenter.reports import find_client
 from callcenter.store import Direction, Evaluation, SqliteStore
 
@@ -36,8 +36,7 @@ async def remove_evaluation(
     record = await store.get_call(call)
     if record is None:
         raise LookupError(f"no call {call!r} on record (see `callcenter calls list`)")
-    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id)
-    refusal = may_rate(facts, Rater("operator", operator), now, rules)
+    refusal = may_rate(record, Rater("operator", operator), now, rules)
     if refusal is not None:
         raise LookupError(f"call {call} has no evaluation to remove ({refusal})")
     removed = await store.delete_evaluation(call, direction, f"operator:{operator}", reason.strip(), now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 RaterKind = Literal["client", "agent", "operator"]
 
@@ -34,9 +34,22 @@ class RatingRules:
             raise ValueError("min_talk_seconds and edit_window_days must not be negative")
 
 
+class RatedCall(Protocol):
+    """What the rules need to know about a call. The store's ``Call`` has it, so callers pass the row itself."""
+
+    @property
+    def answered_at(self) -> datetime | None: ...
+    @property
+    def talk_seconds(self) -> int | None: ...
+    @property
+    def agent_id(self) -> str | None: ...
+    @property
+    def client_id(self) -> int | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CallFacts:
-    """What the rules need to know about a call (a projection of the store's call row)."""
+    """A ``RatedCall`` on its own, for callers without a store row (the tests of the rules)."""
 
     answered_at: datetime | None
     talk_seconds: int | None
@@ -50,7 +63,7 @@ class Rater:
     id: str  # agent id, client id as text, or the operator's name
 
 
-def may_rate(call: CallFacts, rater: Rater, now: datetime, rules: RatingRules) -> Refusal | None:
+def may_rate(call: RatedCall, rater: Rater, now: datetime, rules: RatingRules) -> Refusal | None:
     """None if ``rater`` may add, change or delete their rating of the other party of ``call`` now."""
     if call.answered_at is None or call.agent_id is None:
         return Refusal.NOT_ANSWERED
@@ -64,7 +77,7 @@ def may_rate(call: CallFacts, rater: Rater, now: datetime, rules: RatingRules) -
     return _timing(call.answered_at, call.talk_seconds, now, rules)
 
 
-def _is_party(call: CallFacts, rater: Rater) -> bool:
+def _is_party(call: RatedCall, rater: Rater) -> bool:
     if rater.kind == "client":
         return rater.id == str(call.client_id)
     if rater.kind == "agent":

@@ -74,9 +74,7 @@ class AgentMenuFlow:
             agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
             stored = agent.pin_hash if agent is not None and agent.active else None
             subject = f"agent:{agent_id}" if stored else None
-            if subject is not None and await locked_out(d, subject):
-                log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
-                await say(session, ["cc/pin-locked"])
+            if subject is not None and await locked_out(session, d, subject):
                 return None
             # the hash is computed even for an unknown agent: the answer takes as long either way
             right = await asyncio.to_thread(check_agent_pin, agent_id or "0", pin, stored or "-") and bool(stored)

@@ -11,7 +11,7 @@ import structlog
 
 from callcenter.agi import AGISession
 from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, grade, rank
-from callcenter.evaluation.rules import CallFacts, Rater, may_rate
+from callcenter.evaluation.rules import Rater, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.caller_ratings import Unlock, manage_ratings, unlock
@@ -81,17 +81,7 @@ class InboundFlow:
         pending = await d.store.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=client.id, limit=5)
         rater = Rater("client", str(client.id))
         # only calls the rules still allow rating (talk time, edit window): never nag about one that cannot be
-        owed = next(
-            (
-                c
-                for c in pending
-                if may_rate(
-                    CallFacts(c.answered_at, c.talk_seconds, c.agent_id, c.client_id), rater, d.clock(), d.rules
-                )
-                is None
-            ),
-            None,
-        )
+        owed = next((c for c in pending if may_rate(c, rater, d.clock(), d.rules) is None), None)
         if owed is None or owed.agent_id is None:
             return None
         agent_name = speech.agent_name(owed.agent_id)

@@ -36,13 +36,17 @@ class PinCheck(enum.Enum):
     LOCKED = "locked"  # too many wrong PINs lately, over any number of calls: not even asked
 
 
-async def locked_out(deps: FlowDeps, subject: str) -> bool:
-    """``subject`` ('client:<id>', 'agent:<id>') keyed too many wrong PINs lately: no PIN is taken for now."""
+async def locked_out(session: AGISession, deps: FlowDeps, subject: str) -> bool:
+    """``subject`` ('client:<id>', 'agent:<id>') keyed too many wrong PINs lately: say so; no PIN is taken now."""
     s = deps.selfservice
     if not s.pin_max_failures:
         return False
     since = deps.clock() - timedelta(minutes=s.pin_lockout_minutes)
-    return await deps.store.pin_failures(subject, since) >= s.pin_max_failures
+    if await deps.store.pin_failures(subject, since) < s.pin_max_failures:
+        return False
+    log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
+    await say(session, ["cc/pin-locked"])
+    return True
 
 
 async def pin_result(session: AGISession, deps: FlowDeps, subject: str, *, right: bool, attempt: int) -> None:
@@ -61,9 +65,7 @@ async def verify_pin(
 ) -> PinCheck:
     """Ask for ``subject``'s PIN until ``check`` accepts it, for ``deps.asking.attempts`` tries at most."""
     for attempt in range(1, deps.asking.attempts + 1):
-        if await locked_out(deps, subject):
-            log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
-            await say(session, ["cc/pin-locked"])
+        if await locked_out(session, deps, subject):
             return PinCheck.LOCKED
         pin = await read_pin(session, deps, prompt)
         # PBKDF2 is CPU work: in a thread, so the other calls' IVRs keep running meanwhile

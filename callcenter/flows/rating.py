@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.evaluation.rules import CallFacts, Rater, Refusal, may_rate
+from callcenter.evaluation.rules import Rater, Refusal, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, say
 from callcenter.flows.deps import FlowDeps
@@ -24,8 +24,7 @@ async def refusal_for(deps: FlowDeps, call: str, rater: Rater) -> Refusal | None
     record = await deps.store.get_call(call)
     if record is None:
         return Refusal.NOT_ANSWERED
-    facts = CallFacts(record.answered_at, record.talk_seconds, record.agent_id, record.client_id)
-    return may_rate(facts, rater, deps.clock(), deps.rules)
+    return may_rate(record, rater, deps.clock(), deps.rules)
 
 
 async def rate(

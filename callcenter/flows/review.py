@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.evaluation.rules import CallFacts, Rater, Refusal, may_rate
+from callcenter.evaluation.rules import Rater, Refusal, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.deps import FlowDeps
@@ -54,12 +54,7 @@ async def review(session: AGISession, deps: FlowDeps, reviewer: Reviewer) -> Non
         live = evaluation.scores if evaluation is not None and not evaluation.deleted else {}
         # read back in the configured category order, as the rating was asked
         scores = {c: live[c] for c in d.categories if c in live} or None
-        refusal = may_rate(
-            CallFacts(call.answered_at, call.talk_seconds, call.agent_id, call.client_id),
-            reviewer.rater,
-            d.clock(),
-            d.rules,
-        )
+        refusal = may_rate(call, reviewer.rater, d.clock(), d.rules)
         blocked = None if refusal is None else BLOCKED.get(refusal, "cc/rating-frozen")
         if blocked is None and evaluation is not None and evaluation.deleted:
             # an operator removed it (e.g. abusive): say so now, not after the rater keyed every score

@@ -228,3 +228,13 @@ async def start_sipp(
     finally:
         for s in held:
             s.close()
+
+
+async def stop_sipp(sipp: asyncio.subprocess.Process, twin: Twin, work: Path) -> None:
+    """However the test went: no SIPp left running, the twin socket closed, SIPp's logs printed (pytest shows them
+    when the test failed)."""
+    if sipp.returncode is None:
+        sipp.kill()
+        await asyncio.wait_for(sipp.wait(), 10)
+    await twin.close()
+    print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))

@@ -33,6 +33,7 @@ from tests.asterisk.sipp_support import (
     TelephoneEvents,
     Twin,
     start_sipp,
+    stop_sipp,
     tail,
     write_pcap,
 )
@@ -166,12 +167,7 @@ async def test_sip_caller_presses_rfc2833_keys_is_queued_to_the_best_agent_conne
         assert ended.get("Outcome") == "answered"
         returncode = await asyncio.wait_for(sipp.wait(), 15)
     finally:
-        if sipp.returncode is None:
-            sipp.kill()
-            await sipp.wait()
-        await twin.close()
-        # shown by pytest when the test fails
-        print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))
+        await stop_sipp(sipp, twin, work)
 
     assert returncode == 0, tail(work / "errors.log")
     prompts = heard(driver, uniqueid, mark)

@@ -31,6 +31,7 @@ from tests.asterisk.sipp_support import (
     Twin,
     free_udp_port,
     start_sipp,
+    stop_sipp,
     tail,
     write_pcap,
 )
@@ -205,12 +206,7 @@ async def test_sip_softphone_registers_rings_screens_with_rfc2833_and_is_connect
             with contextlib.suppress(Exception):
                 await twin.release(registration, "unregister")
                 await asyncio.wait_for(sipp.wait(), 5)
-        if sipp.returncode is None:
-            sipp.kill()
-            await asyncio.wait_for(sipp.wait(), 10)
-        await twin.close()
-        # shown by pytest when the test fails
-        print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))
+        await stop_sipp(sipp, twin, work)
 
     assert returncode == 0, tail(work / "errors.log")
     call = await store.get_call(caller.uniqueid)
@@ -283,11 +279,7 @@ async def test_sip_softphone_dials_the_feature_code_and_pauses_without_a_pin(
         await driver.log.wait_for(menu_read("cc/agent-goodbye"), since=mark)
         returncode = await asyncio.wait_for(sipp.wait(), 20)
     finally:
-        if sipp.returncode is None:
-            sipp.kill()
-            await asyncio.wait_for(sipp.wait(), 10)
-        await twin.close()
-        print("\n".join(tail(work / name) for name in ("stderr.log", "errors.log", "messages.log")))
+        await stop_sipp(sipp, twin, work)
     assert returncode == 0, tail(work / "errors.log")
     stored = (await store.get_presence([DAVE]))[DAVE]
     assert (stored.state, stored.reason, stored.actor) == ("paused", "break", f"agent:{DAVE}")
