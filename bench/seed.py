@@ -65,7 +65,6 @@ class World:
     numbers: list[str] = field(default_factory=list)
     # client_to_agent evaluations seeded: (call uniqueid, scores), for update benchmarks
     rated: list[tuple[str, Scores]] = field(default_factory=list)
-    ratings: int = 0
     _calls: int = 0
 
     def next_uniqueid(self, kind: str) -> str:
@@ -163,7 +162,6 @@ async def add_ratings(world: World, evaluations: int) -> None:
             evaluation_id += 1
         call_id += 1
     await _write(world, batch)
-    world.ratings += 2 * calls
 
 
 async def add_answered_calls(world: World, count: int) -> list[str]:
@@ -258,9 +256,3 @@ async def verify(world: World) -> None:
     problems = await world.store.check_invariants()
     if problems:
         raise RuntimeError("seeded store is inconsistent: " + "; ".join(problems[:5]))
-
-
-async def count_ratings(world: World) -> int:
-    async with world.store.db.read() as conn:
-        rows = list(await conn.execute_fetchall("SELECT COUNT(*) FROM evaluations WHERE deleted_at IS NULL"))
-    return int(rows[0][0])

@@ -11,9 +11,10 @@ from bench.config import Config, Worlds
 from bench.report import Section
 from bench.seed import CATEGORY_IDS, SERVICE, T0, Scores, World, add_answered_calls, add_clients, number_of
 from bench.timing import Op, Parts, Stats, format_count, measure, timed
-from callcenter.evaluation.policy import Candidate, Policy, Ratings, Tally, caller_priority, rank, score
+from callcenter.evaluation.policy import Candidate, Policy, caller_priority, rank, score
+from callcenter.flows.deps import ratings as to_ratings
 from callcenter.pins import ROUNDS, check_client_pin, hash_client_pin
-from callcenter.store import Direction, PresenceState, RatingSummary, SqliteStore
+from callcenter.store import Direction, PresenceState, SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 
 # seeded calls start at T0, 30 s apart (50k calls span ~17 days): the reminder window reaches into them
@@ -27,15 +28,6 @@ class Context:
     config: Config
     worlds: Worlds
     policy: Policy = field(default_factory=Policy)
-
-
-def to_ratings(summary: RatingSummary) -> Ratings:
-    """The store's summary as the policy's input (the adapter a flow needs; none exists in callcenter yet)."""
-    return Ratings(
-        count=summary.count,
-        overall=Tally(n=summary.score_count, total=summary.score_total),
-        per_category={c: Tally(n=s.n, total=s.total) for c, s in summary.per_category.items()},
-    )
 
 
 def sizes(**values: int) -> str:
@@ -64,7 +56,7 @@ async def offer(ctx: Context, section: Section) -> None:
     section.notes += [
         "as InboundFlow.candidates() does it (minus presence): the store reads, then score and rank every agent;",
         "categories are known from start-up (not re-read per call). calls stored = ratings / 2.",
-        "list_agents reads the service memberships and queues of the whole roster, not only of the service.",
+        "list_agents reads the service memberships and queues of the service's agents only.",
         "agent_summaries reads the incremental totals (5 rows per agent): flat in ratings; last_answered is one",
         "index seek per agent on calls(agent_id, answered_at) (migration 0002): flat in stored calls too.",
     ]

@@ -10,6 +10,7 @@ import aiosqlite
 
 from callcenter.store.db import Database
 from callcenter.store.decay import Decay
+from callcenter.store.errors import UnknownReferenceError
 
 Params = Sequence[Any]
 T = TypeVar("T")
@@ -69,3 +70,19 @@ IN_CHUNK = 500
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+async def fetch_in(conn: aiosqlite.Connection, sql: str, keys: Sequence[object]) -> list[sqlite3.Row]:
+    """All rows of ``sql`` (with ``{keys}`` where the IN list goes) for ``keys``, in chunks under the parameter
+    limit: one query for any real roster or page."""
+    rows: list[sqlite3.Row] = []
+    for chunk in chunks(keys):
+        rows += await fetch_all(conn, sql.format(keys=placeholders(chunk)), chunk)
+    return rows
+
+
+async def require(conn: aiosqlite.Connection, table: str, key: object, what: str) -> None:
+    """UnknownReferenceError unless ``table`` has a row with id ``key``: the foreign key would catch it too, but
+    "FOREIGN KEY constraint failed" does not say which one."""
+    if await fetch_one(conn, f"SELECT 1 FROM {table} WHERE id = ?", (key,)) is None:
+        raise UnknownReferenceError(f"unknown {what} {key!r}")

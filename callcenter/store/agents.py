@@ -138,7 +138,7 @@ class AgentRepository(Repository):
             row = await fetch_one(conn, "SELECT * FROM agents WHERE id = ?", (agent_id,))
             if row is None:
                 return None
-            services, queues = await _memberships(conn, agent_id)
+            services, queues = await _memberships(conn, agent_id=agent_id)
         return _agent(row, services, queues)
 
 
@@ -201,15 +201,22 @@ async def _load_agents(conn: aiosqlite.Connection, service_id: str | None, *, ac
         params.append(service_id)
     sql = "SELECT a.* FROM agents a" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
     rows = await fetch_all(conn, sql, params)
-    services, queues = await _memberships(conn, None)
+    services, queues = await _memberships(conn, service_id=service_id)
     return [_agent(row, services, queues) for row in rows]
 
 
 async def _memberships(
-    conn: aiosqlite.Connection, agent_id: str | None
+    conn: aiosqlite.Connection, *, agent_id: str | None = None, service_id: str | None = None
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Services and queues per agent, in configured order: of one agent, or of all (a roster is small)."""
-    where, params = ("", ()) if agent_id is None else (" WHERE agent_id = ?", (agent_id,))
+    """Services and queues per agent, in configured order: of one agent, of a service's agents (the offer reads
+    only those), or of all."""
+    where: str = ""
+    params: tuple[str, ...] = ()
+    if agent_id is not None:
+        where, params = " WHERE agent_id = ?", (agent_id,)
+    elif service_id is not None:
+        where = " WHERE agent_id IN (SELECT agent_id FROM agent_services WHERE service_id = ?)"
+        params = (service_id,)
     services: dict[str, list[str]] = {}
     for row in await fetch_all(
         conn, f"SELECT agent_id, service_id FROM agent_services{where} ORDER BY agent_id, position", params

@@ -6,6 +6,7 @@ idempotent and an ended call is final: later events for it change nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -13,8 +14,7 @@ from datetime import UTC, datetime
 import aiosqlite
 
 from callcenter.numbers import normalise_number
-from callcenter.store._sql import Repository, execute, fetch_all, fetch_one
-from callcenter.store.errors import UnknownReferenceError
+from callcenter.store._sql import Repository, execute, fetch_all, fetch_one, insert, placeholders, require
 from callcenter.store.models import CALL_OUTCOMES, DIRECTIONS, Call, CallOutcome, Client, Direction
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db, whole_seconds
 
@@ -51,15 +51,31 @@ class CallRepository(Repository):
             if existing is not None:
                 return _call(existing)
             if client_id is not None:
-                await _require(conn, "clients", client_id, "client")
+                await require(conn, "clients", client_id, "client")
             if service_id is not None:
-                await _require(conn, "services", service_id, "service")
-            await execute(
+                await require(conn, "services", service_id, "service")
+            call_id = await insert(
                 conn,
                 "INSERT INTO calls (uniqueid, linkedid, client_id, service_id, started_at) VALUES (?, ?, ?, ?, ?)",
                 (uniqueid, linkedid, client_id, service_id, at),
             )
-            return _call(await _must(conn, uniqueid))
+        # what the row now says, without reading it back (every other column starts out NULL)
+        return Call(
+            id=call_id,
+            uniqueid=uniqueid,
+            linkedid=linkedid,
+            client_id=client_id,
+            agent_id=None,
+            service_id=service_id,
+            queue=None,
+            started_at=from_db(at),
+            joined_at=None,
+            answered_at=None,
+            ended_at=None,
+            hold_seconds=None,
+            talk_seconds=None,
+            outcome=None,
+        )
 
     async def call_queued(self, uniqueid: str, queue: str, now: datetime) -> Call | None:
         """The call joined ``queue``. Hold time runs from the first join, so a call moved on to another queue
@@ -78,7 +94,7 @@ class CallRepository(Repository):
         """``agent_id`` answered; the first answer counts. None if the call is unknown."""
         at = to_db(now)
         async with self._db.transaction() as conn:
-            await _require(conn, "agents", agent_id, "agent")
+            await require(conn, "agents", agent_id, "agent")
             await execute(
                 conn,
                 "UPDATE calls SET agent_id = ?, answered_at = ? "
@@ -106,12 +122,12 @@ class CallRepository(Repository):
                 "UPDATE calls SET ended_at = ?, outcome = ?, hold_seconds = ?, talk_seconds = ? WHERE id = ?",
                 (at, outcome, hold, talk, row["id"]),
             )
-            return _call(await _must(conn, uniqueid))
+        return dataclasses.replace(_call(row), ended_at=end, outcome=outcome, hold_seconds=hold, talk_seconds=talk)
 
     async def set_call_service(self, uniqueid: str, service_id: str) -> Call | None:
         """The caller chose ``service_id`` (the call row exists from the first second, before the menu)."""
         async with self._db.transaction() as conn:
-            await _require(conn, "services", service_id, "service")
+            await require(conn, "services", service_id, "service")
             await execute(
                 conn,
                 "UPDATE calls SET service_id = ? WHERE uniqueid = ? AND ended_at IS NULL",
@@ -172,13 +188,12 @@ class CallRepository(Repository):
         ids = sorted(set(agent_ids))
         if not ids:
             return {}
-        marks = ", ".join("?" * len(ids))
         async with self._db.read() as conn:
             # one index seek per agent (calls_agent_answered): GROUP BY over every call grew with history
             rows = await fetch_all(
                 conn,
                 "SELECT a.id AS agent_id, (SELECT MAX(c.answered_at) FROM calls c WHERE c.agent_id = a.id) AS at "
-                f"FROM agents a WHERE a.id IN ({marks})",
+                f"FROM agents a WHERE a.id IN ({placeholders(ids)})",
                 ids,
             )
         return {row["agent_id"]: from_db(row["at"]) for row in rows if row["at"] is not None}
@@ -209,12 +224,6 @@ class CallRepository(Repository):
         return [_call(row) for row in rows]
 
 
-async def _require(conn: aiosqlite.Connection, table: str, key: object, what: str) -> None:
-    # The foreign key would catch it too, but "FOREIGN KEY constraint failed" does not say which one.
-    if await fetch_one(conn, f"SELECT 1 FROM {table} WHERE id = ?", (key,)) is None:
-        raise UnknownReferenceError(f"unknown {what} {key!r}")
-
-
 async def _call_row(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row | None:
     return await fetch_one(conn, "SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
 
@@ -222,12 +231,6 @@ async def _call_row(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row | 
 async def _maybe_call(conn: aiosqlite.Connection, uniqueid: str) -> Call | None:
     row = await _call_row(conn, uniqueid)
     return None if row is None else _call(row)
-
-
-async def _must(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row:
-    row = await _call_row(conn, uniqueid)
-    assert row is not None, uniqueid
-    return row
 
 
 def _call(row: sqlite3.Row) -> Call:

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import aiosqlite
 
-from callcenter.store._sql import Repository, chunks, execute, fetch_all, fetch_one, insert, placeholders
+from callcenter.store._sql import Repository, execute, fetch_all, fetch_in, fetch_one, insert, placeholders
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import (
     CLIENT_TO_AGENT,
@@ -290,14 +290,10 @@ async def _load(
     rows = await fetch_all(conn, sql, params)
     ids = [row["id"] for row in rows]
     scores: dict[int, dict[str, int]] = {evaluation_id: {} for evaluation_id in ids}
-    for chunk in chunks(ids):
-        for score in await fetch_all(
-            conn,
-            "SELECT evaluation_id, category_id, score FROM evaluation_scores "
-            f"WHERE evaluation_id IN ({placeholders(chunk)})",
-            chunk,
-        ):
-            scores[score["evaluation_id"]][score["category_id"]] = score["score"]
+    for score in await fetch_in(
+        conn, "SELECT evaluation_id, category_id, score FROM evaluation_scores WHERE evaluation_id IN ({keys})", ids
+    ):
+        scores[score["evaluation_id"]][score["category_id"]] = score["score"]
     return [_evaluation(row, scores[row["id"]]) for row in rows]
 
 

@@ -7,10 +7,11 @@ restarted Asterisk, or a restarted service, puts every agent back where they sai
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
-from callcenter.store._sql import Repository, chunks, execute, fetch_all, fetch_one, placeholders
+from callcenter.store._sql import Repository, execute, fetch_in, fetch_one, require
 from callcenter.store.errors import UnknownReferenceError
 from callcenter.store.models import PRESENCE_STATES, AgentPresence, PresenceState
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db
@@ -19,20 +20,11 @@ from callcenter.store.timestamps import from_db, maybe_from_db, to_db
 class PresenceRepository(Repository):
     async def get_presence(self, agent_ids: Iterable[str]) -> dict[str, AgentPresence]:
         """The stored presence of each agent; agents who never set one are absent (their initial state)."""
-        ids = sorted(set(agent_ids))
-        found: dict[str, AgentPresence] = {}
         async with self._db.read() as conn:
-            for part in chunks(ids):
-                rows = await fetch_all(
-                    conn,
-                    f"SELECT * FROM agent_presence WHERE agent_id IN ({placeholders(part)})",
-                    part,
-                )
-                for row in rows:
-                    found[row["agent_id"]] = AgentPresence(
-                        row["agent_id"], row["state"], row["reason"], from_db(row["since"]), row["actor"]
-                    )
-        return found
+            rows = await fetch_in(
+                conn, "SELECT * FROM agent_presence WHERE agent_id IN ({keys})", sorted(set(agent_ids))
+            )
+        return {row["agent_id"]: _presence(row) for row in rows}
 
     async def set_presence(
         self, agent_id: str, state: PresenceState, reason: str | None, *, actor: str, via: str, now: datetime
@@ -45,11 +37,10 @@ class PresenceRepository(Repository):
             raise ValueError("a reason is given exactly when pausing")
         at = to_db(now)
         async with self._db.transaction() as conn:
-            if await fetch_one(conn, "SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
-                raise UnknownReferenceError(f"unknown agent {agent_id!r}")
+            await require(conn, "agents", agent_id, "agent")
             row = await fetch_one(conn, "SELECT * FROM agent_presence WHERE agent_id = ?", (agent_id,))
             if row is not None and (row["state"], row["reason"]) == (state, reason):
-                return AgentPresence(agent_id, state, reason, from_db(row["since"]), row["actor"])
+                return _presence(row)
             await execute(
                 conn,
                 "INSERT INTO agent_presence (agent_id, state, reason, since, actor) VALUES (?, ?, ?, ?, ?) "
@@ -78,7 +69,8 @@ class PresenceRepository(Repository):
             row = await fetch_one(
                 conn, "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, to_db(since))
             )
-        return int(row["n"]) if row is not None else 0
+        assert row is not None  # COUNT(*) always answers one row
+        return int(row["n"])
 
     async def pin_failed(self, subject: str, now: datetime) -> None:
         async with self._db.transaction() as conn:
@@ -98,3 +90,7 @@ class PresenceRepository(Repository):
             )
         if not changed:
             raise UnknownReferenceError(f"unknown client {client_id}")
+
+
+def _presence(row: sqlite3.Row) -> AgentPresence:
+    return AgentPresence(row["agent_id"], row["state"], row["reason"], from_db(row["since"]), row["actor"])

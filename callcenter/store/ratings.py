@@ -19,7 +19,7 @@ from typing import Final
 
 import aiosqlite
 
-from callcenter.store._sql import Repository, chunks, execute, fetch_all, fetch_one, placeholders
+from callcenter.store._sql import Repository, execute, fetch_all, fetch_in, fetch_one, placeholders
 from callcenter.store.db import Database
 from callcenter.store.decay import ABS_TOL, HALF_LIFE_SETTING, Decay, close_enough
 from callcenter.store.errors import StoreError
@@ -193,16 +193,14 @@ class RatingRepository(Repository):
         ids = list(dict.fromkeys(agent_ids))
         per_agent: dict[str, dict[str, _Row]] = {agent_id: {} for agent_id in ids}
         async with self._db.read() as conn:
-            # One query per 500 agents, i.e. one query for any real roster.
-            for chunk in chunks(ids):
-                rows = await fetch_all(
-                    conn,
-                    "SELECT agent_id, category_id, n, total, dn, dtotal, as_of FROM agent_rating_totals "
-                    f"WHERE agent_id IN ({placeholders(chunk)})",
-                    chunk,
-                )
-                for row in rows:
-                    per_agent[row["agent_id"]][row["category_id"]] = _row(row)
+            rows = await fetch_in(
+                conn,
+                "SELECT agent_id, category_id, n, total, dn, dtotal, as_of FROM agent_rating_totals "
+                "WHERE agent_id IN ({keys})",
+                ids,
+            )
+            for row in rows:
+                per_agent[row["agent_id"]][row["category_id"]] = _row(row)
         return {agent_id: _summary(totals, self._decay, at) for agent_id, totals in per_agent.items()}
 
     async def check_invariants(self) -> list[str]:
