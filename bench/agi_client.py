@@ -18,6 +18,8 @@ import sys
 import time
 from typing import TypedDict
 
+from callcenter.agi.protocol import header_block
+
 
 class Scenario(TypedDict):
     tag: str
@@ -36,35 +38,16 @@ ROUTE = "bench"
 VALUE = b"+15550001234"
 
 
-def header_block(port: int, tag: str, commands: int, session: int) -> bytes:
-    """The agi_* block of Asterisk 22 for AGI(agi://127.0.0.1:port/bench?k=..&tag=..), ended by a blank line."""
-    script = f"{ROUTE}?k={commands}&tag={tag}"
-    uniqueid = f"1700000000.{session}"
-    lines = [
-        ("agi_network", "yes"),
-        ("agi_network_script", script),
-        ("agi_request", f"agi://127.0.0.1:{port}/{script}"),
-        ("agi_channel", f"PJSIP/trunk-{session:08x}"),
-        ("agi_language", "en"),
-        ("agi_type", "PJSIP"),
-        ("agi_uniqueid", uniqueid),
-        ("agi_version", "22.1.1"),
-        ("agi_callerid", "+15550001234"),
-        ("agi_calleridname", "unknown"),
-        ("agi_callingpres", "0"),
-        ("agi_callingani2", "0"),
-        ("agi_callington", "0"),
-        ("agi_callingtns", "0"),
-        ("agi_dnid", "100"),
-        ("agi_rdnis", "unknown"),
-        ("agi_context", "cc-inbound"),
-        ("agi_extension", "100"),
-        ("agi_priority", "5"),
-        ("agi_enhanced", "0.0"),
-        ("agi_accountcode", ""),
-        ("agi_threadid", "140245123"),
-    ]
-    return b"".join(f"{key}: {value}\n".encode() for key, value in lines) + b"\n"
+def session_header(port: int, tag: str, commands: int, session: int) -> bytes:
+    """The agi_* block of Asterisk 22 for AGI(agi://127.0.0.1:port/bench?k=..&tag=..)."""
+    return header_block(
+        ROUTE,
+        query=f"k={commands}&tag={tag}",
+        uniqueid=f"1700000000.{session}",
+        channel=f"PJSIP/trunk-{session:08x}",
+        callerid="+15550001234",
+        port=port,
+    )
 
 
 async def one_session(port: int, tag: str, commands: int, session: int) -> int:
@@ -72,7 +55,7 @@ async def one_session(port: int, tag: str, commands: int, session: int) -> int:
     start = time.perf_counter_ns()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(header_block(port, tag, commands, session))
+        writer.write(session_header(port, tag, commands, session))
         answered = 0
         while line := await reader.readline():
             if line.startswith(b"GET VARIABLE"):

@@ -267,7 +267,6 @@ class ReplyAssembler:
     def __init__(self, *, max_block_lines: int = 512) -> None:
         self._max_block_lines = max_block_lines
         self._block: list[str] = []
-        self._block_code = ""
         self.hangup_seen = False
 
     @property
@@ -282,7 +281,8 @@ class ReplyAssembler:
             return None
         if self._block:
             self._block.append(line)
-            if _ends_block(line, self._block_code):
+            # the code of the block's first line (it matched _CODE when the block opened)
+            if _ends_block(line, self._block[0][:3]):
                 lines, self._block = self._block, []
                 return parse_reply(lines)
             if len(self._block) > self._max_block_lines:
@@ -291,6 +291,46 @@ class ReplyAssembler:
         match = _CODE.match(line)
         if match is not None and match.group(2) == "-" and match.group(1) != "200":
             self._block = [line]
-            self._block_code = match.group(1)
             return None
         return parse_reply([line])
+
+
+def header_block(
+    route: str = "inbound",
+    *,
+    query: str = "",
+    uniqueid: str = "1700000000.1",
+    channel: str = "PJSIP/trunk-00000001",
+    callerid: str = "5551234",
+    args: Sequence[str] = (),
+    port: int = 4573,
+) -> bytes:
+    """The header block Asterisk 22 sends on connecting, in its order, ended by the empty line (for the tests'
+    and the benchmark's fake Asterisk)."""
+    script = route + (f"?{query}" if query else "")
+    lines = [
+        ("agi_network", "yes"),
+        ("agi_network_script", script),
+        ("agi_request", f"agi://127.0.0.1:{port}/{script}"),
+        ("agi_channel", channel),
+        ("agi_language", "en"),
+        ("agi_type", "PJSIP"),
+        ("agi_uniqueid", uniqueid),
+        ("agi_version", "22.1.1"),
+        ("agi_callerid", callerid),
+        ("agi_calleridname", "unknown"),
+        ("agi_callingpres", "0"),
+        ("agi_callingani2", "0"),
+        ("agi_callington", "0"),
+        ("agi_callingtns", "0"),
+        ("agi_dnid", "100"),
+        ("agi_rdnis", "unknown"),
+        ("agi_context", "cc-inbound"),
+        ("agi_extension", "100"),
+        ("agi_priority", "5"),
+        ("agi_enhanced", "0.0"),
+        ("agi_accountcode", ""),
+        ("agi_threadid", "140245123"),
+        *((f"agi_arg_{number}", arg) for number, arg in enumerate(args, 1)),
+    ]
+    return b"".join(f"{key}: {value}\n".encode() for key, value in lines) + b"\n"

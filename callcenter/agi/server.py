@@ -84,7 +84,6 @@ class FastAGIServer:
         self._max_sessions = max_sessions
         self._server: asyncio.Server | None = None
         self._port: int | None = None
-        self._accepting = False
         self._sessions: set[asyncio.Task[None]] = set()
 
     @property
@@ -107,7 +106,6 @@ class FastAGIServer:
             self._accept, self._host, self._requested_port, limit=self._max_line + 2
         )
         self._port = int(self._server.sockets[0].getsockname()[1])
-        self._accepting = True
         log.info("agi_server_listening", host=self._host, port=self._port, routes=sorted(self._routes))
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -115,7 +113,6 @@ class FastAGIServer:
         server, self._server = self._server, None
         if server is None:
             return
-        self._accepting = False
         server.close()
         pending = set(self._sessions)
         log.info("agi_server_stopping", active_sessions=len(pending), grace_s=grace)
@@ -145,7 +142,8 @@ class FastAGIServer:
     # ---- per connection ---------------------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._accepting or len(self._sessions) >= self._max_sessions:
+        # _server is None from the moment stop() begins: a connection still in the backlog is refused
+        if self._server is None or len(self._sessions) >= self._max_sessions:
             # Asterisk reads EOF: AGI() returns without our route having set its result variable, and
             # the dialplan takes its fallback
             log.warning(

@@ -5,55 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from callcenter.agi import AGIEnv, AGISession, build_env, parse_header_line
+from callcenter.agi.protocol import header_block
 
 # What a test waits for at most: generous, only there so that a bug fails a test instead of hanging it.
 DEADLINE = 10.0
 
 Journal = list[tuple[str, bytes]]
-
-
-def header_block(
-    route: str = "inbound",
-    *,
-    query: str = "",
-    uniqueid: str = "1700000000.1",
-    channel: str = "PJSIP/trunk-00000001",
-    callerid: str = "5551234",
-    args: Sequence[str] = (),
-    port: int = 4573,
-) -> bytes:
-    """The header block Asterisk 22 sends on connecting, in its order, ended by the empty line."""
-    script = route + (f"?{query}" if query else "")
-    lines = [
-        ("agi_network", "yes"),
-        ("agi_network_script", script),
-        ("agi_request", f"agi://127.0.0.1:{port}/{script}"),
-        ("agi_channel", channel),
-        ("agi_language", "en"),
-        ("agi_type", "PJSIP"),
-        ("agi_uniqueid", uniqueid),
-        ("agi_version", "22.1.1"),
-        ("agi_callerid", callerid),
-        ("agi_calleridname", "unknown"),
-        ("agi_callingpres", "0"),
-        ("agi_callingani2", "0"),
-        ("agi_callington", "0"),
-        ("agi_callingtns", "0"),
-        ("agi_dnid", "100"),
-        ("agi_rdnis", "unknown"),
-        ("agi_context", "cc-inbound"),
-        ("agi_extension", "100"),
-        ("agi_priority", "5"),
-        ("agi_enhanced", "0.0"),
-        ("agi_accountcode", ""),
-        ("agi_threadid", "140245123"),
-        *((f"agi_arg_{number}", arg) for number, arg in enumerate(args, 1)),
-    ]
-    return b"".join(f"{key}: {value}\n".encode() for key, value in lines) + b"\n"
 
 
 def env_for(route: str = "inbound", **kwargs: Any) -> AGIEnv:

@@ -14,9 +14,9 @@ from callcenter.agi import (
     parse_header_line,
     parse_reply,
 )
-from callcenter.agi.protocol import MAX_COMMAND_BYTES
+from callcenter.agi.protocol import MAX_COMMAND_BYTES, header_block
 
-from .fake_asterisk import env_for, header_block
+from .fake_asterisk import env_for
 
 # ---- replies -----------------------------------------------------------------------------------------
 

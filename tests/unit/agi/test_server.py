@@ -12,8 +12,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from callcenter.agi import AGISession, Digits, FastAGIServer, Route
+from callcenter.agi.protocol import header_block
 
-from .fake_asterisk import DEADLINE, FakeAsterisk, header_block
+from .fake_asterisk import DEADLINE, FakeAsterisk
 
 Events = list[dict[str, Any]]
 
