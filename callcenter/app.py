@@ -20,11 +20,12 @@ from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
 from callcenter.duty import AgentDuty
-from callcenter.evaluation.policy import member_penalty, score
+from callcenter.evaluation.policy import member_penalty
+from callcenter.evaluation.summaries import summary_score
 from callcenter.flows.agent import RateCallerFlow, ScreenFlow
 from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.ask import Asking
-from callcenter.flows.deps import FlowDeps, ratings, utcnow
+from callcenter.flows.deps import FlowDeps, utcnow
 from callcenter.flows.inbound import InboundFlow
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
@@ -132,7 +133,7 @@ class CallCenter:
         summaries = await self.store.agent_summaries(agent_ids)
         categories = tuple(k.id for k in self.config.categories)
         return {
-            agent_id: member_penalty(score(ratings(summary), categories, self.policy), self.policy)
+            agent_id: member_penalty(summary_score(summary, categories, self.policy), self.policy)
             for agent_id, summary in summaries.items()
         }
 

@@ -17,12 +17,11 @@ from callcenter.evaluation.policy import (
     grade,
     member_penalty,
     rank,
-    score,
     shrunk,
     shrunk_decayed,
     spoken_score,
 )
-from callcenter.flows.deps import ratings
+from callcenter.evaluation.summaries import ratings, summary_score
 from callcenter.reports import find_client
 from callcenter.store import RatingSummary, SqliteStore
 
@@ -60,7 +59,7 @@ async def explain_agent(store: SqliteStore, agent_id: str, config: Config) -> li
     policy = config.policy
     categories = tuple(c.id for c in config.categories)
     summary = await store.agent_summary(agent_id)
-    overall = score(ratings(summary), categories, policy)
+    overall = summary_score(summary, categories, policy)
     penalty = member_penalty(overall, policy)
     lines = [
         f"Agent {agent.id} {agent.name}: rated by callers in {summary.count} evaluations "
@@ -83,7 +82,7 @@ async def _ranks(
     last = await store.last_answered([a.id for a in agents])
     found = [
         Candidate(
-            a.id, score(ratings(summaries[a.id]), categories, policy), last[a.id].timestamp() if a.id in last else 0.0
+            a.id, summary_score(summaries[a.id], categories, policy), last[a.id].timestamp() if a.id in last else 0.0
         )
         for a in agents
     ]

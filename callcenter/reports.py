@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, Protocol
 
-from callcenter.evaluation.policy import Policy, Score, caller_priority, member_penalty, score, spoken_score
-from callcenter.flows.deps import ratings
+from callcenter.evaluation.policy import Policy, Score, caller_priority, member_penalty, spoken_score
+from callcenter.evaluation.summaries import ratings, summary_score
 from callcenter.numbers import normalise_number
 from callcenter.store import Agent, Call, CallOutcome, Client, Evaluation, RatingSummary, SqliteStore, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, Direction
@@ -201,7 +201,7 @@ async def calls_report(
 
 def _scores(summary: RatingSummary, categories: Sequence[Category], policy: Policy) -> tuple[Scores, Score]:
     """The report's score table, and the policy's Score it was read from (for penalty or priority)."""
-    s = score(ratings(summary), [c.id for c in categories], policy)
+    s = summary_score(summary, [c.id for c in categories], policy)
     # Only the configured categories get a row: the IVR asks and announces no others. Scores left in a category
     # since removed from the config still count in "overall", as they do for routing.
     lines = []

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from callcenter.ami.queues import Presence
 from callcenter.config import AgentsConfig, SelfServiceConfig
 from callcenter.duty import AgentDuty
-from callcenter.evaluation.policy import DecayedTally, Policy, Ratings, Score, Tally, score
+from callcenter.evaluation.policy import Policy, Score
 from callcenter.evaluation.rules import RatingRules
+from callcenter.evaluation.summaries import summary_score
 from callcenter.flows.ask import Asking
 from callcenter.store import RatingSummary, SqliteStore
 
@@ -61,19 +62,4 @@ class FlowDeps:
     selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
 
     def score(self, summary: RatingSummary) -> Score:
-        return score(ratings(summary), self.categories, self.policy)
-
-
-def ratings(summary: RatingSummary) -> Ratings:
-    """The store's running totals as the policy's input (plain and time-decayed sums; the policy picks)."""
-    return Ratings(
-        count=summary.count,
-        overall=Tally(
-            summary.score_count,
-            summary.score_total,
-            DecayedTally(summary.decayed_score_count, summary.decayed_score_total),
-        ),
-        per_category={
-            k: Tally(v.n, v.total, DecayedTally(v.decayed_n, v.decayed_total)) for k, v in summary.per_category.items()
-        },
-    )
+        return summary_score(summary, self.categories, self.policy)

@@ -12,10 +12,11 @@ import structlog
 from callcenter.agi import AGISession
 from callcenter.evaluation.policy import Candidate, caller_priority, choose_queue, grade, rank
 from callcenter.evaluation.rules import Rater, may_rate
+from callcenter.evaluation.summaries import ratings
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.caller_ratings import Unlock, manage_ratings, unlock
-from callcenter.flows.deps import FlowDeps, ratings
+from callcenter.flows.deps import FlowDeps
 from callcenter.flows.rating import rate
 from callcenter.flows.results import DONE, QUEUE, RESULT_VAR
 from callcenter.store import Client

@@ -12,7 +12,7 @@ from callcenter.demo.run import demo_call
 from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.policy import caller_priority
-from callcenter.flows.deps import ratings
+from callcenter.evaluation.summaries import ratings
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import offer_of, offered, store_of

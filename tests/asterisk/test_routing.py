@@ -8,7 +8,8 @@ from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import seed_history
 from callcenter.evaluation.policy import caller_priority, member_penalty, score
-from callcenter.flows.deps import ratings, utcnow
+from callcenter.evaluation.summaries import ratings
+from callcenter.flows.deps import utcnow
 from callcenter.store import SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest

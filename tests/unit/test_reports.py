@@ -19,7 +19,7 @@ import pytest
 from callcenter.config import Config
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.policy import Policy, caller_priority, member_penalty, score
-from callcenter.flows.deps import ratings
+from callcenter.evaluation.summaries import ratings
 from callcenter.reports import (
     CallRow,
     agent_report,
