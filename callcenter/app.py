@@ -13,9 +13,9 @@ import structlog
 
 from callcenter.agi import FastAGIServer, Route
 from callcenter.ami.link import AMILink, AMISettings
-from callcenter.ami.queues import Duty, QueueSync
+from callcenter.ami.queues import Duty, QueueSync, queues_of
 from callcenter.asterisk.process import AsteriskProcess
-from callcenter.asterisk.prompts import PROMPTS, ensure_prompts, roster_prompts
+from callcenter.asterisk.prompts import all_prompts, ensure_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
@@ -43,7 +43,7 @@ def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
             interface=a.interface,
             kind="sip" if a.kind == "sip" else "external",
             services=a.services,
-            queues=(a.own_queue, a.preferred_queue, *(f"service-{s}" for s in a.services)),
+            queues=queues_of(a),
             pin_hash=a.pin_hash,
         )
         for a in agents
@@ -207,14 +207,7 @@ class Sandbox:
 
     async def prepare(self, layout: InstanceLayout | None = None) -> str:
         version = await ensure_root(self.config.asterisk.root)
-        c = self.config
-        names = roster_prompts(
-            [(a.id, a.name) for a in self.agents],
-            [(s.id, s.name) for s in c.services],
-            [(k.id, k.label) for k in c.categories],
-            c.agents.pause_reasons,
-        )
-        await ensure_prompts(c.asterisk.root, {**PROMPTS, **names})
+        await ensure_prompts(self.config.asterisk.root, all_prompts(self.config, self.agents))
         self.config = self.with_secrets()
         self.layout = render_instance(self.config, self.project_dir, self.agents, self.driver_secret(), layout)
         return version

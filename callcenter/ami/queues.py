@@ -252,9 +252,10 @@ class QueueSync:
         if agent is None:
             return
         async with self._changing:
-            await self._push_penalty(agent, agent_id)
+            await self._push_penalty(agent)
 
-    async def _push_penalty(self, agent: AgentSpec, agent_id: str) -> None:
+    async def _push_penalty(self, agent: AgentSpec) -> None:
+        agent_id = agent.id
         penalty = (await self.penalties([agent_id])).get(agent_id, 0)
         for service in agent.services:
             queue = f"service-{service}"

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import structlog
 
+from callcenter.config import Config
+from callcenter.roster import AgentSpec
+
 log = structlog.get_logger(__name__)
 
 # The real directory behind sounds/en (a symlink through /etc/alternatives that only resolves inside the root).
@@ -127,6 +130,19 @@ def roster_prompts(
     prompts |= {f"cat-{i}": label for i, label in categories}
     prompts |= {"reason-" + r.replace(" ", "-"): r for r in pause_reasons}
     return prompts
+
+
+def all_prompts(config: Config, agents: Sequence[AgentSpec]) -> dict[str, str]:
+    """Every prompt this call center speaks: the fixed ones and those the config and the roster name."""
+    return {
+        **PROMPTS,
+        **roster_prompts(
+            [(a.id, a.name) for a in agents],
+            [(s.id, s.name) for s in config.services],
+            [(c.id, c.label) for c in config.categories],
+            config.agents.pause_reasons,
+        ),
+    }
 
 
 class PromptError(Exception):

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from callcenter.ami.link import AMILink, AMISettings
-from callcenter.asterisk.prompts import PROMPTS, roster_prompts
+from callcenter.asterisk.prompts import all_prompts
 from callcenter.config import Config, ami_secret_path
 from callcenter.demo.script import Driver, event
 from callcenter.demo.transcript import transcript
@@ -36,16 +36,7 @@ async def demo_call(
         await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), 120)
     finally:
         await link.close()
-    texts = {
-        **PROMPTS,
-        **roster_prompts(
-            [(a.id, a.name) for a in agents],
-            [(s.id, s.name) for s in config.services],
-            [(c.id, c.label) for c in config.categories],
-            config.agents.pause_reasons,
-        ),
-    }
-    for line in transcript(driver.log.timed(), caller.uniqueid, texts, start):
+    for line in transcript(driver.log.timed(), caller.uniqueid, all_prompts(config, agents), start):
         out(line)
     async with await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days) as store:
         call = await store.get_call(caller.uniqueid)

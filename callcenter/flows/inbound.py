@@ -17,6 +17,7 @@ from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
 from callcenter.flows.caller_ratings import Unlock, manage_ratings, unlock
 from callcenter.flows.deps import FlowDeps
+from callcenter.flows.queueing import excluded_agents
 from callcenter.flows.rating import rate
 from callcenter.flows.results import DONE, QUEUE, RESULT_VAR
 from callcenter.store import Client
@@ -24,7 +25,6 @@ from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
 
-SHARED = "shared"
 # main menu key for "review or change your ratings"; the reminder of an unrated call offers it as 2
 MANAGE_KEY = "9"
 MANAGE = "2"
@@ -65,7 +65,7 @@ class InboundFlow:
                 return
             await d.store.set_call_service(call, service)
             await session.set_variable("CC_SERVICE", service)
-        excluded = set(filter(None, (await session.get_variable("CC_EXCLUDE") or "").split("-")))
+        excluded = await excluded_agents(session)
         choice = await self.choose(session, service, excluded)
         if choice is None:
             await session.set_variable("CC_LAST_OUTCOME", "failed")

@@ -22,6 +22,14 @@ MEMBER_INTERFACE = re.compile(r"^Local/([0-9]+)@cc-agent-offer")
 NOT_CONNECTED = frozenset({"TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL", "WITHDRAW"})
 
 
+# the agents this caller was not connected to (declined, no answer), dash-separated: not offered again this call
+EXCLUDE_VAR = "CC_EXCLUDE"
+
+
+async def excluded_agents(session: AGISession) -> set[str]:
+    return set(filter(None, (await session.get_variable(EXCLUDE_VAR) or "").split("-")))
+
+
 class ConnectedFlow:
     """Queue()'s AGI argument: runs on the caller the moment an agent is connected, so "answered" does not
     depend on the AMI link being up."""
@@ -81,8 +89,8 @@ class AfterQueueFlow:
             outcome: CallOutcome = "declined" if d.screenings.was_declined(call, chosen) else "no_answer"
             log.info("agent_not_connected", agent=chosen, outcome=outcome, status=status)
             await session.set_variable("CC_LAST_OUTCOME", outcome)
-            excluded = set(filter(None, (await session.get_variable("CC_EXCLUDE") or "").split("-")))
-            await session.set_variable("CC_EXCLUDE", "-".join(sorted(excluded | {chosen})))
+            excluded = await excluded_agents(session)
+            await session.set_variable(EXCLUDE_VAR, "-".join(sorted(excluded | {chosen})))
             reason = "cc/declined" if outcome == "declined" else "cc/not-answering"
             await say(session, [speech.agent_name(chosen), reason])
             await session.set_variable(RESULT_VAR, CHOOSE)
