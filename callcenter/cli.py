@@ -249,10 +249,19 @@ async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tup
     policy = config.policy
     async with await open_store(config, agents) as store:
         if args.agent:
-            agent = await reports.agent_report(store, args.agent, config.categories, policy)
+            agent = await reports.agent_report(
+                store, args.agent, config.categories, policy, owed_days=config.journey.remind_days
+            )
             print(reports.to_json(agent) if args.json else reports.render_agent(agent))
         else:
-            client = await reports.client_report(store, args.client, config.categories, policy, now=datetime.now(UTC))
+            client = await reports.client_report(
+                store,
+                args.client,
+                config.categories,
+                policy,
+                now=datetime.now(UTC),
+                owed_days=config.journey.remind_days,
+            )
             print(reports.to_json(client) if args.json else reports.render_client(client))
     return 0
 

@@ -24,7 +24,7 @@ from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, Direction
 
 # How far back a caller's unrated calls count as owed: the window the IVR reminds callers about
 # (FlowDeps.remind_days); older ones are never asked for again.
-OWED_DAYS: Final = 14
+OWED_DAYS: Final = 14  # the default of [journey] remind_days; the CLI passes the configured value
 
 MISSING: Final = "-"
 ANONYMOUS: Final = "anonymous"
@@ -81,6 +81,7 @@ class AgentReport:
     recent: tuple[EvaluationRow, ...]  # newest first, deleted ones included
     # answered calls this agent has not rated the caller of (they hung up first), newest first
     owed: tuple[Call, ...] = ()
+    owed_days: int = OWED_DAYS  # how far back ``owed`` looks
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,13 @@ class CallRow:
 
 
 async def agent_report(
-    store: Store, agent_id: str, categories: Sequence[Category], policy: Policy, *, recent: int = 10
+    store: Store,
+    agent_id: str,
+    categories: Sequence[Category],
+    policy: Policy,
+    *,
+    recent: int = 10,
+    owed_days: int = OWED_DAYS,
 ) -> AgentReport:
     """An agent's ratings from callers; LookupError for an id that was never on the roster."""
     agent = await store.get_agent(agent_id)
@@ -123,7 +130,7 @@ async def agent_report(
         agent_id=agent_id, direction=CLIENT_TO_AGENT, include_deleted=True, limit=recent
     )
     numbers = await _numbers(store, {e.client_id for e in evaluations})
-    since = datetime.now(UTC) - timedelta(days=OWED_DAYS)
+    since = datetime.now(UTC) - timedelta(days=owed_days)
     owed = await store.unrated_calls(AGENT_TO_CLIENT, since=since, agent_id=agent_id, limit=recent)
     return AgentReport(
         agent=agent,
@@ -131,6 +138,7 @@ async def agent_report(
         penalty=member_penalty(policy_score, policy),
         recent=tuple(_evaluation_row(e, numbers) for e in evaluations),
         owed=tuple(owed),
+        owed_days=owed_days,
     )
 
 
@@ -279,7 +287,7 @@ def render_agent(report: AgentReport) -> str:
         "Recent evaluations from callers (newest first):",
         *_evaluation_table(report.recent, report.scores, "CALLER", lambda e: _number(e.caller)),
         "",
-        f"Ratings owed: answered calls of the last {OWED_DAYS} days where this agent has not rated the caller:",
+        f"Ratings owed: answered calls of the last {report.owed_days} days where this agent has not rated the caller:",
         *_owed_table(report.owed),
     ]
     return "\n".join(lines)
