@@ -8,6 +8,7 @@ from callcenter.agi.errors import (
     AGIProtocolError,
     AGISoundError,
     AGITimeout,
+    RouteRefused,
 )
 from callcenter.agi.protocol import (
     AGIEnv,
@@ -38,6 +39,7 @@ __all__ = [
     "Reply",
     "ReplyAssembler",
     "Route",
+    "RouteRefused",
     "build_env",
     "format_command",
     "format_reply",

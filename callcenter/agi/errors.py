@@ -23,6 +23,11 @@ class AGIHangup(AGIError):
     """The channel hung up: a command failed after Asterisk announced the hangup, or answered 511."""
 
 
+class RouteRefused(AGIError):
+    """A route will not serve this request: its parameters or the call it names do not check out (a hostile or
+    stale request, not a bug). The server logs it as a warning without a traceback and closes the session."""
+
+
 class AGICommandError(AGIError):
     """Asterisk refused or failed a command: 510 (unknown), 520 (usage, with the full usage text), ..."""
 

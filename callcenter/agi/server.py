@@ -23,7 +23,7 @@ from typing import Self, TypeAlias
 
 import structlog
 
-from callcenter.agi.errors import AGIConnectionClosed, AGIHangup, AGIProtocolError, AGITimeout
+from callcenter.agi.errors import AGIConnectionClosed, AGIHangup, AGIProtocolError, AGITimeout, RouteRefused
 from callcenter.agi.protocol import AGIEnv, build_env
 from callcenter.agi.session import DEFAULT_MEDIA_TIMEOUT, AGISession, read_header_block
 
@@ -229,6 +229,8 @@ class FastAGIServer:
         except (AGIHangup, AGIConnectionClosed) as exc:
             outcome = "hangup" if isinstance(exc, AGIHangup) else "connection_closed"
             log.info("agi_session_end", outcome=outcome, detail=str(exc), **_end_fields(session, started))
+        except RouteRefused as exc:
+            log.warning("agi_session_end", outcome="refused", detail=str(exc), **_end_fields(session, started))
         except (AGITimeout, AGIProtocolError) as exc:
             outcome = "command_timeout" if isinstance(exc, AGITimeout) else "protocol_error"
             log.warning("agi_session_end", outcome=outcome, detail=str(exc), **_end_fields(session, started))
