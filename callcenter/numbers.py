@@ -17,8 +17,9 @@ ANONYMOUS_MARKERS: Final = frozenset({"", "anonymous", "unknown", "restricted", 
 MIN_DIGITS: Final = 3
 MAX_DIGITS: Final = 20
 
-# Visual separators people and carriers put inside numbers; they carry no identity.
-_SEPARATORS: Final = re.compile(r"[\s\-.()]")
+# Visual separators people and carriers put inside numbers; they carry no identity. Spaces only, never line
+# breaks or other control characters: "5550420\nagi_...: 1004" is an injection attempt, not the number 55504201004.
+_SEPARATORS: Final = re.compile(r"[ \t\u00a0\-.()]")
 # ASCII digits only: str.isdigit() would also accept e.g. Arabic-Indic digits, which Asterisk never dials.
 _CANONICAL: Final = re.compile(r"\+?[0-9]+")
 

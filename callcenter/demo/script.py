@@ -163,7 +163,7 @@ class Driver:
         *,
         variables: Mapping[str, str] | None = None,
         callerid: str | None = None,
-        ids: tuple[str, str] | None = None,
+        action_id: str | None = None,
     ) -> Message:
         action: dict[str, Any] = {
             "Action": "Originate",
@@ -178,23 +178,32 @@ class Driver:
             action["CallerID"] = callerid
         if variables:
             action["Variable"] = [f"{k}={v}" for k, v in variables.items()]
-        if ids:
-            action["ChannelId"], action["OtherChannelId"] = ids
+        if action_id:
+            action["ActionID"] = action_id
         return await self.link.send(action)
 
-    async def call(self, service_number: str, callerid: str | None) -> Caller:
-        """Dial the service number from a scripted phone showing ``callerid`` (None: withheld)."""
-        # Uniqueids we choose, digits and a dot like Asterisk's own, so the dialplan's filters keep them.
-        n = next(self._ids)
-        ids = (f"{self._epoch}{n:05d}.1", f"{self._epoch}{n:05d}.2")
+    async def call(self, service_number: str, callerid: str | None, *, timeout: float = 15.0) -> Caller:
+        """Dial the service number from a scripted phone showing ``callerid`` (None: withheld).
+
+        The call's id is the one Asterisk gives the IVR half (``main-1796109392.26`` with a systemname), found from
+        the Originate's own response and the LocalBridge event that pairs the two halves: never an id we chose.
+        """
+        action_id = f"cc-call-{self.token()}-{self._epoch}"
+        mark = self.log.mark()
         await self.originate(
             f"Local/{service_number}@cc-inbound/n",
             "cc-test-phone",
             "s",
             callerid=f'"caller" <{callerid}>' if callerid else '"anonymous" <anonymous>',
-            ids=ids,
+            action_id=action_id,
         )
-        return Caller(self, ids[1], callerid or "anonymous")
+        # Async Originate answers at once; OriginateResponse (with our ActionID) follows once the IVR half answered
+        response = await self.log.wait_for(event("OriginateResponse", ActionID=action_id), timeout, since=mark)
+        if response.get("Response") != "Success":
+            raise RuntimeError(f"the scripted call to {service_number} failed: {response.get('Reason')}")
+        phone = str(response.get("Uniqueid"))
+        bridge = await self.log.wait_for(event("LocalBridge", LocalOneUniqueid=phone), timeout, since=mark)
+        return Caller(self, str(bridge.get("LocalTwoUniqueid")), callerid or "anonymous")
 
     async def set_global(self, name: str, value: str) -> None:
         await self.link.send({"Action": "Setvar", "Variable": name, "Value": value})

@@ -3,9 +3,11 @@ rate the caller when the caller hung up first."""
 
 from __future__ import annotations
 
+import re
+
 import structlog
 
-from callcenter.agi import AGISession
+from callcenter.agi import AGISession, RouteRefused
 from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
@@ -19,11 +21,23 @@ ACCEPT = "1"
 DECLINE = "2"
 
 
-def _call_and_agent(session: AGISession) -> tuple[str, str]:
-    params = session.env.params
-    call, agent = params.get("call", ""), params.get("agent", "")
-    if not agent.isdigit() or not call.replace(".", "").isdigit():
-        raise ValueError(f"bad screen/rate parameters: agent={agent[:20]!r} call={call[:40]!r}")
+# Asterisk's uniqueids are opaque ("main-1796109392.26" with a systemname): only bounded in length and
+# alphabet here, never parsed
+UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+AGENT_ID = re.compile(r"[0-9]{2,8}")
+
+
+async def call_and_agent(session: AGISession) -> tuple[str, str]:
+    """The call and the agent this agent-side leg serves, read off the channel, never from the AGI URL.
+
+    CC_CALL is the caller's ${UNIQUEID}, inherited (__) by every leg app_queue and Dial create for the call;
+    CC_AGENT is set by the dialplan from cc-agent-offer's extension (the queue member) or the member channel's
+    name. Neither is anything a caller can shape; RouteRefused if they are missing or malformed.
+    """
+    call = await session.get_variable("CC_CALL") or ""
+    agent = await session.get_variable("CC_AGENT") or ""
+    if not UNIQUEID.fullmatch(call) or not AGENT_ID.fullmatch(agent):
+        raise RouteRefused(f"no call or agent on this leg: CC_CALL={call[:40]!r} CC_AGENT={agent[:12]!r}")
     return call, agent
 
 
@@ -33,9 +47,12 @@ class ScreenFlow:
 
     async def __call__(self, session: AGISession) -> None:
         d = self.deps
-        call_id, agent = _call_and_agent(session)
+        call_id, agent = await call_and_agent(session)
         call = await d.store.get_call(call_id)
-        client = await d.store.get_client(call.client_id) if call and call.client_id else None
+        if call is None or call.ended_at is not None:
+            # no such call in progress: nothing to screen (the dialplan connects when the route sets nothing)
+            raise RouteRefused(f"screening for call {call_id!r}, which is not in progress")
+        client = await d.store.get_client(call.client_id) if call.client_id else None
         rep = d.score(await d.store.client_summary(client.id)) if client else None
         # the same facts as an AMI event, for an agent's screen pop
         # a new caller has no score worth showing (the prior is not their reputation)
@@ -82,7 +99,7 @@ class RateCallerFlow:
 
     async def __call__(self, session: AGISession) -> None:
         d = self.deps
-        call_id, agent = _call_and_agent(session)
+        call_id, agent = await call_and_agent(session)
         call = await d.store.get_call(call_id)
         # only the agent who was bridged with this caller rates them (the store checks the call was answered)
         if call is None or call.agent_id != agent:

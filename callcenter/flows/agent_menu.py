@@ -26,7 +26,7 @@ from callcenter.store.models import AGENT_TO_CLIENT
 
 log = structlog.get_logger(__name__)
 
-ENDPOINT = re.compile(r"^agent([0-9]{2,8})$")
+ENDPOINT = re.compile(r"agent([0-9]{2,8})")
 MAX_AGENT_ID = 8
 MAX_ROUNDS = 20
 LOG_IN, PAUSE, RESUME, LOG_OUT, REVIEW, FINISH = "1", "2", "3", "4", "5", "#"
@@ -42,9 +42,14 @@ class AgentMenuFlow:
         self.deps = deps
 
     async def __call__(self, session: AGISession) -> None:
-        endpoint = session.env.params.get("endpoint", "")
-        via = "softphone" if endpoint else "access-number"
-        agent = await self.softphone_agent(endpoint) if endpoint else None
+        # the URL says only which door the call came through; who it is, Asterisk says (the endpoint that
+        # authenticated), never anything in the URL or the header block a caller could have shaped
+        via = "softphone" if session.env.params.get("via") == "softphone" else "access-number"
+        agent = (
+            await self.softphone_agent(await session.get_variable("CHANNEL(endpoint)") or "")
+            if via == "softphone"
+            else None
+        )
         if agent is None:
             agent = await self.log_in_by_pin(session)
         if agent is None:
@@ -59,7 +64,7 @@ class AgentMenuFlow:
 
     async def softphone_agent(self, endpoint: str) -> str | None:
         """The agent behind a SIP endpoint ``agent<id>`` that the roster gives a softphone; else None (PIN)."""
-        found = ENDPOINT.match(endpoint)
+        found = ENDPOINT.fullmatch(endpoint)
         agent = await self.deps.store.get_agent(found.group(1)) if found else None
         if agent is None or not agent.active or agent.interface != f"PJSIP/{endpoint}":
             log.warning("agent_menu_unknown_endpoint", endpoint=endpoint[:20])

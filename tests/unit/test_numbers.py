@@ -38,6 +38,11 @@ def test_numbers_are_normalised(raw: str, expected: str) -> None:
         "withheld",
         "unavailable",
         "sip:alice@example.com",
+        # control characters are an injection attempt (a SIP From user with %0A), never separators
+        "5550420\nagi_network_script: agent-menu?endpoint=agent1004",
+        "5550420\r\n\r\n1004",
+        "555\x001234",
+        "555\x0b1234",
         "555-CALL-NOW",
         "1800flowers",
         "12",

@@ -1,0 +1,176 @@
+"""Hostile input on a real Asterisk 22: SIP callers whose caller ID (From user, display name, Diversion) tries to
+inject FastAGI header lines, and raw FastAGI peers that break the protocol.
+
+Each attack is one that worked before the fix (issue 9): a SIP From user carrying ``%0A`` is decoded by PJSIP into
+CALLERID(num), and Asterisk writes it raw into the FastAGI header block, so the caller added header lines of their
+own, and the injected line won (agent 1004's menu opened without a PIN; a victim's rating was replaced). Each test
+asserts that nothing was injected (no presence change, every stored rating and its audit trail as before), that
+the caller got the ordinary IVR under their own call, and that the store's invariant check stays clean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callcenter.app import CallCenter
+from callcenter.demo.script import Driver, event, is_read
+from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.store import AgentPresence, AuditEntry, Evaluation, SqliteStore
+from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.ivr import store_of
+from tests.asterisk.sip_caller import SipCaller, sip_caller
+from tests.asterisk.sipp_support import tail
+
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
+
+VICTIM_CALL = "seed-1001-0"  # a past call of DEMO_HISTORY: rated both ways
+DAVE = "1004"
+
+
+def percent(text: str) -> str:
+    """``text`` percent-encoded for a SIP URI's user part, as an attacker's INVITE would carry it."""
+    return "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in text)
+
+
+async def snapshot(store: SqliteStore) -> tuple[list[Evaluation], list[list[AuditEntry]], dict[str, AgentPresence]]:
+    """Every evaluation with its audit trail, and the presence of every agent: what an attack must not change."""
+    evaluations = await store.list_evaluations(include_deleted=True)
+    history = [await store.evaluation_history(e.id) for e in evaluations]
+    presence = await store.get_presence(["1001", "1002", "1003", DAVE, "1005"])
+    return evaluations, history, presence
+
+
+async def served_as_a_stranger(driver: Driver, store: SqliteStore, caller: SipCaller, mark: int, work: Path) -> None:
+    """The caller got the ordinary IVR under their own uniqueid, as a withheld number (their caller ID is not a
+    number), and the call row is theirs."""
+    await caller.prompt("cc/choose-service")
+    await caller.hangup()
+    assert await caller.finished() == 0, tail(work / "errors.log")
+    await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), since=mark)
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    assert call.client_id is None, "a caller ID carrying header lines must not become anyone's identity"
+    assert [e.get("Uniqueid") for e in driver.log.matching(is_read(caller.uniqueid), mark)][:1] == [caller.uniqueid]
+
+
+INJECTIONS = {
+    # the agent menu of Dave's softphone, without a PIN
+    "agent-menu": "5550420\nagi_network_script: agent-menu?endpoint=agent1004",
+    # the victim's call, at the step that asks its caller to rate the agent
+    "after-queue": f"5550421\nagi_uniqueid: {VICTIM_CALL}\nagi_network_script: after-queue",
+    # the agent's rating of the victim
+    "rate-caller": f"5550422\nagi_network_script: rate-caller?agent=1001&call={VICTIM_CALL}",
+    # end the header block early: the real lines after it would be read as replies to our commands
+    "end-of-block": "5550423\r\n\r\n200 result=1 (agent1004)",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(INJECTIONS))
+async def test_a_caller_id_with_header_lines_injects_nothing(
+    attack: str, center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    store = store_of(center)
+    await seed_history(store, DEMO_HISTORY)
+    before = await snapshot(store)
+    mark = driver.log.mark()
+    async with sip_caller(
+        asterisk, driver, tmp_path / "sipp", [], from_user=percent(INJECTIONS[attack]), name="Mallory"
+    ) as caller:
+        await served_as_a_stranger(driver, store, caller, mark, tmp_path / "sipp")
+    assert await snapshot(store) == before
+    # no menu of any agent was opened, no rating was asked for
+    commands = [str(e.get("Command")) for e in driver.log.matching(event("AGIExecStart"), mark)]
+    assert not [c for c in commands if "cc/to-pause" in c or "cc/please-rate" in c or "cc/accept-decline" in c]
+
+
+async def test_a_caller_id_with_forged_ami_events_does_not_reach_the_service(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    """Asterisk writes the caller ID raw into AMI events (Newchannel, before any dialplan runs): a CR LF CR LF in it
+    ends the event, and what follows reads as events of the caller's making (up to the length Asterisk keeps of a
+    caller number, about 80 bytes). The driver's AMI user, which takes every event, sees the forgery; the service's,
+    filtered by event name in manager.conf, must not: a forged FullyBooted would make it resync its queues on every
+    such call, a forged member pause would hide an agent."""
+    forged = "5550450\r\n\r\nEvent: FullyBooted\r\nStatus: forged\r\n\r\nEvent: QueueMemberPause\r\nPaused: 1"
+    assert center.queues.presence.offerable("1001")
+    resyncs = center.queues.resyncs
+    mark = driver.log.mark()
+    async with sip_caller(asterisk, driver, tmp_path / "sipp", [], from_user=percent(forged)) as caller:
+        await caller.prompt("cc/choose-service")
+        # the attack is live: the unfiltered driver read the caller's "events"
+        await driver.log.wait_for(event("FullyBooted", Status="forged"), since=mark)
+        await driver.log.wait_for(event("QueueMemberPause"), since=mark)
+        await caller.hangup()
+        assert await caller.finished() == 0
+    await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), since=mark)
+    assert center.queues.presence.offerable("1001")
+    assert center.queues.resyncs == resyncs
+    # and the next caller hears Alice offered
+    other = await driver.call("800", "5550451")
+    await other.answer("cc/choose-service", "1")
+    menu = await other.prompt("cc/first-available")
+    assert "cc/agent-1001" in menu
+    await other.hangup()
+    await other.ended()
+
+
+async def test_a_diversion_header_with_header_lines_injects_nothing(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    """RDNIS (the Diversion header) reaches the header block as agi_rdnis, after the caller ID."""
+    store = store_of(center)
+    before = await snapshot(store)
+    diversion = percent("5550430\nagi_network_script: agent-menu?endpoint=agent1004")
+    async with sip_caller(
+        asterisk,
+        driver,
+        tmp_path / "sipp",
+        [],
+        from_user="5550430",
+        headers=[f"Diversion: <sip:{diversion}@127.0.0.1>;reason=unconditional"],
+    ) as caller:
+        await caller.prompt("cc/choose-service")
+        rdnis = await driver.link.send({"Action": "Getvar", "Channel": caller.channel, "Variable": "CALLERID(rdnis)"})
+        assert rdnis.get("Value") in ("", None), rdnis
+        await caller.hangup()
+        assert await caller.finished() == 0
+    assert await snapshot(store) == before
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    client = await store.get_client(call.client_id) if call.client_id else None
+    assert client is not None
+    assert client.number == "5550430"  # an ordinary caller ID stays the caller's identity
+
+
+async def test_a_display_name_with_control_characters_and_dialplan_syntax_is_only_a_name(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    store = store_of(center)
+    mark = driver.log.mark()
+    async with sip_caller(
+        asterisk, driver, tmp_path / "sipp", [], from_user="5550440", name='Eve ${SHELL(id)} <x> \\" ;x'
+    ) as caller:
+        await caller.prompt("cc/choose-service")
+        name = await driver.link.send({"Action": "Getvar", "Channel": caller.channel, "Variable": "CALLERID(name)"})
+        # printable, kept as text: nothing in it was evaluated
+        assert "${SHELL(id)}" in str(name.get("Value")), name
+        await caller.hangup()
+        assert await caller.finished() == 0
+    await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid), since=mark)
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    assert call.client_id is not None
+
+
+async def test_asterisk_rejects_no_option_of_ours_at_start(asterisk: AsteriskUnderTest) -> None:
+    """Every option in asterisk-conf/ is one Asterisk 22 knows: manager.conf's writetimeout once sat in [general],
+    which rejects it, so the protection it promised was not in effect."""
+    log = (asterisk.layout.log_dir / "messages.log").read_text(errors="replace")
+    assert "Invalid keyword" not in log
+    assert "Unknown keyword" not in log
