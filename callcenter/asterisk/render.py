@@ -135,6 +135,8 @@ def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
         f"CC_SERVICE_NUMBER={config.asterisk.service_number}",
         f"CC_RING_TIMEOUT={config.journey.ring_timeout}",
         f"CC_QUEUE_TIMEOUT={config.journey.queue_timeout}",
+        "; the shared queue a caller is put in when the IVR cannot run before they chose a service (cc-fallback)",
+        f"CC_DEFAULT_SERVICE={config.services[0].id if config.services else ''}",
         "; how cc-agent-offer reaches each agent",
         *(f"CC_IFACE_{a.id}={a.interface}" for a in agents),
     ]

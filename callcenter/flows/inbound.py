@@ -148,13 +148,19 @@ class InboundFlow:
 
         return scored(free), scored(busy)
 
+    async def anyone_on_duty(self, service: str) -> bool:
+        presence = self.deps.presence()
+        return any(presence.reachable(a.id) for a in await self.deps.store.list_agents(service))
+
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
         d = self.deps
         free, busy = await self.candidates(service, excluded)
         shared = Choice(f"service-{service}", None)
         if not free:
             log.info("no_agent_offerable", service=service, busy=len(busy))
-            if not busy:
+            # every agent this caller chose declined or did not answer: they are still the service's agents,
+            # and one of them may take the call from the shared queue; only with nobody on duty is it goodbye
+            if not busy and not await self.anyone_on_duty(service):
                 return None
             await say(session, ["cc/no-agents"])
             return shared

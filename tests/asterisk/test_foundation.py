@@ -114,10 +114,3 @@ async def test_fastagi_unreachable_takes_the_dialplan_fallback(driver: Driver) -
     result = await driver.log.wait_for(selftest_result(token))
     assert result.get("Result") == "fallback"
     assert result.get("AGISTATUS") == "FAILURE"
-
-
-async def test_inbound_call_without_fastagi_gets_the_technical_difficulty_goodbye(driver: Driver) -> None:
-    mark = driver.log.mark()
-    await driver.originate("Local/800@cc-inbound/n", "cc-test-phone", "s", callerid="5551234")
-    fallback = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterFallback"), since=mark)
-    assert fallback.get("AGISTATUS") == "FAILURE"

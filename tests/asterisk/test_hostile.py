@@ -10,10 +10,12 @@ the caller got the ordinary IVR under their own call, and that the store's invar
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from callcenter.agi.protocol import header_block
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event, is_read
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
@@ -174,3 +176,59 @@ async def test_asterisk_rejects_no_option_of_ours_at_start(asterisk: AsteriskUnd
     log = (asterisk.layout.log_dir / "messages.log").read_text(errors="replace")
     assert "Invalid keyword" not in log
     assert "Unknown keyword" not in log
+
+
+# --- raw FastAGI peers ------------------------------------------------------------------------------------------
+# Whatever connects to the FastAGI port speaks for Asterisk, so it stays on loopback (README, security notes); what
+# the core can still do is refuse anything that is not what Asterisk sends, before a route runs.
+
+
+async def refused_before_any_route(port: int, block: bytes) -> bytes:
+    """Send ``block`` as a header block; return what the server sent back before closing (b"": nothing)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(block)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def header_lines(**changes: str | None) -> list[tuple[str, str]]:
+    """Asterisk 22's header block for an inbound call, as (key, value) pairs, with ``changes`` (None drops a key)."""
+    block = header_block("inbound", uniqueid="main-1796109392.26", callerid="5550460").decode()
+    pairs = [line.split(": ", 1) for line in block.splitlines() if line]
+    changed = [(k, changes.get(k, v)) for k, v in pairs]
+    return [(k, v) for k, v in changed if v is not None]
+
+
+def encoded(pairs: list[tuple[str, str]], extra: str = "") -> bytes:
+    return ("".join(f"{k}: {v}\n" for k, v in pairs) + extra + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        # the injected repeat of a key the real block already has (last one used to win)
+        encoded(header_lines(agi_callerid="5550460\nagi_network_script: agent-menu?endpoint=agent1004")),
+        encoded(header_lines(agi_callerid="5550460\nagi_uniqueid: seed-1001-0")),
+        # no uniqueid, an empty one, no channel
+        encoded(header_lines(agi_uniqueid=None)),
+        encoded(header_lines(agi_uniqueid="")),
+        encoded(header_lines(agi_channel=None)),
+        # a line that is not agi_<key>: value
+        encoded(header_lines(), extra="Event: FullyBooted\n"),
+    ],
+    ids=["repeated-script", "repeated-uniqueid", "no-uniqueid", "empty-uniqueid", "no-channel", "not-a-header"],
+)
+async def test_a_header_block_asterisk_would_not_send_is_refused_before_any_route_runs(
+    block: bytes, center: CallCenter, asterisk: AsteriskUnderTest
+) -> None:
+    store = store_of(center)
+    calls = await store.list_calls(limit=1000)
+    sent = await refused_before_any_route(asterisk.config.agi.port, block)
+    # a route would have sent its first command (and the inbound route would have stored a call)
+    assert sent == b""
+    assert await store.list_calls(limit=1000) == calls
+    assert await store.get_call("") is None

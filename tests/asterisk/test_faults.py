@@ -1,0 +1,114 @@
+"""Faults on a real Asterisk 22: the service down or dying, and what every caller then gets. Each test asserts
+what the caller heard or what Asterisk did with them (a human, or a clear goodbye), and what was stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from callcenter.ami.link import AMIActionError
+from callcenter.app import CallCenter
+from callcenter.demo.script import Driver, event
+from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from tests.asterisk.ivr import offered, store_of
+
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.usefixtures("scripted_agents"),
+]
+
+SHARED = "service-support"
+AGENTS = ("1001", "1002", "1003")  # the demo's first service: where a caller goes before choosing one
+
+
+async def members_of(driver: Driver, queue: str) -> list[str]:
+    listing = await driver.link.send_list({"Action": "QueueStatus", "Queue": queue})
+    return [str(m.get("Location") or m.get("Interface")) for m in listing if m.get("Event") == "QueueMember"]
+
+
+async def only_member(driver: Driver, queue: str, agent: str | None) -> None:
+    """Make ``agent`` (or nobody) the one member of ``queue``, as the service would have left it: Asterisk keeps
+    its members whatever happens to the service."""
+    for interface in await members_of(driver, queue):
+        await driver.link.send({"Action": "QueueRemove", "Queue": queue, "Interface": interface})
+    if agent is None:
+        return
+    await driver.link.send(
+        {"Action": "Setvar", "Variable": f"DEVICE_STATE(Custom:agent-{agent})", "Value": "NOT_INUSE"}
+    )
+    with contextlib.suppress(AMIActionError):
+        await driver.link.send(
+            {
+                "Action": "QueueAdd",
+                "Queue": queue,
+                "Interface": f"Local/{agent}@cc-agent-offer/n",
+                "MemberName": agent,
+                "StateInterface": f"Custom:agent-{agent}",
+                "Penalty": "0",
+            }
+        )
+
+
+async def test_fastagi_down_the_caller_reaches_a_human_in_the_shared_queue_unscreened(driver: Driver) -> None:
+    # no `center` fixture: nothing listens on the FastAGI port, as when the service is down
+    await only_member(driver, SHARED, "1001")
+    mark = driver.log.mark()
+    caller = await driver.call("800", "5550501")
+    fallback = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterFallback"), since=mark)
+    assert fallback.get("AGISTATUS") == "FAILURE"
+    queued = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterFallbackQueue"), since=mark)
+    assert (queued.get("Call"), queued.get("Queue")) == (caller.uniqueid, SHARED)
+    join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+    assert join.get("Queue") == SHARED
+    connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+    assert (connect.get("Queue"), connect.get("MemberName")) == (SHARED, "1001")
+    # the agent talks, hangs up; the caller hears the goodbye and the call ends
+    await caller.ended()
+    # the screening, which needs the service, was skipped rather than tried
+    assert not driver.log.matching(event("AGIExecStart"), since=mark)
+
+
+async def test_fastagi_down_and_nobody_logged_in_is_a_clear_goodbye(driver: Driver) -> None:
+    await only_member(driver, SHARED, None)
+    mark = driver.log.mark()
+    caller = await driver.call("800", "5550502")
+    goodbye = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterFallbackGoodbye"), since=mark)
+    assert (goodbye.get("Call"), goodbye.get("Queue")) == (caller.uniqueid, SHARED)
+    await caller.ended()
+    assert not driver.log.matching(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+
+
+async def test_every_agent_refusing_in_turn_offers_the_shared_queue_before_any_goodbye(
+    center: CallCenter, driver: Driver
+) -> None:
+    store = store_of(center)
+    await seed_history(store, DEMO_HISTORY)
+    for agent in AGENTS:
+        await driver.set_global(f"CC_DEMO_{agent}", "decline")
+    mark = driver.log.mark()
+    caller = await driver.call("800", "5550503")
+    await caller.answer("cc/choose-service", "1")
+    refused: list[str] = []
+    for _ in AGENTS:
+        menu = await caller.prompt("cc/first-available")
+        choice = offered(menu)[0]
+        assert choice not in refused
+        await caller.press("1")
+        await caller.prompt("cc/declined")
+        refused.append(choice)
+    assert sorted(refused) == sorted(AGENTS)
+    # nobody left to choose, but they are all still the service's agents: the shared queue, not a goodbye
+    await caller.prompt("cc/shared-queue")
+    await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid, Queue=SHARED), since=mark)
+    await driver.set_global("CC_DEMO_1002", "accept")
+    connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=40)
+    assert (connect.get("Queue"), connect.get("MemberName")) == (SHARED, "1002")
+    await caller.answer("cc/please-rate", "*", timeout=30)
+    await caller.ended()
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    assert (call.outcome, call.agent_id, call.queue) == ("answered", "1002", SHARED)
+    assert not [p for p in caller.heard if "cc/no-agents" in p and "cc/goodbye" in p]
