@@ -21,9 +21,11 @@ from callcenter.agi.errors import (
 from callcenter.agi.protocol import (
     DTMF_DIGITS,
     AGIEnv,
+    HeaderBlock,
     Reply,
     ReplyAssembler,
     format_command,
+    only_hangup_lines,
     parse_header_line,
 )
 
@@ -73,11 +75,18 @@ async def read_line(reader: asyncio.StreamReader, max_line: int) -> bytes:
 
 
 async def read_header_block(reader: asyncio.StreamReader, *, max_line: int, max_bytes: int) -> dict[str, str]:
-    """The `agi_*` header block up to its empty line, as a mapping (a repeated key: the last one wins).
+    """The `agi_*` header block up to its empty line, as a mapping; AGIProtocolError for any block Asterisk would
+    not send (see HeaderBlock: a repeated key, an identity key after the caller ID, ...).
+
+    A caller ID holding CR LF CR LF ends the block early, and whatever the caller wrote after it would be read as
+    the reply to our first command. Asterisk sends nothing after the block until it gets a command (but a HANGUP
+    line), and it writes the caller ID with the rest of its line in one write, so such a tail is already here when
+    the block ends: refused. (The real header lines after the caller ID may come later; AGISession refuses a
+    header line where a reply belongs.)
 
     The caller bounds it in time; here it is bounded in size: AGIProtocolError past max_bytes.
     """
-    headers: dict[str, str] = {}
+    block = HeaderBlock()
     total = 0
     while True:
         line = await read_line(reader, max_line)
@@ -85,9 +94,20 @@ async def read_header_block(reader: asyncio.StreamReader, *, max_line: int, max_
         if total > max_bytes:
             raise AGIProtocolError(f"header block longer than {max_bytes} bytes")
         if not line:
-            return headers
-        key, value = parse_header_line(line)
-        headers[key] = value
+            pending = _buffered(reader)
+            if not only_hangup_lines(pending):
+                raise AGIProtocolError(
+                    f"{len(pending)} bytes after the header block before any command (a caller ID ending the block?)"
+                )
+            return block.headers
+        block.add(*parse_header_line(line))
+
+
+def _buffered(reader: asyncio.StreamReader) -> bytes:
+    """What the reader holds but nobody has read yet. StreamReader has no public peek; CPython has kept this in
+    its `_buffer` bytearray since asyncio began, and test_session checks that it still does."""
+    buffer = getattr(reader, "_buffer", None)
+    return bytes(buffer) if isinstance(buffer, bytes | bytearray) else b""
 
 
 @dataclass(frozen=True, slots=True)

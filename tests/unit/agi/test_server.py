@@ -404,3 +404,122 @@ def test_constructor_validates() -> None:
         FastAGIServer({}, max_sessions=0)
     with pytest.raises(TypeError, match="not callable"):
         FastAGIServer({"x": cast(Route, "nope")})
+
+
+# ---- hostile header blocks (issue #9: caller-ID header injection) -------------------------------------------
+
+
+def _block(lines: list[tuple[str, str]]) -> bytes:
+    return b"".join(f"{key}: {value}\n".encode() for key, value in lines) + b"\n"
+
+
+def _real_lines(**kwargs: Any) -> list[tuple[str, str]]:
+    """The (key, value) pairs of header_block(...), in Asterisk's order."""
+    block = header_block(**kwargs).decode()
+    return [(key, value) for key, _, value in (line.partition(": ") for line in block.split("\n") if line)]
+
+
+def _without(lines: list[tuple[str, str]], key: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in lines if k != key]
+
+
+def _with(lines: list[tuple[str, str]], key: str, value: str) -> list[tuple[str, str]]:
+    return [(k, value if k == key else v) for k, v in lines]
+
+
+HOSTILE_BLOCKS: dict[str, bytes] = {
+    # a caller ID carrying a line: the last value of a repeated key used to win
+    "injected script": header_block("inbound", callerid="5551234\nagi_network_script: agent-menu?endpoint=agent1004"),
+    "injected request": header_block("inbound", callerid="5551234\nagi_request: agi://127.0.0.1/agent-menu"),
+    "injected uniqueid": header_block("inbound", callerid="5551234\nagi_uniqueid: victim.1"),
+    "injected channel": header_block("inbound", callerid="5551234\nagi_channel: PJSIP/agent1004-00000001"),
+    "injected argument": header_block("inbound", callerid="5551234\nagi_arg_1: evil"),
+    "injected garbage line": header_block("inbound", callerid="5551234\nnot a header"),
+    "injected line without the blank": header_block("inbound", callerid="5551234\nagi_x:y"),
+    # CRLF CRLF ends the block early: what follows would be read as replies to our first commands
+    "injected end of block": header_block("inbound", callerid="5551234\r\n\r\n200 result=1 (agent1004)"),
+    # a script-less AGI URL sends no agi_network_script: one after agi_callerid can only be a caller's
+    "script after the caller id": _block(
+        [
+            *[(k, v) for k, v in _real_lines(route="") if k not in {"agi_network_script", "agi_callerid"}][:7],
+            ("agi_callerid", "5551234"),
+            ("agi_network_script", "agent-menu?endpoint=agent1004"),
+        ]
+    ),
+    "no uniqueid": _block(_without(_real_lines(route="inbound"), "agi_uniqueid")),
+    "empty uniqueid": _block(_with(_real_lines(route="inbound"), "agi_uniqueid", "")),
+    "no channel": _block(_without(_real_lines(route="inbound"), "agi_channel")),
+    "empty channel": _block(_with(_real_lines(route="inbound"), "agi_channel", "")),
+    "no script": _block(_without(_without(_real_lines(route="inbound"), "agi_network_script"), "agi_request")),
+    "empty script": header_block(""),
+}
+
+
+@pytest.mark.parametrize("block", HOSTILE_BLOCKS.values(), ids=HOSTILE_BLOCKS.keys())
+async def test_hostile_header_blocks_are_refused_before_any_route_runs(block: bytes) -> None:
+    ran: list[str] = []
+
+    async def route(session: AGISession) -> None:
+        ran.append(session.env.route)
+        await session.set_variable("CC_RESULT", "DONE")
+
+    routes = {"inbound": route, "agent-menu": route, "": route}
+    with capture() as logs:
+        # a short command deadline: a route that wrongly ran gives up on its command quickly, and the test fails fast
+        async with serving(routes, command_timeout=0.5) as server:
+            async with connected(server) as fake:
+                await fake.send(block)
+                # no command at all: the connection is just closed
+                assert await fake.expect_closed() == b""
+            assert ran == []
+            await run_echo_on(server)
+    [failure] = events(logs, "agi_header_failed")
+    assert (failure["reason"], failure["log_level"]) == ("protocol", "warning")
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"}]
+
+
+async def run_echo_on(server: FastAGIServer) -> None:
+    """The server still serves a well-formed call afterwards (echo is not among the hostile test's routes)."""
+    async with connected(server) as fake:
+        await fake.start("inbound")
+        await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+        assert await fake.expect_closed() == b""
+
+
+async def test_header_lines_arriving_as_replies_end_the_session() -> None:
+    """A CRLF CRLF in the caller ID ends the block early; the real header lines after it (sent by Asterisk a moment
+    later) then arrive where the reply to our first command belongs: a protocol error, not a reply."""
+    block = header_block("inbound", callerid="5551234\r\n")
+    head, _, tail = block.partition(b"5551234\r\n\n")
+    replies: list[str | None] = []
+
+    async def route(session: AGISession) -> None:
+        replies.append(await session.get_variable("CC_SERVICE"))
+        await session.set_variable("CC_RESULT", "DONE")
+
+    with capture() as logs:
+        async with serving({"inbound": route}) as server, connected(server) as fake:
+            await fake.send(head + b"5551234\r\n\n")
+            assert await fake.command() == b"GET VARIABLE CC_SERVICE\n"
+            await fake.send(tail)
+            assert await fake.expect_closed() == b""
+    assert replies == []
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("protocol_error", "warning")
+    assert "header line" in end["detail"]
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"}]
+
+
+async def test_a_hangup_right_after_the_header_block_is_not_refused() -> None:
+    """Asterisk may announce a hangup before our first command: the only thing it ever sends unasked."""
+    seen: asyncio.Future[tuple[str | None, bool]] = asyncio.Future()
+
+    async def route(session: AGISession) -> None:
+        value = await session.get_variable("X")
+        seen.set_result((value, session.hung_up))
+
+    async with serving({"r": route}) as server, connected(server) as fake:
+        await fake.send(header_block("r") + b"HANGUP\n")
+        await fake.expect(b"GET VARIABLE X\n", b"200 result=1 (x)\n")
+        assert await fake.expect_closed() == b""
+        assert await seen == ("x", True)

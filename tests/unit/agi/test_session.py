@@ -18,6 +18,7 @@ from callcenter.agi import (
     Digits,
     Reply,
 )
+from callcenter.agi.session import _buffered
 
 from .fake_asterisk import session_and_fake
 
@@ -393,3 +394,12 @@ async def test_media_commands_get_deadlines_beyond_their_own_wait() -> None:
         await spy.get_variable("X")
         # stream/say/exec: media_timeout; GET DATA: plus each digit's wait (Asterisk's 10 s for 0)
         assert spy.deadlines == [120.0, 140.0, 130.0, 120.0, 120.0, 7.0, None]
+
+
+async def test_the_header_reader_can_see_what_arrived_after_the_block() -> None:
+    """read_header_block refuses data that came with the block's end; it peeks into StreamReader's buffer, which
+    has no public API: this fails loudly if a Python release renames it."""
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"agi_x: 1\n200 res")
+    assert await reader.readline() == b"agi_x: 1\n"
+    assert _buffered(reader) == b"200 res"
