@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -13,6 +14,9 @@ from structlog.testing import capture_logs
 
 from callcenter.agi import AGISession, Digits, FastAGIServer, Route
 from callcenter.agi.protocol import header_block
+from callcenter.asterisk.sounds import SoundLengths
+from callcenter.config import AGIConfig
+from callcenter.flows.ask import read_keys
 
 from .fake_asterisk import DEADLINE, FakeAsterisk
 
@@ -523,3 +527,50 @@ async def test_a_hangup_right_after_the_header_block_is_not_refused() -> None:
         await fake.expect(b"GET VARIABLE X\n", b"200 result=1 (x)\n")
         assert await fake.expect_closed() == b""
         assert await seen == ("x", True)
+
+
+# ---- reply deadlines that follow the command (issue #9: FastAGI slots held for minutes) ---------------------
+
+
+async def test_silent_peers_hold_no_slot_beyond_their_commands_own_deadline() -> None:
+    """Connections that send a header block and then never answer are cut off at their command's deadline (a short
+    one for a plain command, the prompt's length plus its input wait for a Read), and their slots serve calls again."""
+    cut: list[float] = []
+
+    async def plain(session: AGISession) -> None:
+        await session.get_variable("CC_SERVICE")
+
+    async def menu(session: AGISession) -> None:
+        await read_keys(session, ["cc/menu"], 1, 0.5)
+
+    with capture() as logs:
+        async with serving(
+            {"plain": plain, "menu": menu, "echo": echo},
+            max_sessions=4,
+            command_timeout=0.3,
+            sounds=SoundLengths({"cc/menu": 0.4}),
+            media_margin=0.2,
+        ) as server:
+            silent = [await FakeAsterisk.connect(server.port) for _ in range(4)]
+            started = asyncio.get_running_loop().time()
+            for n, fake in enumerate(silent):
+                await fake.start("plain" if n % 2 else "menu", uniqueid=f"silent.{n}")
+            # all four slots are taken: a real call now is refused
+            async with connected(server) as refused:
+                assert await refused.expect_closed() == b""
+            for fake in silent:
+                await fake.expect_closed()
+                cut.append(asyncio.get_running_loop().time() - started)
+                await fake.close()
+            assert server.active_sessions == 0
+            await run_echo(server)
+    # a Read of a 0.4 s prompt with a 0.5 s input wait: about 1.2 s with the margins, never minutes
+    assert max(cut) < 2.0
+    timeouts = [entry for entry in events(logs, "agi_session_end") if entry["outcome"] == "command_timeout"]
+    assert sorted(entry["uniqueid"] for entry in timeouts) == [f"silent.{n}" for n in range(4)]
+    assert all(entry["log_level"] == "warning" for entry in timeouts)
+
+
+def test_plain_commands_default_to_a_short_deadline() -> None:
+    assert inspect.signature(FastAGIServer).parameters["command_timeout"].default == 5.0
+    assert AGIConfig().command_timeout == 5.0

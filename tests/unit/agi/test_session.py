@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from callcenter.agi import (
+    UNKNOWN_SOUND_SECONDS,
     AGICommandError,
     AGIConnectionClosed,
     AGIHangup,
@@ -19,6 +20,7 @@ from callcenter.agi import (
     Reply,
 )
 from callcenter.agi.session import _buffered
+from callcenter.asterisk.sounds import SoundLengths
 
 from .fake_asterisk import session_and_fake
 
@@ -378,22 +380,59 @@ class TimeoutSpy(AGISession):
         return Reply(200, "0")
 
 
-async def test_media_commands_get_deadlines_beyond_their_own_wait() -> None:
-    async with session_and_fake(command_timeout=30.0, media_timeout=120.0, session_class=TimeoutSpy) as (
+async def test_reply_deadlines_follow_the_command() -> None:
+    sounds = SoundLengths({"cc/menu": 2.0, "digits/1": 0.5, "digits/star": 0.5}, unknown=30.0)
+    async with session_and_fake(command_timeout=5.0, sounds=sounds, media_margin=1.0, session_class=TimeoutSpy) as (
         spy,
         _fake,
     ):
         assert isinstance(spy, TimeoutSpy)
         spy.deadlines = []
-        await spy.stream_file("x")
-        await spy.get_data("x", 5000, 4)
-        await spy.get_data("x", 0, 1)
-        await spy.say_number(5)
-        await spy.exec("Playback", "x")
-        await spy.get_data("x", 5000, 4, timeout=7.0)
         await spy.get_variable("X")
-        # stream/say/exec: media_timeout; GET DATA: plus each digit's wait (Asterisk's 10 s for 0)
-        assert spy.deadlines == [120.0, 140.0, 130.0, 120.0, 120.0, 7.0, None]
+        await spy.set_variable("X", "1")
+        await spy.answer()
+        await spy.exec("UserEvent", "CallCenterRated", "Call: 1.2")
+        await spy.stream_file("cc/menu")
+        await spy.get_data("cc/menu", 5000, 4)
+        await spy.get_data("cc/menu", 0, 1)
+        await spy.get_data("", 3000, 2)
+        await spy.say_digits("1*")
+        await spy.stream_file("cc/nobody-knows")
+        await spy.get_data("cc/menu", 5000, 4, timeout=7.0)
+    # None: the session's command_timeout. Media: 5 % playback slack, 0.1 s per file, the 1 s margin, the waits
+    assert spy.deadlines == [
+        None,
+        None,
+        None,
+        None,
+        pytest.approx(2.0 * 1.05 + 0.1 + 1.0),
+        pytest.approx(2.0 * 1.05 + 0.1 + 4 * 5.0 + 1.0),
+        pytest.approx(2.0 * 1.05 + 0.1 + 10.0 + 1.0),  # timeout 0: Asterisk's 10 s per digit
+        pytest.approx(2 * 3.0 + 1.0),  # no file: only the digits' wait
+        pytest.approx(1.0 * 1.05 + 0.2 + 1.0),
+        pytest.approx(30.0 * 1.05 + 0.1 + 1.0),  # an unknown sound: the conservative fallback
+        7.0,
+    ]
+
+
+async def test_without_known_sounds_each_file_counts_as_the_fallback() -> None:
+    async with session_and_fake(media_margin=1.0) as (session, _fake):
+        assert session.media_deadline(["a", "b", ""], 6.0) == pytest.approx(
+            2 * UNKNOWN_SOUND_SECONDS * 1.05 + 0.2 + 6.0 + 1.0
+        )
+
+
+async def test_a_silent_peer_is_cut_off_at_the_media_commands_own_deadline() -> None:
+    async with session_and_fake(command_timeout=60.0, sounds=SoundLengths({"cc/short": 0.2}), media_margin=0.2) as (
+        session,
+        fake,
+    ):
+        started = asyncio.get_running_loop().time()
+        task = asyncio.create_task(session.stream_file("cc/short"))
+        await fake.expect(b'STREAM FILE cc/short ""\n')  # and never answer
+        with pytest.raises(AGITimeout, match="STREAM FILE"):
+            await task
+        assert asyncio.get_running_loop().time() - started < 1.0
 
 
 async def test_the_header_reader_can_see_what_arrived_after_the_block() -> None:
