@@ -56,6 +56,8 @@ _MULTIWORD = frozenset(
     | {"STREAM", "TDD", "WAIT"}
 )
 _INT32 = range(-(2**31), 2**31)
+# res_agi.c answers 510 (unknown command), 520 (usage), 503 (out of memory), 511 (dead channel) besides 200
+_COMMAND_ERROR_CODES = frozenset({503, 510, 520})
 _SAY_KEY_FILES = {"*": "digits/star", "#": "digits/pound"}
 
 
@@ -207,16 +209,22 @@ class AGISession:
         """Send one command (one word per argument, quoted as needed) and return its reply.
 
         Raises AGIHangup (511, or result -1 once the hangup was announced), AGICommandError (510, 520 with
-        its usage text, any other non-200 code), AGITimeout (no reply within `timeout`, default
-        command_timeout), AGIConnectionClosed, AGIProtocolError; ValueError before sending for CR/LF/NUL.
+        its usage text, 503), AGITimeout (no reply within `timeout`, default command_timeout),
+        AGIConnectionClosed, AGIProtocolError (also for a code Asterisk never sends); ValueError before sending
+        for CR/LF/NUL.
         """
         name = _command_name(words)
         reply = await self._exchange(words, name, self._command_timeout if timeout is None else timeout)
         if reply.code == 511:
             self._hung_up = True
             raise AGIHangup(f"{name}: {reply.code} {reply.text}")
-        if reply.code != 200:
+        if reply.code in _COMMAND_ERROR_CODES:
+            # Asterisk refusing what we sent: our bug, worth its traceback
             raise AGICommandError(reply.code, reply.text, command=name)
+        if reply.code != 200:
+            # not Asterisk (whatever connected to us): the peer's fault, a warning like any garbage
+            self._unusable = (AGIProtocolError, f"an earlier {name} got reply code {reply.code}")
+            raise AGIProtocolError(f"{name}: reply code {reply.code} is not one Asterisk sends")
         if self._hung_up and reply.result == "-1":
             raise AGIHangup(f"{name} failed: the channel hung up")
         return reply

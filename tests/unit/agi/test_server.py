@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Mapping
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -12,11 +14,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from callcenter.agi import AGISession, Digits, FastAGIServer, Route
+from callcenter.agi import AGISession, Digits, FastAGIServer, Route, RouteRefused
 from callcenter.agi.protocol import header_block
 from callcenter.asterisk.sounds import SoundLengths
 from callcenter.config import AGIConfig
 from callcenter.flows.ask import read_keys
+from callcenter.flows.selftest import selftest
 
 from .fake_asterisk import DEADLINE, FakeAsterisk
 
@@ -574,3 +577,100 @@ async def test_silent_peers_hold_no_slot_beyond_their_commands_own_deadline() ->
 def test_plain_commands_default_to_a_short_deadline() -> None:
     assert inspect.signature(FastAGIServer).parameters["command_timeout"].default == 5.0
     assert AGIConfig().command_timeout == 5.0
+
+
+# ---- hostile peers and parameters are warnings, never tracebacks (issue #9, finding 3) -----------------------
+
+
+def _reset(fake: FakeAsterisk) -> None:
+    """Close with a TCP RST instead of a FIN, as a crashed or killed peer does."""
+    sock = fake.writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    fake.writer.transport.abort()
+
+
+async def _resets_at_once(fake: FakeAsterisk) -> None:
+    _reset(fake)
+
+
+async def _closes_after_the_header(fake: FakeAsterisk) -> None:
+    await fake.start("ivr")
+    fake.writer.write_eof()
+
+
+async def _resets_during_a_command(fake: FakeAsterisk) -> None:
+    await fake.start("ivr")
+    await fake.command()
+    _reset(fake)
+
+
+async def _after_command(fake: FakeAsterisk, reply: bytes, *, eof: bool = True) -> None:
+    """Answer the route's first command with ``reply`` and then close (or, eof=False, go silent)."""
+    await fake.start("ivr")
+    await fake.command()
+    await fake.send(reply)
+    if eof:
+        fake.writer.write_eof()
+
+
+HOSTILE_PEERS: dict[str, Callable[[FakeAsterisk], Awaitable[None]]] = {
+    "closes at once": lambda fake: fake.close(),
+    "resets at once": _resets_at_once,
+    "closes mid header": lambda fake: fake.send(header_block("ivr")[:40]),
+    "binary junk": lambda fake: fake.send(bytes(range(256)) * 4 + b"\n\n"),
+    "closes after the header": _closes_after_the_header,
+    "closes mid reply": lambda fake: _after_command(fake, b"200 res"),
+    "resets during a command": _resets_during_a_command,
+    "goes silent during a command": lambda fake: _after_command(fake, b"", eof=False),
+    "a reply code Asterisk never sends": lambda fake: _after_command(fake, b"999 what\n", eof=False),
+    "a reply without a code": lambda fake: _after_command(fake, b"hello\n", eof=False),
+    "a broken usage block": lambda fake: _after_command(fake, b"520-Invalid\n"),
+    "a non-numeric digit result": lambda fake: _after_command(fake, b"200 result=x\n", eof=False),
+    "a hangup then EOF": lambda fake: _after_command(fake, b"HANGUP\n"),
+}
+
+
+@pytest.mark.parametrize("behave", HOSTILE_PEERS.values(), ids=HOSTILE_PEERS.keys())
+async def test_a_hostile_peer_costs_a_warning_at_most_never_a_traceback(
+    behave: Callable[[FakeAsterisk], Awaitable[None]],
+) -> None:
+    async def ivr(session: AGISession) -> None:
+        await session.stream_file("cc/welcome", "12")
+        await read_keys(session, ["cc/menu"], 1, 0.2)
+
+    sounds = SoundLengths({"cc/welcome": 0.1, "cc/menu": 0.1})
+    with capture() as logs:
+        async with serving(
+            {"ivr": ivr, "echo": echo}, command_timeout=0.3, header_timeout=0.3, sounds=sounds, media_margin=0.1
+        ) as server:
+            fake = await FakeAsterisk.connect(server.port)
+            async with fake:
+                await behave(fake)
+                # whatever it did, the server ends the connection within its deadlines
+                async with asyncio.timeout(3):
+                    while server.active_sessions:
+                        await asyncio.sleep(0.01)
+            await run_echo(server)
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"} or entry.get("exc_info")]
+
+
+async def test_a_route_refusing_its_parameters_is_a_warning_without_traceback() -> None:
+    async def strict(session: AGISession) -> None:
+        raise RouteRefused(f"bad agent {session.env.params.get('agent', '')[:20]!r}")
+
+    with capture() as logs:
+        async with serving({"strict": strict}) as server, connected(server) as fake:
+            await fake.start("strict", query="agent=x%0Ay")
+            assert await fake.expect_closed() == b""
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("refused", "warning")
+    assert "exc_info" not in end
+
+
+async def test_selftest_refuses_a_bad_token() -> None:
+    with capture() as logs:
+        async with serving({"selftest": selftest}) as server, connected(server) as fake:
+            await fake.start("selftest", query="token=12x")
+            assert await fake.expect_closed() == b""
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("refused", "warning")

@@ -103,6 +103,23 @@ async def test_unknown_command_and_usage_block_raise_command_error() -> None:
         assert await noop == Reply(200, "0")
 
 
+async def test_a_reply_code_asterisk_never_sends_is_a_protocol_error() -> None:
+    async with session_and_fake() as (session, fake):
+        task = asyncio.create_task(session.command("GOSUB", "ctx", "s", "1"))
+        await fake.expect(b"GOSUB ctx s 1\n", b"503 result=-2 Memory allocation failure\n")
+        with pytest.raises(AGICommandError) as failure:
+            await task
+        assert failure.value.code == 503
+
+        task = asyncio.create_task(session.get_variable("X"))
+        await fake.expect(b"GET VARIABLE X\n", b"999 whatever\n")
+        with pytest.raises(AGIProtocolError, match="999"):
+            await task
+        # a peer that is not Asterisk: nothing more is sent to it
+        with pytest.raises(AGIProtocolError, match="reply code 999"):
+            await session.get_variable("Y")
+
+
 async def test_511_is_a_hangup() -> None:
     async with session_and_fake() as (session, fake):
         task = asyncio.create_task(session.stream_file("cc/welcome"))
