@@ -111,10 +111,10 @@ async def test_a_reply_code_asterisk_never_sends_is_a_protocol_error() -> None:
             await task
         assert failure.value.code == 503
 
-        task = asyncio.create_task(session.get_variable("X"))
+        variable = asyncio.create_task(session.get_variable("X"))
         await fake.expect(b"GET VARIABLE X\n", b"999 whatever\n")
         with pytest.raises(AGIProtocolError, match="999"):
-            await task
+            await variable
         # a peer that is not Asterisk: nothing more is sent to it
         with pytest.raises(AGIProtocolError, match="reply code 999"):
             await session.get_variable("Y")
