@@ -256,7 +256,9 @@ class AGISession:
                 # cancelled while Asterisk still owes a reply: the next reply read would be this one's
                 self._unusable = (AGIProtocolError, f"an earlier {name} was cancelled before its reply")
                 raise
-        log.debug("agi_command", command=name, code=reply.code, result=reply.result)
+        # GET DATA's result is what was keyed, PINs included: its length only, even at debug level
+        result = f"<{len(reply.result)} keys>" if name.upper() == "GET DATA" else reply.result
+        log.debug("agi_command", command=name, code=reply.code, result=result)
         return reply
 
     async def _read_reply(self) -> Reply:
