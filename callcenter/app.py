@@ -18,6 +18,7 @@ from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.prompts import all_prompts, ensure_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
 from callcenter.asterisk.root import ensure_root
+from callcenter.asterisk.sounds import SoundLengths
 from callcenter.config import Config, ami_secret_path, ensure_secret, require_ami_secret
 from callcenter.duty import AgentDuty
 from callcenter.evaluation.policy import member_penalty
@@ -89,6 +90,11 @@ class CallCenter:
         self.queues = QueueSync(self.ami, self.agents, self.penalties, self.duties)
         self.duty = AgentDuty(self._open_store, self.queues, config.agents.initial_state, utcnow)
 
+    def sounds_root(self) -> Path:
+        """Where the Asterisk we serve finds its sounds: the sandbox's root, or this host's for an external one
+        (FastAGI stays on loopback, so an external Asterisk runs here too; if not, every sound counts as unknown)."""
+        return self.config.asterisk.root if self.config.asterisk.mode == "sandbox" else Path("/")
+
     def _open_store(self) -> SqliteStore:
         assert self.store is not None, "the store is opened by start()"
         return self.store
@@ -154,6 +160,8 @@ class CallCenter:
                 command_timeout=c.command_timeout,
                 session_timeout=c.session_timeout,
                 max_sessions=c.max_sessions,
+                # every media command's reply deadline follows what it plays: read each sound's length once
+                sounds=await asyncio.to_thread(SoundLengths.of_root, self.sounds_root()),
             )
             await self.agi.start()
         except BaseException:

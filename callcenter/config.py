@@ -56,7 +56,9 @@ class AGIConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     header_timeout: float = 5.0
-    command_timeout: float = 30.0
+    # the reply deadline of a plain command (GET/SET VARIABLE, ANSWER, EXEC UserEvent); a media command's follows
+    # what it plays and waits for (agi/session.py)
+    command_timeout: float = 5.0
     session_timeout: float = 1800.0
     max_sessions: int = 256
 

@@ -21,10 +21,18 @@ from callcenter.agi.protocol import (
     parse_reply,
 )
 from callcenter.agi.server import FastAGIServer, Route
-from callcenter.agi.session import DEFAULT_MEDIA_TIMEOUT, AGISession, Digits
+from callcenter.agi.session import (
+    MEDIA_MARGIN,
+    UNKNOWN_SOUND_SECONDS,
+    AGISession,
+    Digits,
+    PlayTime,
+    UnknownSounds,
+)
 
 __all__ = [
-    "DEFAULT_MEDIA_TIMEOUT",
+    "MEDIA_MARGIN",
+    "UNKNOWN_SOUND_SECONDS",
     "AGICommandError",
     "AGIConnectionClosed",
     "AGIEnv",
@@ -36,10 +44,12 @@ __all__ = [
     "AGITimeout",
     "Digits",
     "FastAGIServer",
+    "PlayTime",
     "Reply",
     "ReplyAssembler",
     "Route",
     "RouteRefused",
+    "UnknownSounds",
     "build_env",
     "format_command",
     "format_reply",

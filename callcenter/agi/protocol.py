@@ -22,6 +22,7 @@ HANGUP_LINE = "HANGUP"
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 _HEADER_KEY = re.compile(r"agi_[A-Za-z0-9_]+")
+_HEADER_LINE_START = re.compile(r"agi_[A-Za-z0-9_]+:")
 _ARG_KEY = re.compile(r"agi_arg_([0-9]{1,6})")
 _CODE = re.compile(r"([0-9]{3})(?:([ -])|$)")
 # Words that Asterisk's parse_args() treats specially: whitespace splits, '"' toggles quoting, '\' escapes.
@@ -43,19 +44,75 @@ _UNKNOWN = "unknown"
 def parse_header_line(line: bytes) -> tuple[str, str]:
     """Split one `agi_key: value` line (line ending optional) into (key, value).
 
-    Bytes that are not UTF-8 are replaced rather than refused: a caller name from a SIP peer must not cost
-    the call. Anything that is not an `agi_*` header raises AGIProtocolError (and only that).
+    Asterisk writes every header as "agi_key: %s\\n" (setup_env() in res/res_agi.c), so anything else, even
+    `agi_key:value`, is not from Asterisk and raises AGIProtocolError (and only that). Bytes that are not UTF-8
+    are replaced rather than refused: a caller name from a SIP peer must not cost the call.
     """
     if line.endswith(b"\n"):
         line = line[:-1]
     if line.endswith(b"\r"):
         line = line[:-1]
     text = line.decode("utf-8", errors="replace")
-    key, sep, value = text.partition(":")
+    key, sep, value = text.partition(": ")
     if not sep or not _HEADER_KEY.fullmatch(key) or "\n" in value or "\r" in value:
         raise AGIProtocolError(f"not an AGI header line: {text[:80]!r}")
-    # Asterisk writes "agi_key: %s\n"; an empty value arrives as "agi_key: " (trailing blank kept by us)
-    return key, value.removeprefix(" ")
+    return key, value
+
+
+# The keys that say which call this is and which route it runs. Asterisk 22 writes agi_network and
+# agi_network_script first, then setup_env() writes agi_request, agi_channel, agi_language, agi_type,
+# agi_uniqueid and agi_version, and only then agi_callerid: the first value a caller controls (PJSIP decodes %0A
+# in a From user into CALLERID(num), and Asterisk writes it raw). Everything from agi_callerid on (the caller's
+# name, dnid, rdnis, extension, the AGI arguments) may therefore carry lines a caller injected. With a repeated key
+# refused, an injected identity key would be a repeat of the real one, which came earlier, so it is refused; and
+# one Asterisk did not send (a script-less AGI URL has no agi_network_script) is refused for coming after
+# agi_callerid.
+IDENTITY_KEYS = frozenset({"agi_network_script", "agi_request", "agi_channel", "agi_uniqueid"})
+FIRST_CALLER_KEY = "agi_callerid"
+
+
+class HeaderBlock:
+    """The header lines of one connection, collected in order, refusing any block Asterisk would not send.
+
+    add() raises AGIProtocolError for a repeated key, an identity key after agi_callerid, and an AGI argument
+    that is not the next one (agi_arg_1, agi_arg_2, ...) or a header after the arguments: setup_env() writes the
+    arguments last, so an agi_arg_1 injected through the caller ID is followed by real headers and refused.
+    """
+
+    def __init__(self) -> None:
+        self._headers: dict[str, str] = {}
+        self._caller_part = False
+        self._args = 0
+
+    def add(self, key: str, value: str) -> None:
+        if key in self._headers:
+            # never "the last one wins": the last one is the one a caller could have written
+            raise AGIProtocolError(f"header {key} sent twice (a caller ID carrying header lines?)")
+        if _ARG_KEY.fullmatch(key) is not None:
+            if key != f"agi_arg_{self._args + 1}":
+                raise AGIProtocolError(f"{key} out of order: Asterisk numbers its arguments from agi_arg_1 on")
+            self._args += 1
+        elif self._args:
+            raise AGIProtocolError(f"{key} after the AGI arguments: Asterisk sends them last")
+        if key == FIRST_CALLER_KEY:
+            self._caller_part = True
+        elif key in IDENTITY_KEYS and self._caller_part:
+            raise AGIProtocolError(f"{key} after {FIRST_CALLER_KEY}: Asterisk sends it before any caller data")
+        self._headers[key] = value
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
+
+
+def only_hangup_lines(data: bytes) -> bool:
+    """True if ``data`` (what arrived after the header block, before any command) is nothing but HANGUP lines,
+    the last possibly incomplete: the one thing Asterisk sends unasked."""
+    *complete, partial = data.split(b"\n")
+    expected = HANGUP_LINE.encode()
+    return all(line.removesuffix(b"\r") == expected for line in complete) and (
+        expected.startswith(partial) or partial == expected + b"\r"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +138,19 @@ class AGIEnv:
 
 
 def build_env(headers: Mapping[str, str]) -> AGIEnv:
-    """Build the AGIEnv of a call from its header mapping (keys as sent: `agi_request`, ...)."""
+    """Build the AGIEnv of a call from its header mapping (keys as sent: `agi_request`, ...).
+
+    AGIProtocolError when the block names no script, or lacks the uniqueid or channel every call has: a route
+    must never run for a call it cannot name (the store keys calls by uniqueid).
+    """
     script = headers.get("agi_network_script")
+    request = headers.get("agi_request")
+    if script is not None and request is not None and _script_of(request) != script:
+        # Asterisk derives the one from the other: a mismatch means one of them is not Asterisk's
+        raise AGIProtocolError(f"agi_network_script {script[:80]!r} is not the script of agi_request")
     if script is not None:
         path, _, query = script.partition("?")
     else:
-        request = headers.get("agi_request")
         if request is None:
             raise AGIProtocolError("the header block names no script (no agi_network_script, no agi_request)")
         try:
@@ -94,24 +158,37 @@ def build_env(headers: Mapping[str, str]) -> AGIEnv:
         except ValueError as exc:
             raise AGIProtocolError(f"unparsable agi_request {request[:80]!r}: {exc}") from None
         path, query = parts.path, parts.query
+    route = path.lstrip("/")
+    if not route:
+        raise AGIProtocolError("the header block names no script (an empty one)")
+    for key in ("agi_uniqueid", "agi_channel"):
+        if not headers.get(key):
+            raise AGIProtocolError(f"the header block has no {key}" if key not in headers else f"empty {key}")
     numbered = sorted(
         (int(match.group(1)), value) for key, value in headers.items() if (match := _ARG_KEY.fullmatch(key)) is not None
     )
     return AGIEnv(
-        uniqueid=headers.get("agi_uniqueid", ""),
-        channel=headers.get("agi_channel", ""),
+        uniqueid=headers["agi_uniqueid"],
+        channel=headers["agi_channel"],
         callerid=_known(headers.get("agi_callerid", "")),
         calleridname=_known(headers.get("agi_calleridname", "")),
         context=headers.get("agi_context", ""),
         extension=headers.get("agi_extension", ""),
         language=headers.get("agi_language", ""),
-        network_script=script if script is not None else path.lstrip("/") + (f"?{query}" if query else ""),
-        route=path.lstrip("/"),
+        network_script=script if script is not None else route + (f"?{query}" if query else ""),
+        route=route,
         # later values of a repeated key win, like a plain dict() of the pairs
         params=MappingProxyType(dict(parse_qsl(query, keep_blank_values=True))),
         args=tuple(value for _, value in numbered),
         raw=MappingProxyType(dict(headers)),
     )
+
+
+def _script_of(request: str) -> str:
+    """What Asterisk sends as agi_network_script for this agi_request: everything after the first "/" that
+    follows "agi://" (launch_netscript() in res/res_agi.c), "" for a URL without one."""
+    _, _, rest = request.partition("://")
+    return rest.partition("/")[2]
 
 
 def _known(value: str) -> str:
@@ -292,6 +369,9 @@ class ReplyAssembler:
         if match is not None and match.group(2) == "-" and match.group(1) != "200":
             self._block = [line]
             return None
+        if match is None and _HEADER_LINE_START.match(line):
+            # the rest of a header block that a blank line in the caller ID ended early
+            raise AGIProtocolError(f"a header line where a reply belongs: {line[:40]!r} (header block cut short?)")
         return parse_reply([line])
 
 

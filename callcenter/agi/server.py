@@ -25,7 +25,7 @@ import structlog
 
 from callcenter.agi.errors import AGIConnectionClosed, AGIHangup, AGIProtocolError, AGITimeout, RouteRefused
 from callcenter.agi.protocol import AGIEnv, build_env
-from callcenter.agi.session import DEFAULT_MEDIA_TIMEOUT, AGISession, read_header_block
+from callcenter.agi.session import MEDIA_MARGIN, AGISession, PlayTime, read_header_block
 
 Route: TypeAlias = Callable[[AGISession], Awaitable[None]]
 
@@ -40,6 +40,9 @@ class FastAGIServer:
 
     A route is `async def route(session: AGISession) -> None`, found by the path of the AGI URL
     (`agi://127.0.0.1:4573/inbound?x=1` runs routes["inbound"], session.env.params == {"x": "1"}).
+    Each reply has a deadline that follows its command: command_timeout for plain ones, for media commands the
+    length of what they play (from `sounds`; unknown sounds count UNKNOWN_SOUND_SECONDS each) plus what they
+    wait for, plus media_margin. A peer that stops answering holds its slot (of max_sessions) no longer.
     Nothing a peer or a route does can stop the server: every connection ends in a closed socket and one
     `agi_session_end` (or `agi_header_failed` / `agi_unknown_route` / `agi_session_refused`) log event.
     """
@@ -51,18 +54,19 @@ class FastAGIServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         header_timeout: float = 5.0,
-        command_timeout: float = 30.0,
+        command_timeout: float = 5.0,
         session_timeout: float = 900.0,
         max_line: int = 8192,
         max_header_bytes: int = 65536,
         max_sessions: int = 256,
-        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
+        sounds: PlayTime | None = None,
+        media_margin: float = MEDIA_MARGIN,
     ) -> None:
         for name, value in (
             ("header_timeout", header_timeout),
             ("command_timeout", command_timeout),
             ("session_timeout", session_timeout),
-            ("media_timeout", media_timeout),
+            ("media_margin", media_margin),
             ("max_line", max_line),
             ("max_header_bytes", max_header_bytes),
             ("max_sessions", max_sessions),
@@ -78,7 +82,8 @@ class FastAGIServer:
         self._header_timeout = header_timeout
         self._command_timeout = command_timeout
         self._session_timeout = session_timeout
-        self._media_timeout = media_timeout
+        self._sounds = sounds
+        self._media_margin = media_margin
         self._max_line = max_line
         self._max_header_bytes = max_header_bytes
         self._max_sessions = max_sessions
@@ -185,7 +190,8 @@ class FastAGIServer:
                 env,
                 command_timeout=self._command_timeout,
                 max_line=self._max_line,
-                media_timeout=self._media_timeout,
+                sounds=self._sounds,
+                media_margin=self._media_margin,
             )
             log.info("agi_session_start", peer=_peer(writer), args=len(env.args))
             await self._run_route(route, session, started)

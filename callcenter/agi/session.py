@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -21,17 +23,26 @@ from callcenter.agi.errors import (
 from callcenter.agi.protocol import (
     DTMF_DIGITS,
     AGIEnv,
+    HeaderBlock,
     Reply,
     ReplyAssembler,
     format_command,
+    only_hangup_lines,
     parse_header_line,
 )
 
 log: structlog.typing.FilteringBoundLogger = structlog.get_logger(__name__)
 
-# How long a prompt or sound file may play, on top of the wait a command announces itself (GET DATA's
-# digit timeouts): Asterisk gives no progress while it plays, so this is the only bound on a media command.
-DEFAULT_MEDIA_TIMEOUT = 300.0
+# Asterisk gives no progress while a prompt plays, so a media command's reply deadline is what it plays (a PlayTime
+# knows each sound's length) plus what it then waits for (its digit timeouts), plus slack: a few percent for
+# playback running slow on a loaded host, a little per file (opening it; Read() waits 50 ms for a key between
+# prompts), and MEDIA_MARGIN for everything else (answering the channel, scheduling). Everything else gets the
+# session's short command_timeout. A peer that never answers holds its slot no longer than that.
+MEDIA_MARGIN = 2.0
+_PLAYBACK_SLACK = 0.05
+_PER_FILE_SECONDS = 0.1
+# A sound no PlayTime knows counts this long: more than any prompt of ours (under 10 s) or stock sound a menu plays.
+UNKNOWN_SOUND_SECONDS = 30.0
 # GET DATA with timeout 0 waits Asterisk's default response timeout per digit (10 s unless the dialplan
 # set TIMEOUT(response)); our deadline assumes that.
 _DEFAULT_DIGIT_WAIT = 10.0
@@ -45,6 +56,26 @@ _MULTIWORD = frozenset(
     | {"STREAM", "TDD", "WAIT"}
 )
 _INT32 = range(-(2**31), 2**31)
+# res_agi.c answers 510 (unknown command), 520 (usage), 503 (out of memory), 511 (dead channel) besides 200
+_COMMAND_ERROR_CODES = frozenset({503, 510, 520})
+_SAY_KEY_FILES = {"*": "digits/star", "#": "digits/pound"}
+
+
+class PlayTime(Protocol):
+    """How long sound files play one after another, in seconds ("" plays nothing); the composition root gives the
+    server one that knows every prompt (callcenter.asterisk.sounds.SoundLengths)."""
+
+    def seconds(self, files: Sequence[str]) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownSounds:
+    """A PlayTime that knows no sound: each file counts as ``per_file`` seconds (the server's default)."""
+
+    per_file: float = UNKNOWN_SOUND_SECONDS
+
+    def seconds(self, files: Sequence[str]) -> float:
+        return self.per_file * sum(1 for name in files if name)
 
 
 async def read_line(reader: asyncio.StreamReader, max_line: int) -> bytes:
@@ -73,11 +104,18 @@ async def read_line(reader: asyncio.StreamReader, max_line: int) -> bytes:
 
 
 async def read_header_block(reader: asyncio.StreamReader, *, max_line: int, max_bytes: int) -> dict[str, str]:
-    """The `agi_*` header block up to its empty line, as a mapping (a repeated key: the last one wins).
+    """The `agi_*` header block up to its empty line, as a mapping; AGIProtocolError for any block Asterisk would
+    not send (see HeaderBlock: a repeated key, an identity key after the caller ID, ...).
+
+    A caller ID holding CR LF CR LF ends the block early, and whatever the caller wrote after it would be read as
+    the reply to our first command. Asterisk sends nothing after the block until it gets a command (but a HANGUP
+    line), and it writes the caller ID with the rest of its line in one write, so such a tail is already here when
+    the block ends: refused. (The real header lines after the caller ID may come later; AGISession refuses a
+    header line where a reply belongs.)
 
     The caller bounds it in time; here it is bounded in size: AGIProtocolError past max_bytes.
     """
-    headers: dict[str, str] = {}
+    block = HeaderBlock()
     total = 0
     while True:
         line = await read_line(reader, max_line)
@@ -85,9 +123,20 @@ async def read_header_block(reader: asyncio.StreamReader, *, max_line: int, max_
         if total > max_bytes:
             raise AGIProtocolError(f"header block longer than {max_bytes} bytes")
         if not line:
-            return headers
-        key, value = parse_header_line(line)
-        headers[key] = value
+            pending = _buffered(reader)
+            if not only_hangup_lines(pending):
+                raise AGIProtocolError(
+                    f"{len(pending)} bytes after the header block before any command (a caller ID ending the block?)"
+                )
+            return block.headers
+        block.add(*parse_header_line(line))
+
+
+def _buffered(reader: asyncio.StreamReader) -> bytes:
+    """What the reader holds but nobody has read yet. StreamReader has no public peek; CPython has kept this in
+    its `_buffer` bytearray since asyncio began, and test_session checks that it still does."""
+    buffer = getattr(reader, "_buffer", None)
+    return bytes(buffer) if isinstance(buffer, bytes | bytearray) else b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +168,17 @@ class AGISession:
         *,
         command_timeout: float,
         max_line: int,
-        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
+        sounds: PlayTime | None = None,
+        media_margin: float = MEDIA_MARGIN,
     ) -> None:
-        if command_timeout <= 0 or media_timeout <= 0 or max_line <= 0:
-            raise ValueError("command_timeout, media_timeout and max_line must be positive")
+        if command_timeout <= 0 or media_margin <= 0 or max_line <= 0:
+            raise ValueError("command_timeout, media_margin and max_line must be positive")
         self._reader = reader
         self._writer = writer
         self._env = env
         self._command_timeout = command_timeout
-        self._media_timeout = media_timeout
+        self._sounds: PlayTime = UnknownSounds() if sounds is None else sounds
+        self._media_margin = media_margin
         self._max_line = max_line
         self._lock = asyncio.Lock()
         self._assembler = ReplyAssembler()
@@ -137,6 +188,15 @@ class AGISession:
     @property
     def env(self) -> AGIEnv:
         return self._env
+
+    def media_deadline(self, files: Sequence[str], wait: float = 0.0) -> float:
+        """The reply deadline of a command that plays ``files`` one after another, then waits up to ``wait``
+        seconds for keys (see MEDIA_MARGIN). For Read() and other applications run with exec(timeout=...)."""
+        if wait < 0:
+            raise ValueError("wait must be >= 0")
+        played = [name for name in files if name]
+        playing = self._sounds.seconds(played)
+        return playing * (1 + _PLAYBACK_SLACK) + _PER_FILE_SECONDS * len(played) + wait + self._media_margin
 
     @property
     def hung_up(self) -> bool:
@@ -149,16 +209,22 @@ class AGISession:
         """Send one command (one word per argument, quoted as needed) and return its reply.
 
         Raises AGIHangup (511, or result -1 once the hangup was announced), AGICommandError (510, 520 with
-        its usage text, any other non-200 code), AGITimeout (no reply within `timeout`, default
-        command_timeout), AGIConnectionClosed, AGIProtocolError; ValueError before sending for CR/LF/NUL.
+        its usage text, 503), AGITimeout (no reply within `timeout`, default command_timeout),
+        AGIConnectionClosed, AGIProtocolError (also for a code Asterisk never sends); ValueError before sending
+        for CR/LF/NUL.
         """
         name = _command_name(words)
         reply = await self._exchange(words, name, self._command_timeout if timeout is None else timeout)
         if reply.code == 511:
             self._hung_up = True
             raise AGIHangup(f"{name}: {reply.code} {reply.text}")
-        if reply.code != 200:
+        if reply.code in _COMMAND_ERROR_CODES:
+            # Asterisk refusing what we sent: our bug, worth its traceback
             raise AGICommandError(reply.code, reply.text, command=name)
+        if reply.code != 200:
+            # not Asterisk (whatever connected to us): the peer's fault, a warning like any garbage
+            self._unusable = (AGIProtocolError, f"an earlier {name} got reply code {reply.code}")
+            raise AGIProtocolError(f"{name}: reply code {reply.code} is not one Asterisk sends")
         if self._hung_up and reply.result == "-1":
             raise AGIHangup(f"{name} failed: the channel hung up")
         return reply
@@ -190,7 +256,9 @@ class AGISession:
                 # cancelled while Asterisk still owes a reply: the next reply read would be this one's
                 self._unusable = (AGIProtocolError, f"an earlier {name} was cancelled before its reply")
                 raise
-        log.debug("agi_command", command=name, code=reply.code, result=reply.result)
+        # GET DATA's result is what was keyed, PINs included: its length only, even at debug level
+        result = f"<{len(reply.result)} keys>" if name.upper() == "GET DATA" else reply.result
+        log.debug("agi_command", command=name, code=reply.code, result=result)
         return reply
 
     async def _read_reply(self) -> Reply:
@@ -269,7 +337,8 @@ class AGISession:
     async def exec(self, app: str, *args: str, timeout: float | None = None) -> Reply:
         """Run a dialplan application, args joined with "," as in the dialplan; returns its raw reply.
 
-        The default deadline is media_timeout: pass `timeout` for long applications (Dial, Queue...).
+        The default deadline is command_timeout, right for quick applications (UserEvent, Set...): pass
+        `timeout` for any that plays or waits (Read: media_deadline(files, wait); Playback, Dial, Queue...).
         Raises AGICommandError when Asterisk has no such application (result -2), ValueError for an
         argument holding "," (the application would split it).
         """
@@ -279,7 +348,7 @@ class AGISession:
             if "," in arg:
                 raise ValueError(f"EXEC argument {arg!r} contains ','; pass pre-joined options to command()")
         words: tuple[str, ...] = ("EXEC", app, ",".join(args)) if args else ("EXEC", app)
-        reply = await self.command(*words, timeout=self._media_timeout if timeout is None else timeout)
+        reply = await self.command(*words, timeout=timeout)
         if reply.result == "-2":
             raise AGICommandError(200, f"no application {app!r} in this Asterisk", command="EXEC")
         return reply
@@ -297,7 +366,7 @@ class AGISession:
         """
         _check_escape_digits(escape_digits)
         reply = await self.command(
-            "STREAM", "FILE", file, escape_digits, timeout=self._media_timeout if timeout is None else timeout
+            "STREAM", "FILE", file, escape_digits, timeout=self.media_deadline([file]) if timeout is None else timeout
         )
         return await self._digit_or_failure("STREAM FILE", file, reply)
 
@@ -311,8 +380,8 @@ class AGISession:
     ) -> Digits:
         """Play `file` (may be "", or "a&b") and collect up to max_digits keys, `#` ending early.
 
-        timeout_ms is Asterisk's wait for each key (0: its default). The deadline defaults to
-        media_timeout + max_digits x timeout_ms. AGIHangup if the caller hung up.
+        timeout_ms is Asterisk's wait for each key (0: its default). The deadline defaults to the file's
+        length + max_digits x timeout_ms (see media_deadline). AGIHangup if the caller hung up.
         """
         if timeout_ms < 0:
             raise ValueError("timeout_ms must be >= 0 (0: Asterisk's default)")
@@ -320,7 +389,7 @@ class AGISession:
             raise ValueError(f"max_digits must be 1..{_MAX_GET_DATA_DIGITS}")
         if timeout is None:
             per_digit = timeout_ms / 1000 if timeout_ms else _DEFAULT_DIGIT_WAIT
-            timeout = self._media_timeout + max_digits * per_digit
+            timeout = self.media_deadline(file.split("&"), max_digits * per_digit)
         reply = await self.command("GET", "DATA", file, timeout_ms, max_digits, timeout=timeout)
         if reply.result == "-1":
             self._hung_up = True
@@ -345,7 +414,9 @@ class AGISession:
             "DIGITS",
             digits,
             escape_digits,
-            timeout=self._media_timeout if timeout is None else timeout,
+            timeout=self.media_deadline([_SAY_KEY_FILES.get(key, f"digits/{key}") for key in digits])
+            if timeout is None
+            else timeout,
         )
         return await self._digit_or_failure("SAY DIGITS", digits, reply)
 
@@ -365,7 +436,7 @@ class AGISession:
             "NUMBER",
             number,
             escape_digits,
-            timeout=self._media_timeout if timeout is None else timeout,
+            timeout=self.media_deadline(_number_files(number)) if timeout is None else timeout,
         )
         return await self._digit_or_failure("SAY NUMBER", str(number), reply)
 
@@ -379,3 +450,11 @@ def _command_name(words: tuple[str | int, ...]) -> str:
     if len(upper) >= 2 and upper[0] in _MULTIWORD:
         return " ".join(keywords[:2])
     return keywords[0] if keywords else "command"
+
+
+def _number_files(number: int) -> list[str]:
+    """More files than SAY NUMBER plays for ``number`` in English, for its deadline: each digit's file and each
+    digit's scale word ("hundred", "thousand", ...), and "minus"."""
+    digits = str(abs(number))
+    files = [f"digits/{digit}" for digit in digits] + ["digits/thousand"] * len(digits)
+    return ["digits/minus", *files] if number < 0 else files

@@ -26,7 +26,7 @@ SOUND_DIR = "usr/share/asterisk/sounds/en_US_f_Allison/cc"
 PROMPTS: Mapping[str, str] = {
     "welcome": "Welcome to the call center.",
     "technical-difficulty": "We are sorry, our service has a technical problem right now. Please call again later.",
-    "fallback-hold": "Our menu is not available right now. Please hold: we are connecting you to the first available agent.",
+    "fallback-hold": "Our menu is not available right now. Please hold for the first available agent.",
     "goodbye": "Thank you for calling. Goodbye.",
     "choose-service": "Please choose a service.",
     "press": "Press",

@@ -15,9 +15,9 @@ import structlog
 from callcenter.agi import AGISession
 from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
-from callcenter.flows.ask import ask, read_keys, say
+from callcenter.flows.ask import ask, say
 from callcenter.flows.deps import FlowDeps
-from callcenter.flows.pin_entry import locked_out, pin_result, read_pin
+from callcenter.flows.pin_entry import PinCheck, locked_out, read_pin, read_secret, try_pin
 from callcenter.flows.results import DONE, RESULT_VAR
 from callcenter.flows.review import Reviewer, review
 from callcenter.pins import check_agent_pin
@@ -72,21 +72,26 @@ class AgentMenuFlow:
         return agent.id
 
     async def log_in_by_pin(self, session: AGISession) -> str | None:
+        """The agent number, then the PIN, both keyed with GET DATA (read_secret: an agent keying both in one go
+        must not have them logged); the agent id of a right pair, or None (goodbye said, or locked out)."""
         d = self.deps
         for attempt in range(1, d.asking.attempts + 1):
-            agent_id = await read_keys(session, ["cc/enter-agent-id"], MAX_AGENT_ID, d.asking.timeout, pound_ends=True)
-            pin = await read_pin(session, d, "cc/enter-agent-pin")
+            agent_id = await read_secret(session, d, "cc/enter-agent-id", MAX_AGENT_ID)
             agent = await d.store.get_agent(agent_id) if agent_id.isdigit() else None
             stored = agent.pin_hash if agent is not None and agent.active else None
             subject = f"agent:{agent_id}" if stored else None
+            # a locked-out agent is not even asked for the PIN (try_pin decides; this only spares the asking)
             if subject is not None and await locked_out(session, d, subject):
                 return None
+            pin = await read_pin(session, d, "cc/enter-agent-pin")
             # the hash is computed even for an unknown agent: the answer takes as long either way
             right = await asyncio.to_thread(check_agent_pin, agent_id or "0", pin, stored or "-") and bool(stored)
             if subject is not None:
-                await pin_result(session, d, subject, right=right, attempt=attempt)
-            if right:
-                return agent_id
+                checked = await try_pin(session, d, subject, right=right, attempt=attempt)
+                if checked is PinCheck.OK:
+                    return agent_id
+                if checked is PinCheck.LOCKED:
+                    return None
             # no agent id in this line: a typo of the id is often the PIN
             log.warning("agent_authentication_failed", attempt=attempt, known_agent=agent is not None)
             if attempt < d.asking.attempts:

@@ -29,6 +29,17 @@ class Asking:
     attempts: int = 3
 
 
+# TIMEOUT(digit): Read()'s wait for each further key once the first came during an earlier prompt (the dialplan
+# leaves it at Asterisk's default)
+DIGIT_TIMEOUT = 2.0
+
+
+def read_wait(max_digits: int, timeout: float) -> float:
+    """The longest Read() waits for keys after its prompts: ``timeout`` for the first key, and for each further
+    one ``timeout`` (keys after the last prompt) or TIMEOUT(digit) (the first key during an earlier prompt)."""
+    return timeout + (max_digits - 1) * max(timeout, DIGIT_TIMEOUT)
+
+
 async def read_keys(
     session: AGISession, files: Sequence[str], max_digits: int, timeout: float, *, pound_ends: bool = False
 ) -> str:
@@ -41,7 +52,16 @@ async def read_keys(
     # Read(variable,filenames,maxdigits,options,attempts,timeout); option t() leaves Read no terminator, so # is
     # a key like any other ("# to finish" in the review and agent menus)
     options = "" if pound_ends else "t()"
-    await session.exec("Read", DIGITS_VAR, "&".join(files), str(max_digits), options, "1", f"{timeout:g}")
+    await session.exec(
+        "Read",
+        DIGITS_VAR,
+        "&".join(files),
+        str(max_digits),
+        options,
+        "1",
+        f"{timeout:g}",
+        timeout=session.media_deadline(files, read_wait(max_digits, timeout)),
+    )
     status = await session.get_variable("READSTATUS")
     if status == "HANGUP":
         raise AGIHangup("the caller hung up during Read")

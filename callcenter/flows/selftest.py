@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from callcenter.agi import AGISession
+from callcenter.agi import AGISession, RouteRefused
 from callcenter.flows.results import DONE, RESULT_VAR
 
 log = structlog.get_logger(__name__)
@@ -14,8 +14,7 @@ async def selftest(session: AGISession) -> None:
     token = session.env.params.get("token", "")
     # the dialplan only passes ${EXTEN} matched by _X., but a route never trusts what reaches it
     if not token.isdigit() or len(token) > 32:
-        log.warning("selftest_bad_token", token=token[:40])
-        return
+        raise RouteRefused(f"selftest token {token[:40]!r} is not 1-32 digits")
     await session.set_variable("CC_ECHO", f"pong-{token}")
     await session.set_variable(RESULT_VAR, DONE)
     log.info("selftest_ok", token=token)

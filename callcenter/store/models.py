@@ -13,6 +13,8 @@ Direction = Literal["client_to_agent", "agent_to_client"]
 AuditAction = Literal["create", "update", "delete", "revive"]
 # logged_out: not a member of any queue; available: a member taking calls; paused: a member not rung
 PresenceState = Literal["logged_out", "available", "paused"]
+# one PIN try: taken, refused, or not even checked (too many wrong ones lately)
+PinOutcome = Literal["ok", "wrong", "locked"]
 
 AGENT_KINDS: Final[tuple[AgentKind, ...]] = get_args(AgentKind)
 CALL_OUTCOMES: Final[tuple[CallOutcome, ...]] = get_args(CallOutcome)

@@ -11,9 +11,11 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
+import aiosqlite
+
 from callcenter.store._sql import Repository, execute, fetch_in, fetch_one, require
 from callcenter.store.errors import UnknownReferenceError
-from callcenter.store.models import PRESENCE_STATES, AgentPresence, PresenceState
+from callcenter.store.models import PRESENCE_STATES, AgentPresence, PinOutcome, PresenceState
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db
 
 
@@ -64,21 +66,35 @@ class PresenceRepository(Repository):
         return row["pin_hash"], maybe_from_db(row["pin_set_at"])
 
     async def pin_failures(self, subject: str, since: datetime) -> int:
-        """Wrong PINs keyed for ``subject`` ('client:<id>', 'agent:<id>') since ``since`` (and the last right one)."""
+        """Wrong PINs keyed for ``subject`` ('client:<id>', 'agent:<id>') since ``since`` (and the last right one).
+
+        Read-only: for not even asking a locked-out subject. Whether a PIN is taken is decided by
+        record_pin_attempt, in one transaction with recording it."""
         async with self._db.read() as conn:
-            row = await fetch_one(
-                conn, "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, to_db(since))
-            )
-        assert row is not None  # COUNT(*) always answers one row
-        return int(row["n"])
+            return await _failures(conn, subject, since)
 
-    async def pin_failed(self, subject: str, now: datetime) -> None:
+    async def record_pin_attempt(
+        self, subject: str, *, right: bool, now: datetime, since: datetime, max_failures: int
+    ) -> PinOutcome:
+        """Decide and record one PIN try for ``subject`` in ONE write transaction: "locked" if it already has
+        ``max_failures`` wrong PINs since ``since`` (even for a right PIN; nothing recorded), else "ok" for a
+        right PIN (its failures cleared) or "wrong" (one failure added). ``max_failures`` 0: no lockout.
+
+        Counting and recording in one transaction is what holds the limit: checked first and recorded after,
+        twenty concurrent calls with a wrong PIN each all passed the check and recorded twenty failures.
+        """
+        if max_failures < 0:
+            raise ValueError("max_failures must be >= 0 (0: no lockout)")
         async with self._db.transaction() as conn:
+            if max_failures and await _failures(conn, subject, since) >= max_failures:
+                return "locked"
+            if right:
+                await execute(conn, "DELETE FROM pin_failures WHERE subject = ?", (subject,))
+                return "ok"
+            # failures older than the window never count again: they go, so a guesser cannot grow the table
+            await execute(conn, "DELETE FROM pin_failures WHERE subject = ? AND at < ?", (subject, to_db(since)))
             await execute(conn, "INSERT INTO pin_failures (subject, at) VALUES (?, ?)", (subject, to_db(now)))
-
-    async def pin_succeeded(self, subject: str) -> None:
-        async with self._db.transaction() as conn:
-            await execute(conn, "DELETE FROM pin_failures WHERE subject = ?", (subject,))
+            return "wrong"
 
     async def set_client_pin(self, client_id: int, pin_hash: str | None, now: datetime) -> None:
         """Set (or, with None, clear: an operator's reset) the PIN protecting the client's ratings."""
@@ -90,6 +106,14 @@ class PresenceRepository(Repository):
             )
         if not changed:
             raise UnknownReferenceError(f"unknown client {client_id}")
+
+
+async def _failures(conn: aiosqlite.Connection, subject: str, since: datetime) -> int:
+    row = await fetch_one(
+        conn, "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, to_db(since))
+    )
+    assert row is not None  # COUNT(*) always answers one row
+    return int(row["n"])
 
 
 def _presence(row: sqlite3.Row) -> AgentPresence:

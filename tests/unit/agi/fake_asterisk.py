@@ -8,7 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-from callcenter.agi import AGIEnv, AGISession, build_env, parse_header_line
+from callcenter.agi import MEDIA_MARGIN, AGIEnv, AGISession, PlayTime, build_env, parse_header_line
 from callcenter.agi.protocol import header_block
 
 # What a test waits for at most: generous, only there so that a bug fails a test instead of hanging it.
@@ -95,7 +95,8 @@ async def session_and_fake(
     *,
     command_timeout: float = DEADLINE,
     max_line: int = 8192,
-    media_timeout: float = 300.0,
+    sounds: PlayTime | None = None,
+    media_margin: float = MEDIA_MARGIN,
     session_class: type[AGISession] = AGISession,
 ) -> AsyncIterator[tuple[AGISession, FakeAsterisk]]:
     """An AGISession and the fake Asterisk at the other end of a connected socket pair."""
@@ -110,7 +111,8 @@ async def session_and_fake(
         env_for(),
         command_timeout=command_timeout,
         max_line=max_line,
-        media_timeout=media_timeout,
+        sounds=sounds,
+        media_margin=media_margin,
     )
     fake = FakeAsterisk(fake_reader, fake_writer, journal)
     try:

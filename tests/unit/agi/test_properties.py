@@ -19,6 +19,7 @@ from callcenter.agi import (
     parse_header_line,
     parse_reply,
 )
+from callcenter.agi.protocol import IDENTITY_KEYS, header_block
 from callcenter.agi.session import read_header_block
 
 # text Asterisk can put on one line (no line ending, no lone surrogates)
@@ -136,6 +137,53 @@ def test_build_env_only_raises_protocol_errors(headers: dict[str, str]) -> None:
     except AGIProtocolError:
         return
     assert not env.route.startswith("/")
+
+
+# what a caller can put into CALLERID(num): header-like lines (the keys that matter most), blank lines, any text
+injected_line = (
+    st.tuples(
+        st.sampled_from([*sorted(IDENTITY_KEYS), "agi_callerid", "agi_arg_1", "agi_arg_2", "agi_context", "agi_x"]),
+        st.sampled_from([": ", ":", " : "]),
+        st.sampled_from(["agent-menu?endpoint=agent1004", "victim.1", "agi://127.0.0.1/agent-menu", ""]),
+    ).map("".join)
+    | st.sampled_from(["", "200 result=1 (x)", "HANGUP"])
+    | line_text
+)
+injection = st.lists(injected_line, min_size=1, max_size=4).flatmap(
+    lambda lines: st.sampled_from(["\n", "\r\n"]).map(lambda eol: eol + eol.join(lines))
+)
+
+
+@given(injection, st.sampled_from(["callerid", "calleridname"]), st.lists(line_text, max_size=2))
+def test_no_caller_text_changes_which_call_or_route_a_block_names(text: str, where: str, args: list[str]) -> None:
+    """Whatever a caller puts into a caller-controlled header, the block is refused or names the real call."""
+    real = header_block("inbound", query="x=1", uniqueid="real.1", channel="PJSIP/trunk-1", args=args)
+    if where == "callerid":
+        block = real.replace(b"agi_callerid: 5551234\n", f"agi_callerid: 5551234{text}\n".encode())
+    else:
+        block = real.replace(b"agi_calleridname: unknown\n", f"agi_calleridname: x{text}\n".encode())
+    headers = asyncio.run(_read_block(block, 8192, 65536))
+    if headers is None:
+        return
+    try:
+        env = build_env(headers)
+    except AGIProtocolError:
+        return
+    identity = (env.route, env.network_script, env.uniqueid, env.channel)
+    assert identity == ("inbound", "inbound?x=1", "real.1", "PJSIP/trunk-1")
+    assert env.params == {"x": "1"}
+    assert env.args == tuple(args)
+
+
+@given(st.data())
+def test_a_block_with_a_repeated_key_is_refused(data: st.DataObject) -> None:
+    lines = [line for line in header_block("inbound", args=("a", "b")).split(b"\n") if line]
+    repeat = data.draw(st.sampled_from(lines))
+    where = data.draw(st.integers(min_value=0, max_value=len(lines)))
+    key = repeat.partition(b": ")[0]
+    value = data.draw(st.sampled_from([repeat.partition(b": ")[2], b"other"]))
+    block = b"\n".join([*lines[:where], key + b": " + value, *lines[where:]]) + b"\n\n"
+    assert asyncio.run(_read_block(block, 8192, 65536)) is None
 
 
 def asterisk_parse_args(line: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from callcenter.agi import (
@@ -14,7 +16,7 @@ from callcenter.agi import (
     parse_header_line,
     parse_reply,
 )
-from callcenter.agi.protocol import MAX_COMMAND_BYTES, header_block
+from callcenter.agi.protocol import MAX_COMMAND_BYTES, HeaderBlock, header_block, only_hangup_lines
 
 from .fake_asterisk import env_for
 
@@ -253,7 +255,6 @@ def test_format_command_fits_asterisk_buffer_exactly() -> None:
         (b"agi_request: agi://127.0.0.1:4573/route?x=1\n", ("agi_request", "agi://127.0.0.1:4573/route?x=1")),
         (b"agi_channel: PJSIP/trunk-00000001", ("agi_channel", "PJSIP/trunk-00000001")),
         (b"agi_accountcode: \n", ("agi_accountcode", "")),
-        (b"agi_accountcode:\n", ("agi_accountcode", "")),
         (b"agi_calleridname: Smith: Home\r\n", ("agi_calleridname", "Smith: Home")),
         (b"agi_calleridname:  two spaces\n", ("agi_calleridname", " two spaces")),
         (b"agi_callerid: unknown\n", ("agi_callerid", "unknown")),
@@ -267,7 +268,19 @@ def test_parse_header_line(line: bytes, expected: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b"", b"\n", b"GET / HTTP/1.1\r\n", b"Host: example.org\r\n", b"agi_: x", b"agi request: x", b"no colon"],
+    [
+        b"",
+        b"\n",
+        b"GET / HTTP/1.1\r\n",
+        b"Host: example.org\r\n",
+        b"agi_: x",
+        b"agi request: x",
+        b"no colon",
+        # Asterisk always writes "agi_key: value", with the blank, even for an empty value
+        b"agi_accountcode:\n",
+        b"agi_x:y",
+        b"agi_callerid: 555\r1234",
+    ],
 )
 def test_parse_header_line_refuses_non_agi(line: bytes) -> None:
     with pytest.raises(AGIProtocolError):
@@ -292,14 +305,18 @@ def test_env_from_a_real_header_block() -> None:
     assert env.raw["agi_network"] == "yes"
 
 
+# what every call's header block holds besides its script
+CALL = {"agi_uniqueid": "1700000000.1", "agi_channel": "PJSIP/trunk-00000001"}
+
+
 def test_env_params_last_value_wins_and_are_decoded() -> None:
-    env = build_env({"agi_network_script": "route?a=1&a=2&b=x%20y&c=&d=caf%C3%A9"})
+    env = build_env({"agi_network_script": "route?a=1&a=2&b=x%20y&c=&d=caf%C3%A9", **CALL})
     assert dict(env.params) == {"a": "2", "b": "x y", "c": "", "d": "caf\u00e9"}
 
 
 def test_env_args_in_numeric_order() -> None:
     headers = {f"agi_arg_{n}": f"v{n}" for n in (10, 2, 1, 11, 3, 4, 5, 6, 7, 8, 9)}
-    env = build_env({"agi_network_script": "route", **headers})
+    env = build_env({"agi_network_script": "route", **headers, **CALL})
     assert env.args == tuple(f"v{n}" for n in range(1, 12))
 
 
@@ -310,21 +327,109 @@ def test_env_args_in_numeric_order() -> None:
         ({"agi_network_script": "/route"}, "route", {}),
         ({"agi_network_script": "flows/inbound?x=1"}, "flows/inbound", {"x": "1"}),
         ({"agi_request": "agi://127.0.0.1:4573/route?x=1"}, "route", {"x": "1"}),
-        ({"agi_request": "agi://127.0.0.1/"}, "", {}),
-        ({"agi_network_script": ""}, "", {}),
+        ({"agi_request": "agi://127.0.0.1:4573/route?x=1", "agi_network_script": "route?x=1"}, "route", {"x": "1"}),
     ],
 )
 def test_env_route(headers: dict[str, str], route: str, query: dict[str, str]) -> None:
-    env = build_env(headers)
+    env = build_env({**headers, **CALL})
     assert env.route == route
     assert dict(env.params) == query
 
 
-def test_env_without_script_is_a_protocol_error() -> None:
-    with pytest.raises(AGIProtocolError):
-        build_env({"agi_channel": "PJSIP/x"})
-    with pytest.raises(AGIProtocolError):
-        build_env({"agi_request": "agi://[::1/route"})
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ({"agi_channel": "PJSIP/x", "agi_uniqueid": "u.1"}, "names no script"),
+        ({**CALL, "agi_request": "agi://[::1/route"}, "unparsable"),
+        ({**CALL, "agi_request": "agi://127.0.0.1/"}, "names no script"),
+        ({**CALL, "agi_network_script": ""}, "names no script"),
+        ({**CALL, "agi_network_script": "/"}, "names no script"),
+        # the one is derived from the other: a mismatch means one of them is not Asterisk's
+        ({**CALL, "agi_network_script": "agent-menu", "agi_request": "agi://127.0.0.1/inbound"}, "not the script"),
+        ({"agi_network_script": "r", "agi_channel": "PJSIP/x"}, "no agi_uniqueid"),
+        ({"agi_network_script": "r", "agi_channel": "PJSIP/x", "agi_uniqueid": ""}, "empty agi_uniqueid"),
+        ({"agi_network_script": "r", "agi_uniqueid": "u.1"}, "no agi_channel"),
+        ({"agi_network_script": "r", "agi_uniqueid": "u.1", "agi_channel": ""}, "empty agi_channel"),
+    ],
+)
+def test_env_of_a_block_that_cannot_name_its_call_or_route_is_a_protocol_error(
+    headers: dict[str, str], error: str
+) -> None:
+    with pytest.raises(AGIProtocolError, match=error):
+        build_env(headers)
+
+
+def real_pairs(**kwargs: Any) -> list[tuple[str, str]]:
+    return [parse_header_line(line) for line in header_block(**kwargs).split(b"\n") if line]
+
+
+def collect(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    block = HeaderBlock()
+    for key, value in pairs:
+        block.add(key, value)
+    return block.headers
+
+
+def test_header_block_takes_what_asterisk_sends_in_its_order() -> None:
+    pairs = real_pairs(route="screen", query="agent=1001", args=("a", "b"))
+    assert collect(pairs) == dict(pairs)
+
+
+def inserted_after_callerid(*extra: tuple[str, str], **kwargs: Any) -> list[tuple[str, str]]:
+    pairs = real_pairs(**kwargs)
+    at = [key for key, _ in pairs].index("agi_callerid") + 1
+    return [*pairs[:at], *extra, *pairs[at:]]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "error"),
+    [
+        (inserted_after_callerid(("agi_network_script", "agent-menu?endpoint=agent1004")), "sent twice"),
+        (inserted_after_callerid(("agi_request", "agi://127.0.0.1/agent-menu")), "sent twice"),
+        (inserted_after_callerid(("agi_uniqueid", "victim.1")), "sent twice"),
+        (inserted_after_callerid(("agi_channel", "PJSIP/agent1004-1")), "sent twice"),
+        (inserted_after_callerid(("agi_callerid", "5550000")), "sent twice"),
+        (inserted_after_callerid(("agi_calleridname", "x")), "sent twice"),
+        (inserted_after_callerid(("agi_arg_1", "evil")), "after the AGI arguments"),
+        (inserted_after_callerid(("agi_arg_2", "evil"), args=("a",)), "out of order"),
+        ([*real_pairs(args=("a",)), ("agi_arg_3", "evil")], "out of order"),
+        ([*real_pairs(args=("a",)), ("agi_evil", "x")], "after the AGI arguments"),
+    ],
+)
+def test_header_block_refuses_what_asterisk_never_sends(pairs: list[tuple[str, str]], error: str) -> None:
+    with pytest.raises(AGIProtocolError, match=error):
+        collect(pairs)
+
+
+def test_identity_key_after_the_caller_id_is_refused_even_when_asterisk_sent_none() -> None:
+    pairs = [(k, v) for k, v in real_pairs() if k != "agi_network_script"]
+    at = [key for key, _ in pairs].index("agi_callerid") + 1
+    with pytest.raises(AGIProtocolError, match="after agi_callerid"):
+        collect([*pairs[:at], ("agi_network_script", "agent-menu"), *pairs[at:]])
+
+
+@pytest.mark.parametrize(
+    ("data", "only_hangups"),
+    [
+        (b"", True),
+        (b"HANGUP\n", True),
+        (b"HANGUP\r\nHANGUP\n", True),
+        (b"HANG", True),  # the rest is on its way
+        (b"HANGUP\r", True),
+        (b"HANGUP\n200 result=1\n", False),
+        (b"200 result=1 (x)\n", False),
+        (b"agi_calleridname: x\n", False),
+        (b"\n", False),
+        (b"HANGUPX", False),
+    ],
+)
+def test_only_hangup_lines(data: bytes, only_hangups: bool) -> None:
+    assert only_hangup_lines(data) is only_hangups
+
+
+def test_a_header_line_where_a_reply_belongs_is_a_protocol_error() -> None:
+    with pytest.raises(AGIProtocolError, match="header line where a reply belongs"):
+        ReplyAssembler().feed("agi_calleridname: unknown\n")
 
 
 def test_env_is_immutable() -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import inspect
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -11,8 +14,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from callcenter.agi import AGISession, Digits, FastAGIServer, Route
+from callcenter.agi import AGISession, Digits, FastAGIServer, Route, RouteRefused
 from callcenter.agi.protocol import header_block
+from callcenter.asterisk.sounds import SoundLengths
+from callcenter.config import AGIConfig
+from callcenter.flows.ask import read_keys
+from callcenter.flows.selftest import selftest
 
 from .fake_asterisk import DEADLINE, FakeAsterisk
 
@@ -404,3 +411,266 @@ def test_constructor_validates() -> None:
         FastAGIServer({}, max_sessions=0)
     with pytest.raises(TypeError, match="not callable"):
         FastAGIServer({"x": cast(Route, "nope")})
+
+
+# ---- hostile header blocks (issue #9: caller-ID header injection) -------------------------------------------
+
+
+def _block(lines: list[tuple[str, str]]) -> bytes:
+    return b"".join(f"{key}: {value}\n".encode() for key, value in lines) + b"\n"
+
+
+def _real_lines(**kwargs: Any) -> list[tuple[str, str]]:
+    """The (key, value) pairs of header_block(...), in Asterisk's order."""
+    block = header_block(**kwargs).decode()
+    return [(key, value) for key, _, value in (line.partition(": ") for line in block.split("\n") if line)]
+
+
+def _without(lines: list[tuple[str, str]], key: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in lines if k != key]
+
+
+def _with(lines: list[tuple[str, str]], key: str, value: str) -> list[tuple[str, str]]:
+    return [(k, value if k == key else v) for k, v in lines]
+
+
+HOSTILE_BLOCKS: dict[str, bytes] = {
+    # a caller ID carrying a line: the last value of a repeated key used to win
+    "injected script": header_block("inbound", callerid="5551234\nagi_network_script: agent-menu?endpoint=agent1004"),
+    "injected request": header_block("inbound", callerid="5551234\nagi_request: agi://127.0.0.1/agent-menu"),
+    "injected uniqueid": header_block("inbound", callerid="5551234\nagi_uniqueid: victim.1"),
+    "injected channel": header_block("inbound", callerid="5551234\nagi_channel: PJSIP/agent1004-00000001"),
+    "injected argument": header_block("inbound", callerid="5551234\nagi_arg_1: evil"),
+    "injected garbage line": header_block("inbound", callerid="5551234\nnot a header"),
+    "injected line without the blank": header_block("inbound", callerid="5551234\nagi_x:y"),
+    # CRLF CRLF ends the block early: what follows would be read as replies to our first commands
+    "injected end of block": header_block("inbound", callerid="5551234\r\n\r\n200 result=1 (agent1004)"),
+    # a script-less AGI URL sends no agi_network_script: one after agi_callerid can only be a caller's
+    "script after the caller id": _block(
+        [
+            *[(k, v) for k, v in _real_lines(route="") if k not in {"agi_network_script", "agi_callerid"}][:7],
+            ("agi_callerid", "5551234"),
+            ("agi_network_script", "agent-menu?endpoint=agent1004"),
+        ]
+    ),
+    "no uniqueid": _block(_without(_real_lines(route="inbound"), "agi_uniqueid")),
+    "empty uniqueid": _block(_with(_real_lines(route="inbound"), "agi_uniqueid", "")),
+    "no channel": _block(_without(_real_lines(route="inbound"), "agi_channel")),
+    "empty channel": _block(_with(_real_lines(route="inbound"), "agi_channel", "")),
+    "no script": _block(_without(_without(_real_lines(route="inbound"), "agi_network_script"), "agi_request")),
+    "empty script": header_block(""),
+}
+
+
+@pytest.mark.parametrize("block", HOSTILE_BLOCKS.values(), ids=HOSTILE_BLOCKS.keys())
+async def test_hostile_header_blocks_are_refused_before_any_route_runs(block: bytes) -> None:
+    ran: list[str] = []
+
+    async def route(session: AGISession) -> None:
+        ran.append(session.env.route)
+        await session.set_variable("CC_RESULT", "DONE")
+
+    routes = {"inbound": route, "agent-menu": route, "": route}
+    with capture() as logs:
+        # a short command deadline: a route that wrongly ran gives up on its command quickly, and the test fails fast
+        async with serving(routes, command_timeout=0.5) as server:
+            async with connected(server) as fake:
+                await fake.send(block)
+                # no command at all: the connection is just closed
+                assert await fake.expect_closed() == b""
+            assert ran == []
+            await run_echo_on(server)
+    [failure] = events(logs, "agi_header_failed")
+    assert (failure["reason"], failure["log_level"]) == ("protocol", "warning")
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"}]
+
+
+async def run_echo_on(server: FastAGIServer) -> None:
+    """The server still serves a well-formed call afterwards (echo is not among the hostile test's routes)."""
+    async with connected(server) as fake:
+        await fake.start("inbound")
+        await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
+        assert await fake.expect_closed() == b""
+
+
+async def test_header_lines_arriving_as_replies_end_the_session() -> None:
+    """A CRLF CRLF in the caller ID ends the block early; the real header lines after it (sent by Asterisk a moment
+    later) then arrive where the reply to our first command belongs: a protocol error, not a reply."""
+    block = header_block("inbound", callerid="5551234\r\n")
+    head, _, tail = block.partition(b"5551234\r\n\n")
+    replies: list[str | None] = []
+
+    async def route(session: AGISession) -> None:
+        replies.append(await session.get_variable("CC_SERVICE"))
+        await session.set_variable("CC_RESULT", "DONE")
+
+    with capture() as logs:
+        async with serving({"inbound": route}) as server, connected(server) as fake:
+            await fake.send(head + b"5551234\r\n\n")
+            assert await fake.command() == b"GET VARIABLE CC_SERVICE\n"
+            await fake.send(tail)
+            assert await fake.expect_closed() == b""
+    assert replies == []
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("protocol_error", "warning")
+    assert "header line" in end["detail"]
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"}]
+
+
+async def test_a_hangup_right_after_the_header_block_is_not_refused() -> None:
+    """Asterisk may announce a hangup before our first command: the only thing it ever sends unasked."""
+    seen: asyncio.Future[tuple[str | None, bool]] = asyncio.Future()
+
+    async def route(session: AGISession) -> None:
+        value = await session.get_variable("X")
+        seen.set_result((value, session.hung_up))
+
+    async with serving({"r": route}) as server, connected(server) as fake:
+        await fake.send(header_block("r") + b"HANGUP\n")
+        await fake.expect(b"GET VARIABLE X\n", b"200 result=1 (x)\n")
+        assert await fake.expect_closed() == b""
+        assert await seen == ("x", True)
+
+
+# ---- reply deadlines that follow the command (issue #9: FastAGI slots held for minutes) ---------------------
+
+
+async def test_silent_peers_hold_no_slot_beyond_their_commands_own_deadline() -> None:
+    """Connections that send a header block and then never answer are cut off at their command's deadline (a short
+    one for a plain command, the prompt's length plus its input wait for a Read), and their slots serve calls again."""
+    cut: list[float] = []
+
+    async def plain(session: AGISession) -> None:
+        await session.get_variable("CC_SERVICE")
+
+    async def menu(session: AGISession) -> None:
+        await read_keys(session, ["cc/menu"], 1, 0.5)
+
+    with capture() as logs:
+        async with serving(
+            {"plain": plain, "menu": menu, "echo": echo},
+            max_sessions=4,
+            command_timeout=0.3,
+            sounds=SoundLengths({"cc/menu": 0.4}),
+            media_margin=0.2,
+        ) as server:
+            silent = [await FakeAsterisk.connect(server.port) for _ in range(4)]
+            started = asyncio.get_running_loop().time()
+            for n, fake in enumerate(silent):
+                await fake.start("plain" if n % 2 else "menu", uniqueid=f"silent.{n}")
+            # all four slots are taken: a real call now is refused
+            async with connected(server) as refused:
+                assert await refused.expect_closed() == b""
+            for fake in silent:
+                await fake.expect_closed()
+                cut.append(asyncio.get_running_loop().time() - started)
+                await fake.close()
+            assert server.active_sessions == 0
+            await run_echo(server)
+    # a Read of a 0.4 s prompt with a 0.5 s input wait: about 1.2 s with the margins, never minutes
+    assert max(cut) < 2.0
+    timeouts = [entry for entry in events(logs, "agi_session_end") if entry["outcome"] == "command_timeout"]
+    assert sorted(entry["uniqueid"] for entry in timeouts) == [f"silent.{n}" for n in range(4)]
+    assert all(entry["log_level"] == "warning" for entry in timeouts)
+
+
+def test_plain_commands_default_to_a_short_deadline() -> None:
+    assert inspect.signature(FastAGIServer).parameters["command_timeout"].default == 5.0
+    assert AGIConfig().command_timeout == 5.0
+
+
+# ---- hostile peers and parameters are warnings, never tracebacks (issue #9, finding 3) -----------------------
+
+
+def _reset(fake: FakeAsterisk) -> None:
+    """Close with a TCP RST instead of a FIN, as a crashed or killed peer does."""
+    sock = fake.writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    fake.writer.transport.abort()
+
+
+async def _resets_at_once(fake: FakeAsterisk) -> None:
+    _reset(fake)
+
+
+async def _closes_after_the_header(fake: FakeAsterisk) -> None:
+    await fake.start("ivr")
+    fake.writer.write_eof()
+
+
+async def _resets_during_a_command(fake: FakeAsterisk) -> None:
+    await fake.start("ivr")
+    await fake.command()
+    _reset(fake)
+
+
+async def _after_command(fake: FakeAsterisk, reply: bytes, *, eof: bool = True) -> None:
+    """Answer the route's first command with ``reply`` and then close (or, eof=False, go silent)."""
+    await fake.start("ivr")
+    await fake.command()
+    await fake.send(reply)
+    if eof:
+        fake.writer.write_eof()
+
+
+HOSTILE_PEERS: dict[str, Callable[[FakeAsterisk], Awaitable[None]]] = {
+    "closes at once": lambda fake: fake.close(),
+    "resets at once": _resets_at_once,
+    "closes mid header": lambda fake: fake.send(header_block("ivr")[:40]),
+    "binary junk": lambda fake: fake.send(bytes(range(256)) * 4 + b"\n\n"),
+    "closes after the header": _closes_after_the_header,
+    "closes mid reply": lambda fake: _after_command(fake, b"200 res"),
+    "resets during a command": _resets_during_a_command,
+    "goes silent during a command": lambda fake: _after_command(fake, b"", eof=False),
+    "a reply code Asterisk never sends": lambda fake: _after_command(fake, b"999 what\n", eof=False),
+    "a reply without a code": lambda fake: _after_command(fake, b"hello\n", eof=False),
+    "a broken usage block": lambda fake: _after_command(fake, b"520-Invalid\n"),
+    "a non-numeric digit result": lambda fake: _after_command(fake, b"200 result=x\n", eof=False),
+    "a hangup then EOF": lambda fake: _after_command(fake, b"HANGUP\n"),
+}
+
+
+@pytest.mark.parametrize("behave", HOSTILE_PEERS.values(), ids=HOSTILE_PEERS.keys())
+async def test_a_hostile_peer_costs_a_warning_at_most_never_a_traceback(
+    behave: Callable[[FakeAsterisk], Awaitable[None]],
+) -> None:
+    async def ivr(session: AGISession) -> None:
+        await session.stream_file("cc/welcome", "12")
+        await read_keys(session, ["cc/menu"], 1, 0.2)
+
+    sounds = SoundLengths({"cc/welcome": 0.1, "cc/menu": 0.1})
+    with capture() as logs:
+        async with serving(
+            {"ivr": ivr, "echo": echo}, command_timeout=0.3, header_timeout=0.3, sounds=sounds, media_margin=0.1
+        ) as server:
+            fake = await FakeAsterisk.connect(server.port)
+            async with fake:
+                await behave(fake)
+                # whatever it did, the server ends the connection within its deadlines
+                async with asyncio.timeout(3):
+                    while server.active_sessions:
+                        await asyncio.sleep(0.01)
+            await run_echo(server)
+    assert not [entry for entry in logs if entry["log_level"] in {"error", "critical"} or entry.get("exc_info")]
+
+
+async def test_a_route_refusing_its_parameters_is_a_warning_without_traceback() -> None:
+    async def strict(session: AGISession) -> None:
+        raise RouteRefused(f"bad agent {session.env.params.get('agent', '')[:20]!r}")
+
+    with capture() as logs:
+        async with serving({"strict": strict}) as server, connected(server) as fake:
+            await fake.start("strict", query="agent=x%0Ay")
+            assert await fake.expect_closed() == b""
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("refused", "warning")
+    assert "exc_info" not in end
+
+
+async def test_selftest_refuses_a_bad_token() -> None:
+    with capture() as logs:
+        async with serving({"selftest": selftest}) as server, connected(server) as fake:
+            await fake.start("selftest", query="token=12x")
+            assert await fake.expect_closed() == b""
+    [end] = events(logs, "agi_session_end")
+    assert (end["outcome"], end["log_level"]) == ("refused", "warning")

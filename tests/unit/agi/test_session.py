@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from callcenter.agi import (
+    UNKNOWN_SOUND_SECONDS,
     AGICommandError,
     AGIConnectionClosed,
     AGIHangup,
@@ -18,6 +19,8 @@ from callcenter.agi import (
     Digits,
     Reply,
 )
+from callcenter.agi.session import _buffered
+from callcenter.asterisk.sounds import SoundLengths
 
 from .fake_asterisk import session_and_fake
 
@@ -98,6 +101,23 @@ async def test_unknown_command_and_usage_block_raise_command_error() -> None:
         noop = asyncio.create_task(session.command("NOOP"))
         await fake.expect(b"NOOP\n", b"200 result=0\n")
         assert await noop == Reply(200, "0")
+
+
+async def test_a_reply_code_asterisk_never_sends_is_a_protocol_error() -> None:
+    async with session_and_fake() as (session, fake):
+        task = asyncio.create_task(session.command("GOSUB", "ctx", "s", "1"))
+        await fake.expect(b"GOSUB ctx s 1\n", b"503 result=-2 Memory allocation failure\n")
+        with pytest.raises(AGICommandError) as failure:
+            await task
+        assert failure.value.code == 503
+
+        variable = asyncio.create_task(session.get_variable("X"))
+        await fake.expect(b"GET VARIABLE X\n", b"999 whatever\n")
+        with pytest.raises(AGIProtocolError, match="999"):
+            await variable
+        # a peer that is not Asterisk: nothing more is sent to it
+        with pytest.raises(AGIProtocolError, match="reply code 999"):
+            await session.get_variable("Y")
 
 
 async def test_511_is_a_hangup() -> None:
@@ -377,19 +397,65 @@ class TimeoutSpy(AGISession):
         return Reply(200, "0")
 
 
-async def test_media_commands_get_deadlines_beyond_their_own_wait() -> None:
-    async with session_and_fake(command_timeout=30.0, media_timeout=120.0, session_class=TimeoutSpy) as (
+async def test_reply_deadlines_follow_the_command() -> None:
+    sounds = SoundLengths({"cc/menu": 2.0, "digits/1": 0.5, "digits/star": 0.5}, unknown=30.0)
+    async with session_and_fake(command_timeout=5.0, sounds=sounds, media_margin=1.0, session_class=TimeoutSpy) as (
         spy,
         _fake,
     ):
         assert isinstance(spy, TimeoutSpy)
         spy.deadlines = []
-        await spy.stream_file("x")
-        await spy.get_data("x", 5000, 4)
-        await spy.get_data("x", 0, 1)
-        await spy.say_number(5)
-        await spy.exec("Playback", "x")
-        await spy.get_data("x", 5000, 4, timeout=7.0)
         await spy.get_variable("X")
-        # stream/say/exec: media_timeout; GET DATA: plus each digit's wait (Asterisk's 10 s for 0)
-        assert spy.deadlines == [120.0, 140.0, 130.0, 120.0, 120.0, 7.0, None]
+        await spy.set_variable("X", "1")
+        await spy.answer()
+        await spy.exec("UserEvent", "CallCenterRated", "Call: 1.2")
+        await spy.stream_file("cc/menu")
+        await spy.get_data("cc/menu", 5000, 4)
+        await spy.get_data("cc/menu", 0, 1)
+        await spy.get_data("", 3000, 2)
+        await spy.say_digits("1*")
+        await spy.stream_file("cc/nobody-knows")
+        await spy.get_data("cc/menu", 5000, 4, timeout=7.0)
+    # None: the session's command_timeout. Media: 5 % playback slack, 0.1 s per file, the 1 s margin, the waits
+    assert spy.deadlines == [
+        None,
+        None,
+        None,
+        None,
+        pytest.approx(2.0 * 1.05 + 0.1 + 1.0),
+        pytest.approx(2.0 * 1.05 + 0.1 + 4 * 5.0 + 1.0),
+        pytest.approx(2.0 * 1.05 + 0.1 + 10.0 + 1.0),  # timeout 0: Asterisk's 10 s per digit
+        pytest.approx(2 * 3.0 + 1.0),  # no file: only the digits' wait
+        pytest.approx(1.0 * 1.05 + 0.2 + 1.0),
+        pytest.approx(30.0 * 1.05 + 0.1 + 1.0),  # an unknown sound: the conservative fallback
+        7.0,
+    ]
+
+
+async def test_without_known_sounds_each_file_counts_as_the_fallback() -> None:
+    async with session_and_fake(media_margin=1.0) as (session, _fake):
+        assert session.media_deadline(["a", "b", ""], 6.0) == pytest.approx(
+            2 * UNKNOWN_SOUND_SECONDS * 1.05 + 0.2 + 6.0 + 1.0
+        )
+
+
+async def test_a_silent_peer_is_cut_off_at_the_media_commands_own_deadline() -> None:
+    async with session_and_fake(command_timeout=60.0, sounds=SoundLengths({"cc/short": 0.2}), media_margin=0.2) as (
+        session,
+        fake,
+    ):
+        started = asyncio.get_running_loop().time()
+        task = asyncio.create_task(session.stream_file("cc/short"))
+        await fake.expect(b'STREAM FILE cc/short ""\n')  # and never answer
+        with pytest.raises(AGITimeout, match="STREAM FILE"):
+            await task
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_the_header_reader_can_see_what_arrived_after_the_block() -> None:
+    """read_header_block refuses data that came with the block's end; it peeks into StreamReader's buffer, which
+    has no public API: this fails loudly if a Python release renames it."""
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"agi_x: 1\n200 res")
+    assert await reader.readline() == b"agi_x: 1\n"
+    assert _buffered(reader) == b"200 res"

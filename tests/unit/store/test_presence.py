@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 
+from callcenter.store import PinOutcome
 from callcenter.store.errors import UnknownReferenceError
 from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import T0, answered_call, at
@@ -62,12 +66,61 @@ async def test_served_calls_are_the_answered_calls_of_that_party_newest_first(st
         await store.served_calls()
 
 
-async def test_pin_failures_count_within_the_window_and_a_right_pin_clears_them(store: SqliteStore) -> None:
-    for seconds in (0, 10, 20):
-        await store.pin_failed("agent:1001", at(seconds))
-    await store.pin_failed("client:7", at(15))
+HOUR = timedelta(hours=1)
+
+
+async def attempt(store: SqliteStore, subject: str, right: bool, seconds: float, limit: int = 10) -> PinOutcome:
+    now = at(seconds)
+    return await store.record_pin_attempt(subject, right=right, now=now, since=now - HOUR, max_failures=limit)
+
+
+async def test_wrong_pins_count_within_the_window_and_a_right_pin_clears_them(store: SqliteStore) -> None:
+    assert [await attempt(store, "agent:1001", False, s) for s in (0, 10, 20)] == ["wrong"] * 3
+    assert await attempt(store, "client:7", False, 15) == "wrong"
     assert await store.pin_failures("agent:1001", at(5)) == 2
     assert await store.pin_failures("agent:1001", T0) == 3
-    await store.pin_succeeded("agent:1001")
+    assert await attempt(store, "agent:1001", True, 30) == "ok"
     assert await store.pin_failures("agent:1001", T0) == 0
     assert await store.pin_failures("client:7", T0) == 1
+
+
+async def test_at_the_limit_even_the_right_pin_is_refused_until_the_window_passes(store: SqliteStore) -> None:
+    for n in range(3):
+        assert await attempt(store, "agent:1001", False, n, limit=3) == "wrong"
+    assert await attempt(store, "agent:1001", True, 10, limit=3) == "locked"
+    assert await attempt(store, "agent:1001", False, 11, limit=3) == "locked"
+    assert await store.pin_failures("agent:1001", T0) == 3  # refused tries are not failures
+    # an hour after the first failure it no longer counts
+    assert await attempt(store, "agent:1001", True, 3600.5, limit=3) == "ok"
+
+
+async def test_without_a_limit_nobody_is_locked_out(store: SqliteStore) -> None:
+    outcomes = {await attempt(store, "client:7", False, n, limit=0) for n in range(15)}
+    assert outcomes == {"wrong"}
+    assert await attempt(store, "client:7", True, 20, limit=0) == "ok"
+    with pytest.raises(ValueError, match="max_failures"):
+        await attempt(store, "client:7", True, 20, limit=-1)
+
+
+async def test_failures_outside_the_window_are_dropped_by_the_next_one(store: SqliteStore) -> None:
+    await attempt(store, "agent:1002", False, 0)
+    await attempt(store, "agent:1002", False, 7200)
+    async with store.db.read() as conn:
+        rows = await conn.execute_fetchall("SELECT COUNT(*) FROM pin_failures WHERE subject = 'agent:1002'")
+    assert next(iter(rows))[0] == 1
+
+
+@pytest.mark.parametrize("subject", ["agent:1001", "client:7"])
+async def test_concurrent_wrong_pins_never_exceed_the_limit(store: SqliteStore, subject: str) -> None:
+    """Twenty calls at once, one wrong PIN each, limit ten: exactly ten failures, the rest refused as locked."""
+
+    async def one(n: int) -> PinOutcome:
+        # the PIN check runs in a thread between reading the id and recording: let the calls interleave there
+        await asyncio.to_thread(lambda: None)
+        for _ in range(n % 3):
+            await asyncio.sleep(0)
+        return await attempt(store, subject, False, 0)
+
+    outcomes = await asyncio.gather(*(one(n) for n in range(20)))
+    assert sorted(outcomes) == ["locked"] * 10 + ["wrong"] * 10
+    assert await store.pin_failures(subject, T0 - HOUR) == 10

@@ -1,0 +1,113 @@
+"""Flows against a fake Asterisk that answers their commands as Asterisk would, over a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import socket
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from callcenter.agi import AGISession
+from callcenter.ami.queues import Presence
+from callcenter.config import SelfServiceConfig
+from callcenter.evaluation.policy import Policy
+from callcenter.flows.ask import Asking
+from callcenter.flows.deps import FlowDeps
+from callcenter.pins import hash_agent_pin
+from callcenter.store.sqlite import SqliteStore
+from tests.unit.agi.fake_asterisk import DEADLINE, FakeAsterisk, env_for
+from tests.unit.store.helpers import AGENTS, T0, seed
+
+AGENT_PIN = "1234"
+_GET_DATA = re.compile(rb"GET DATA (\S+) ")
+_READ = re.compile(rb"EXEC Read \"?CC_DIGITS,([^,]*),")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """The store tests' roster, agent 1001 with the PIN 1234."""
+    async with await SqliteStore.open(tmp_path / "cc.db") as opened:
+        await seed(opened)
+        await opened.sync_roster(
+            [dataclasses.replace(AGENTS[0], pin_hash=hash_agent_pin("1001", AGENT_PIN)), *AGENTS[1:]], now=T0
+        )
+        yield opened
+
+
+def flow_deps(store: SqliteStore, *, attempts: int = 3, pin_max_failures: int = 10) -> FlowDeps:
+    async def nothing(*_: str) -> None:
+        return None
+
+    return FlowDeps(
+        store=store,
+        presence=Presence,
+        policy=Policy(),
+        asking=Asking(timeout=0.5, attempts=attempts),
+        categories=("attitude", "knowledge", "availability"),
+        services=("support", "sales"),
+        offer_count=3,
+        on_agent_rated=nothing,
+        withdraw=nothing,
+        clock=lambda: T0,
+        selfservice=SelfServiceConfig(pin_max_failures=pin_max_failures),
+    )
+
+
+@dataclasses.dataclass
+class Transcript:
+    commands: list[bytes] = dataclasses.field(default_factory=list)
+
+    def prompts(self) -> list[str]:
+        """Every sound file a GET DATA or Read played, in order."""
+        played: list[str] = []
+        for line in self.commands:
+            if (data := _GET_DATA.match(line)) is not None:
+                played.append(data.group(1).decode())
+            elif (read := _READ.match(line)) is not None:
+                played += read.group(1).decode().split("&")
+        return played
+
+
+async def _answer(fake: FakeAsterisk, keys: Mapping[str, str], transcript: Transcript) -> None:
+    """Reply to each command: GET DATA gets the digits ``keys`` has for its prompt; a Read hears nothing."""
+    while line := await fake.reader.readline():
+        transcript.commands.append(line)
+        if (data := _GET_DATA.match(line)) is not None:
+            digits = keys.get(data.group(1).decode(), "")
+            reply = f"200 result={digits}\n" if digits else "200 result= (timeout)\n"
+        elif line.startswith(b"GET VARIABLE READSTATUS"):
+            reply = "200 result=1 (TIMEOUT)\n"
+        elif line.startswith(b"GET VARIABLE"):
+            reply = "200 result=0\n"
+        else:
+            reply = "200 result=0\n" if line.startswith(b"EXEC") else "200 result=1\n"
+        await fake.send(reply.encode())
+
+
+@contextlib.asynccontextmanager
+async def phone_call(
+    keys: Mapping[str, str], *, route: str = "agent-menu", query: str = "", callerid: str = "5559009"
+) -> AsyncIterator[tuple[AGISession, Transcript]]:
+    """One call's AGISession, its Asterisk answering from ``keys`` (prompt file -> digits keyed)."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    fake = FakeAsterisk(*await asyncio.open_connection(sock=theirs))
+    session = AGISession(
+        reader, writer, env_for(route, query=query, callerid=callerid), command_timeout=DEADLINE, max_line=8192
+    )
+    transcript = Transcript()
+    answering = asyncio.create_task(_answer(fake, keys, transcript))
+    try:
+        async with asyncio.timeout(DEADLINE):
+            yield session, transcript
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        await answering
+        await fake.close()
