@@ -27,7 +27,7 @@ from callcenter.store.models import (
     Direction,
     Evaluation,
 )
-from callcenter.store.ratings import add_to_totals, check_half_life, remove_from_totals
+from callcenter.store.ratings import add_to_totals, remove_from_totals, totals_decay
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db
 
 _SELECT = (
@@ -63,7 +63,8 @@ class EvaluationRepository(Repository):
             if call["client_id"] is None:
                 raise EvaluationRefused(RefusalReason.ANONYMOUS, f"call {call_uniqueid} has no caller number")
             await _check_categories(conn, new)
-            await check_half_life(conn, self._decay)
+            # re-read here, not cached at open: another process may have changed it since
+            decay = await totals_decay(conn, self._decay)
             subject = call["agent_id"] if direction == CLIENT_TO_AGENT else call["client_id"]
             row = await fetch_one(
                 conn,
@@ -72,7 +73,6 @@ class EvaluationRepository(Repository):
             )
             # Scores count in the decayed totals from when they were given: now, for new or changed scores (an
             # edit refreshes a rating's age); the old scores leave with the age they had (their updated_at).
-            decay = self._decay
             if row is None:
                 evaluation_id = await insert(
                     conn,
@@ -127,13 +127,13 @@ class EvaluationRepository(Repository):
             evaluation = found[0]
             if evaluation.deleted:
                 return evaluation
-            await check_half_life(conn, self._decay)
+            decay = await totals_decay(conn, self._decay)
             await remove_from_totals(
                 conn,
                 direction,
                 evaluation.subject,
                 evaluation.scores,
-                decay=self._decay,
+                decay=decay,
                 now=now,
                 given_at=evaluation.updated_at,
             )
