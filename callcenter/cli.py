@@ -303,10 +303,12 @@ def command_hint(run: Invocation, *words: str, argv0: str | None = None) -> str:
 
 
 def _relative(path: Path) -> str:
+    # absolute, not resolved: .venv/bin/python is a symlink to a Python without the project installed
+    absolute = Path(os.path.abspath(path))
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(absolute.relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        return str(absolute)
 
 
 # --- commands ----------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import structlog
 from callcenter.cli import main
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.store import SqliteStore
-from tests.unit.cli.support import DEMO_CONFIG
+from tests.unit.cli.support import DEMO_CONFIG, fresh_loggers
 
 
 @pytest.fixture(autouse=True)
@@ -48,10 +49,42 @@ async def _seed(path: Path) -> None:
         await store.set_client_pin(client.id, "pbkdf2-sha256$x", datetime.now(UTC))
 
 
-@pytest.fixture
-def populated(state_dir: Path) -> Path:
-    """The demo database as `make run` leaves it: schema, roster, services, categories and a rating history."""
-    assert main(["--log-level", "error", "--config", str(DEMO_CONFIG), "db", "migrate"]) == 0
-    path = state_dir / "callcenter.db"
+@pytest.fixture(scope="session")
+def populated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database as `make run` leaves it: schema, roster, services, categories and a rating history.
+
+    Built once (through `callcenter db migrate`, then the store's API); each test gets a copy.
+    """
+    state = tmp_path_factory.mktemp("template")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with pytest.MonkeyPatch.context() as patch:
+        for key in list(os.environ):
+            if key.startswith("CALLCENTER_"):
+                patch.delenv(key)
+        patch.setenv("CALLCENTER_STATE_DIR", str(state))
+        fresh_loggers()
+        assert main(["--log-level", "error", "--config", str(DEMO_CONFIG), "db", "migrate"]) == 0
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+    path = state / "callcenter.db"
     asyncio.run(_seed(path))
+    assert not Path(f"{path}-wal").exists()  # closed cleanly: the file alone is the whole database
     return path
+
+
+@pytest.fixture
+def populated(state_dir: Path, populated_template: Path) -> Path:
+    state_dir.mkdir()
+    path = state_dir / "callcenter.db"
+    shutil.copyfile(populated_template, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_installed_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The default config location, empty: a config installed on this machine must not leak into the tests."""
+    default = tmp_path / "etc" / "callcenter.toml"
+    monkeypatch.setattr("callcenter.config.DEFAULT_CONFIG_PATH", default)
+    return default

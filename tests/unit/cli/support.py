@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 
 from callcenter.cli import main
 
@@ -25,9 +27,19 @@ class Result:
     err: str
 
 
+def fresh_loggers() -> None:
+    """Module loggers as if this process had just started. structlog caches a logger, with the level filter of the
+    configuration of the day, on its first use; a real `callcenter` configures once, these tests many times."""
+    proxy = type(structlog.get_logger())
+    for name, module in list(sys.modules.items()):
+        if name.startswith("callcenter") and isinstance(getattr(module, "log", None), proxy):
+            setattr(module, "log", structlog.get_logger(name))  # noqa: B010 - any module, not one mypy knows
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
     """`callcenter ARGV...` in this process; what it printed, split by stream."""
     capsys.readouterr()
+    fresh_loggers()
     code = main(["--log-format", "console", *argv])
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)

@@ -12,7 +12,6 @@ from callcenter.store import SqliteStore
 from tests.unit.cli.support import DEMO_CONFIG, dump, run
 
 
-
 def test_ratings_show_without_config_leaves_the_roster_alone(
     populated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
