@@ -13,7 +13,7 @@ import structlog
 
 from callcenter.agi import FastAGIServer, Route
 from callcenter.ami.link import AMILink, AMISettings
-from callcenter.ami.queues import Duty, QueueSync, queues_of
+from callcenter.ami.queues import Duty, QueueSync
 from callcenter.asterisk.process import AsteriskProcess
 from callcenter.asterisk.prompts import all_prompts, ensure_prompts
 from callcenter.asterisk.render import InstanceLayout, render_instance
@@ -31,46 +31,39 @@ from callcenter.flows.inbound import InboundFlow
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
 from callcenter.roster import AgentSpec
-from callcenter.store import AgentDef, CategoryDef, ServiceDef, SqliteStore
+from callcenter.roster_sync import RosterSync, load_config_into
+from callcenter.store import SqliteStore
 
 log = structlog.get_logger(__name__)
 
 
-def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
-    return [
-        AgentDef(
-            id=a.id,
-            name=a.name,
-            interface=a.interface,
-            kind="sip" if a.kind == "sip" else "external",
-            services=a.services,
-            queues=queues_of(a),
-            pin_hash=a.pin_hash,
-        )
-        for a in agents
-    ]
-
-
-async def open_store(config: Config, agents: Sequence[AgentSpec]) -> SqliteStore:
-    """Open and migrate the store, then load the config's categories, services and roster into it."""
+async def open_serving_store(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> SqliteStore:
+    """The serving process's store: created or migrated, keeping the decayed ratings for the configured half-life,
+    with the config's categories, services and roster loaded (SyncRefused for a drastic change unless ``force``)."""
     store = await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days)
     try:
-        await store.sync_categories([CategoryDef(c.id, c.label) for c in config.categories])
-        await store.sync_services([ServiceDef(s.id, s.name) for s in config.services])
-        summary = await store.sync_roster(agent_defs(agents))
+        await load_config_into(store, config, agents, force=force)
     except BaseException:
         await store.close()
         raise
-    log.info("roster_synced", summary=str(summary))
     return store
+
+
+async def migrate_and_sync(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> RosterSync:
+    """`db migrate`, `agents sync`: create or upgrade the schema and load the config's roster, leaving the rating
+    half-life to the serving process."""
+    async with await SqliteStore.open_migrated(config.store.path) as store:
+        return await load_config_into(store, config, agents, force=force)
 
 
 class CallCenter:
     """The running service: the store, the FastAGI server and the AMI link."""
 
-    def __init__(self, config: Config, agents: Sequence[AgentSpec]) -> None:
+    def __init__(self, config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> None:
         self.config = config
         self.agents = tuple(agents)
+        # load the roster even if it deactivates every agent or renames a service with calls (--force)
+        self.force = force
         self.store: SqliteStore | None = None
         self.ami = AMILink(
             AMISettings(
@@ -145,7 +138,7 @@ class CallCenter:
 
     async def start(self) -> None:
         require_ami_secret(self.config)
-        self.store = await open_store(self.config, self.agents)
+        self.store = await open_serving_store(self.config, self.agents, force=self.force)
         try:
             # the offers need to know who is on duty even if AMI never comes up
             await self.queues.load_duty()

@@ -1,35 +1,61 @@
-"""`callcenter` command line. Every failure is one line saying what went wrong and how to fix it."""
+"""`callcenter` command line. Every failure is one line saying what went wrong and how to fix it.
+
+How each command may touch the store (issue #9: every command used to migrate it and load the config's roster):
+
+* reading (ratings, policy, calls, evaluations list/history, agents list, db check, demo): the database must exist
+  at the current schema, and SQLite opens it read-only;
+* changing one thing (evaluations remove, clients reset-pin): the same, read-write;
+* serve, run, db migrate and agents sync: create or migrate it and load the config's categories, services and
+  roster, refusing a drastic change without --force (``callcenter.roster_sync``).
+
+The config is --config, else $CALLCENTER_CONFIG, else /etc/callcenter/callcenter.toml; a command that needs one
+and finds none fails rather than run on built-in defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from callcenter import explain, moderation, reports
+from callcenter import explain, history, moderation, reports
 from callcenter.agi import AGIError
 from callcenter.ami.link import AMIError
-from callcenter.app import CallCenter, Sandbox, open_store, wait_for_signal
+from callcenter.app import CallCenter, Sandbox, migrate_and_sync, wait_for_signal
 from callcenter.asterisk.process import AsteriskError, AsteriskProcess
 from callcenter.asterisk.prompts import PromptError
 from callcenter.asterisk.render import InstanceLayout, RenderError
 from callcenter.asterisk.root import RootError, ensure_root
-from callcenter.config import Config, ConfigError, ami_secret_path, load_config
+from callcenter.config import (
+    BUILT_IN_DEFAULTS,
+    DEFAULT_CONFIG_PATH,
+    Config,
+    ConfigError,
+    ConfigSource,
+    ami_secret_path,
+    find_config,
+    load_config,
+    no_config_found,
+)
 from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.duty import with_initial
 from callcenter.logsetup import configure_logging
 from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
-from callcenter.store import StoreError
+from callcenter.roster_sync import SyncRefused
+from callcenter.store import SqliteStore, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +63,7 @@ log = structlog.get_logger(__name__)
 OPERATOR_ERRORS = (
     LookupError,  # an unknown agent id or caller number given on the command line
     ConfigError,
+    SyncRefused,
     AMIError,
     AGIError,
     RootError,
@@ -48,6 +75,19 @@ OPERATOR_ERRORS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One command as given: its arguments, the config it runs with and where that came from."""
+
+    args: argparse.Namespace
+    config: Config
+    agents: tuple[AgentSpec, ...]
+    source: ConfigSource
+
+
+Handler = Callable[[Invocation], Coroutine[Any, Any, int]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -55,11 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        config = load_config(args.config, os.environ)
+        source = find_config(args.config, os.environ)
+        if source is None:
+            if args.needs_config:
+                raise no_config_found()
+            source = BUILT_IN_DEFAULTS
+        config = load_config(source.path, os.environ)
         configure_logging(args.log_format or config.log.format, args.log_level or config.log.level)
-        agents = roster(config)
-        handler: Callable[[argparse.Namespace, Config, tuple[AgentSpec, ...]], Coroutine[Any, Any, int]] = args.handler
-        return asyncio.run(handler(args, config, agents))
+        handler: Handler = args.handler
+        return asyncio.run(handler(Invocation(args, config, roster(config), source)))
     except ConfigError as exc:
         print(f"callcenter: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -86,18 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         type=Path,
-        default=_env_path("CALLCENTER_CONFIG"),
-        help="TOML config file (default: $CALLCENTER_CONFIG, else built-in defaults)",
+        help=f"TOML config file (default: $CALLCENTER_CONFIG, else {DEFAULT_CONFIG_PATH})",
     )
     p.add_argument("--log-format", choices=["auto", "console", "json"], help="log format (default: config)")
     p.add_argument("--log-level", help="debug, info, warning, error (default: config)")
+    # every command needs a config unless it says otherwise: built-in defaults are never silently enough
+    p.set_defaults(needs_config=True)
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     s = sub.add_parser("serve", help="run the FastAGI server and the AMI link against a running Asterisk")
+    _add_force(s)
     s.set_defaults(handler=cmd_serve)
 
     s = sub.add_parser("run", help="start the sandbox Asterisk and the service together (Ctrl-C stops both)")
     s.add_argument("--no-demo", action="store_true", help="skip seeding demo ratings and the scripted demo call")
+    _add_force(s)
     s.set_defaults(handler=cmd_run)
 
     s = sub.add_parser("demo", help="place one scripted call through the running system and print its transcript")
@@ -112,12 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = agents.add_parser("list", help="list agents, their services and how they are reached")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(handler=cmd_agents_list)
+    s = agents.add_parser("sync", help="load the config's roster, services and categories into the store")
+    _add_force(s)
+    s.set_defaults(handler=cmd_agents_sync)
 
     ast = sub.add_parser("asterisk", help="the sandbox Asterisk").add_subparsers(
         title="asterisk commands", metavar="COMMAND"
     )
     s = ast.add_parser("build-root", help="build (or check) the private Asterisk 22 root")
-    s.set_defaults(handler=cmd_asterisk_build_root)
+    s.set_defaults(handler=cmd_asterisk_build_root, needs_config=False)
     s = ast.add_parser("render", help="render asterisk-conf/ and dialplan/ into the instance directory")
     s.set_defaults(handler=cmd_asterisk_render)
     s = ast.add_parser("start", help="render and start the sandbox Asterisk in the background")
@@ -130,8 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="load the roster even if it deactivates every active agent or deactivates/renames a service with calls",
+    )
+
+
 def _add_report_commands(sub: Any) -> None:
-    """ratings show, policy explain, calls list, db migrate/check: the commands that read the store."""
+    """ratings, policy, evaluations, calls, clients, db: the operator's commands on the store."""
     ratings = sub.add_parser("ratings", help="scores as the IVR uses them").add_subparsers(
         title="ratings commands", metavar="COMMAND"
     )
@@ -142,6 +200,8 @@ def _add_report_commands(sub: Any) -> None:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(handler=cmd_ratings_show)
 
+    _add_evaluation_commands(sub)
+
     policy = sub.add_parser("policy", help="the rating policy").add_subparsers(
         title="policy commands", metavar="COMMAND"
     )
@@ -150,23 +210,6 @@ def _add_report_commands(sub: Any) -> None:
     who.add_argument("--agent", help="agent id")
     who.add_argument("--client", help="caller number")
     s.set_defaults(handler=cmd_policy_explain)
-
-    ev = sub.add_parser("evaluations", help="operators: list or remove evaluations").add_subparsers(
-        title="evaluations commands", metavar="COMMAND"
-    )
-    s = ev.add_parser("list", help="evaluations, newest first")
-    s.add_argument("--agent", help="only calls served by this agent id")
-    s.add_argument("--client", help="only calls from this caller number")
-    s.add_argument("--deleted", action="store_true", help="include removed evaluations")
-    s.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.set_defaults(handler=cmd_evaluations_list)
-    s = ev.add_parser("remove", help="remove one evaluation (e.g. abusive); kept in the audit trail")
-    s.add_argument("--call", required=True, help="the call's uniqueid (see `calls list`)")
-    s.add_argument("--direction", required=True, choices=sorted(moderation.DIRECTION_NAMES))
-    s.add_argument("--reason", required=True, help="why: recorded in the audit trail")
-    s.add_argument("--operator", default=os.environ.get("USER", "operator"), help="who (default $USER)")
-    s.set_defaults(handler=cmd_evaluations_remove)
 
     calls = sub.add_parser("calls", help="recorded calls").add_subparsers(title="calls commands", metavar="COMMAND")
     s = calls.add_parser("list", help="recent calls with outcome, hold/talk seconds and who rated")
@@ -182,30 +225,110 @@ def _add_report_commands(sub: Any) -> None:
     s.set_defaults(handler=cmd_clients_reset_pin)
 
     db = sub.add_parser("db", help="the evaluation store").add_subparsers(title="db commands", metavar="COMMAND")
-    s = db.add_parser("migrate", help="create or upgrade the database schema, load config and roster")
+    s = db.add_parser("migrate", help="create or upgrade the database schema, load the config's roster")
+    _add_force(s)
     s.set_defaults(handler=cmd_db_migrate)
     s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
     s.set_defaults(handler=cmd_db_check)
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
+def _add_evaluation_commands(sub: Any) -> None:
+    ev = sub.add_parser("evaluations", help="operators: list, trace or remove evaluations").add_subparsers(
+        title="evaluations commands", metavar="COMMAND"
+    )
+    s = ev.add_parser("list", help="evaluations, newest first")
+    s.add_argument("--agent", help="only calls served by this agent id")
+    s.add_argument("--client", help="only calls from this caller number")
+    s.add_argument("--deleted", action="store_true", help="include removed evaluations")
+    s.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_evaluations_list)
+    s = ev.add_parser("history", help="every change of an evaluation (the audit trail), newest first")
+    s.add_argument("--call", help="only this call's evaluations (its uniqueid, see `calls list`)")
+    s.add_argument("--agent", help="only calls served by this agent id")
+    s.add_argument("--client", help="only calls from this caller number")
+    s.add_argument("--limit", type=int, default=50, help="how many changes (default 50)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(handler=cmd_evaluations_history)
+    s = ev.add_parser("remove", help="remove one evaluation (e.g. abusive); kept in the audit trail")
+    s.add_argument("--call", required=True, help="the call's uniqueid (see `calls list`)")
+    s.add_argument("--direction", required=True, choices=sorted(moderation.DIRECTION_NAMES))
+    s.add_argument("--reason", required=True, help="why: recorded in the audit trail")
+    s.add_argument("--operator", default=os.environ.get("USER", "operator"), help="who (default $USER)")
+    s.set_defaults(handler=cmd_evaluations_remove)
 
 
-async def cmd_serve(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+# --- the store, as each kind of command may use it ---------------------------------------------------------------
+
+
+def _store_used(run: Invocation, access: str) -> None:
+    """One line on stderr (a log line: stdout stays clean for --json) saying which config and store."""
+    log.info("store_opened", config=str(run.source), store=str(run.config.store.path), access=access)
+
+
+async def _reading(run: Invocation) -> SqliteStore:
+    store = await SqliteStore.open_existing(run.config.store.path)
+    _store_used(run, "read-only")
+    return store
+
+
+async def _changing(run: Invocation) -> SqliteStore:
+    store = await SqliteStore.open_existing(run.config.store.path, readonly=False)
+    _store_used(run, "read-write, not migrated, roster not loaded")
+    return store
+
+
+async def _as_served(store: SqliteStore, config: Config) -> Config:
+    """The config with the rating half-life the store keeps: the serving process sets it, and the scores shown
+    must be the ones callers hear, whatever this command's config says."""
+    kept = await store.rating_half_life() or 0.0
+    if kept == config.policy.half_life_days:
+        return config
+    log.warning("half_life_differs", config=config.policy.half_life_days, store=kept, shown="the store's")
+    return dataclasses.replace(config, policy=dataclasses.replace(config.policy, half_life_days=kept))
+
+
+def command_hint(run: Invocation, *words: str, argv0: str | None = None) -> str:
+    """How to type `callcenter WORDS...` with this same config from the current directory."""
+    prog = Path(sys.argv[0] if argv0 is None else argv0)
+    if prog.name == "callcenter":
+        shown = _relative(prog) if prog.parent != Path() else "callcenter"
+    else:  # python -m callcenter.cli, or a test
+        shown = f"{_relative(Path(sys.executable))} -m callcenter.cli"
+    config: tuple[str, ...] = ()
+    if run.source.found_by == "--config" and run.source.path is not None:
+        # $CALLCENTER_CONFIG and the default location are found again the same way; --config is not
+        config = ("--config", _relative(run.source.path))
+    return shlex.join([*shown.split(" "), *config, *words])
+
+
+def _relative(path: Path) -> str:
+    # absolute, not resolved: .venv/bin/python is a symlink to a Python without the project installed
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+
+
+async def cmd_serve(run: Invocation) -> int:
     stop = asyncio.Event()
-    async with CallCenter(config, agents):
+    async with CallCenter(run.config, run.agents, force=run.args.force):
+        _store_used(run, "serving: migrated, roster loaded")
         await wait_for_signal(stop)
     return 0
 
 
-async def cmd_run(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    sandbox = Sandbox(config, project_dir(), agents)
+async def cmd_run(run: Invocation) -> int:
+    sandbox = Sandbox(run.config, project_dir(), run.agents)
     version = await sandbox.prepare()
     await sandbox.start(foreground=True)
     try:
-        async with CallCenter(sandbox.config, agents) as center:
+        async with CallCenter(sandbox.config, run.agents, force=run.args.force) as center:
+            _store_used(run, "serving: migrated, roster loaded")
             assert center.agi is not None
             c = sandbox.config
             print(
@@ -220,37 +343,45 @@ async def cmd_run(args: argparse.Namespace, config: Config, agents: tuple[AgentS
                 f"Press Ctrl-C to stop both.\n",
                 flush=True,
             )
-            if not args.no_demo:
+            if not run.args.no_demo:
                 assert center.store is not None
                 seeded = await seed_history(center.store, DEMO_HISTORY)
                 if seeded:
                     print(f"seeded {seeded} past rated calls for the demo agents", flush=True)
-                await demo_call(c, agents, out=lambda line: print(line, flush=True))
-                print(
-                    "\nThe call center keeps running: call 800 from a softphone, or `make demo` for "
-                    "another scripted call. Ctrl-C stops.",
-                    flush=True,
-                )
+                await demo_call(c, run.agents, out=lambda line: print(line, flush=True), store=center.store)
+            print(f"\n{run_hint(run)}", flush=True)
             await wait_for_signal(asyncio.Event())
     finally:
         await sandbox.stop()
     return 0
 
 
-async def cmd_demo(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    number = normalise_number(args.number)
+def run_hint(run: Invocation) -> str:
+    """What to try next while `run` keeps going, as commands that work when typed in another terminal."""
+    first = run.agents[0].id if run.agents else "1001"
+    return (
+        f"The call center keeps running: call {run.config.asterisk.service_number} from a softphone, `make demo` "
+        f"for another scripted call, `{command_hint(run, 'ratings', 'show', '--agent', first)}` for the new "
+        "numbers. Ctrl-C stops."
+    )
+
+
+async def cmd_demo(run: Invocation) -> int:
+    number = normalise_number(run.args.number)
     if number is None:
-        raise ConfigError(f"--number {args.number!r} is not a phone number")
-    await demo_call(config, agents, number=number)
+        raise ConfigError(f"--number {run.args.number!r} is not a phone number")
+    async with await _reading(run) as store:
+        await demo_call(run.config, run.agents, number=number, store=store)
     return 0
 
 
-async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    policy = config.policy
-    async with await open_store(config, agents) as store:
+async def cmd_ratings_show(run: Invocation) -> int:
+    args = run.args
+    async with await _reading(run) as store:
+        config = await _as_served(store, run.config)
         if args.agent:
             agent = await reports.agent_report(
-                store, args.agent, config.categories, policy, owed_days=config.journey.remind_days
+                store, args.agent, config.categories, config.policy, owed_days=config.journey.remind_days
             )
             print(reports.to_json(agent) if args.json else reports.render_agent(agent))
         else:
@@ -258,7 +389,7 @@ async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tup
                 store,
                 args.client,
                 config.categories,
-                policy,
+                config.policy,
                 now=datetime.now(UTC),
                 owed_days=config.journey.remind_days,
             )
@@ -266,18 +397,20 @@ async def cmd_ratings_show(args: argparse.Namespace, config: Config, agents: tup
     return 0
 
 
-async def cmd_policy_explain(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    async with await open_store(config, agents) as store:
-        if args.agent:
-            lines = await explain.explain_agent(store, args.agent, config)
+async def cmd_policy_explain(run: Invocation) -> int:
+    async with await _reading(run) as store:
+        config = await _as_served(store, run.config)
+        if run.args.agent:
+            lines = await explain.explain_agent(store, run.args.agent, config)
         else:
-            lines = await explain.explain_client(store, args.client, config)
+            lines = await explain.explain_client(store, run.args.client, config)
     print("\n".join(lines))
     return 0
 
 
-async def cmd_evaluations_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    async with await open_store(config, agents) as store:
+async def cmd_evaluations_list(run: Invocation) -> int:
+    args = run.args
+    async with await _reading(run) as store:
         found = await moderation.list_evaluations(
             store, agent_id=args.agent, number=args.client, include_deleted=args.deleted, limit=args.limit
         )
@@ -285,11 +418,22 @@ async def cmd_evaluations_list(args: argparse.Namespace, config: Config, agents:
     return 0
 
 
-async def cmd_evaluations_remove(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+async def cmd_evaluations_history(run: Invocation) -> int:
+    args = run.args
+    if args.limit < 1:
+        raise ConfigError("--limit must be at least 1")
+    async with await _reading(run) as store:
+        rows = await history.history(store, call=args.call, agent_id=args.agent, number=args.client, limit=args.limit)
+    print(history.to_json(rows) if args.json else history.render(rows))
+    return 0
+
+
+async def cmd_evaluations_remove(run: Invocation) -> int:
+    args = run.args
     direction = moderation.DIRECTION_NAMES[args.direction]
     if not args.reason.strip():
         raise ConfigError("--reason must say why: it is kept in the audit trail")
-    async with await open_store(config, agents) as store:
+    async with await _changing(run) as store:
         removed = await moderation.remove_evaluation(
             store,
             args.call,
@@ -297,26 +441,27 @@ async def cmd_evaluations_remove(args: argparse.Namespace, config: Config, agent
             operator=args.operator,
             reason=args.reason,
             now=datetime.now(UTC),
-            rules=config.rules,
+            rules=run.config.rules,
         )
     # the running service pushes the agent's new penalty at its next resync (reconnect or restart)
-    print(f"removed evaluation #{removed.id} of call {removed.call_uniqueid} ({direction}); audit trail kept")
+    print(f"removed evaluation #{removed.id} of call {removed.call_uniqueid} ({args.direction}); audit trail kept")
     return 0
 
 
-async def cmd_calls_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+async def cmd_calls_list(run: Invocation) -> int:
+    args = run.args
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
-    async with await open_store(config, agents) as store:
+    async with await _reading(run) as store:
         rows = await reports.calls_report(store, agent_id=args.agent, number=args.client, limit=args.limit)
     print(reports.to_json(rows) if args.json else reports.render_calls(rows))
     return 0
 
 
-async def cmd_clients_reset_pin(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    async with await open_store(config, agents) as store:
+async def cmd_clients_reset_pin(run: Invocation) -> int:
+    async with await _changing(run) as store:
         try:
-            client = await reports.find_client(store, args.number)
+            client = await reports.find_client(store, run.args.number)
         except LookupError as exc:
             raise ConfigError(str(exc)) from None
         await store.set_client_pin(client.id, None, datetime.now(UTC))
@@ -324,35 +469,47 @@ async def cmd_clients_reset_pin(args: argparse.Namespace, config: Config, agents
     return 0
 
 
-async def cmd_db_migrate(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    store = await open_store(config, agents)
-    await store.close()
-    print(f"store {config.store.path} is up to date ({len(agents)} agents loaded)")
+async def cmd_db_migrate(run: Invocation) -> int:
+    done = await migrate_and_sync(run.config, run.agents, force=run.args.force)
+    _store_used(run, "migrated, roster loaded")
+    print(f"store {run.config.store.path} is up to date ({done})")
     return 0
 
 
-async def cmd_db_check(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    store = await open_store(config, agents)
-    try:
+async def cmd_agents_sync(run: Invocation) -> int:
+    done = await migrate_and_sync(run.config, run.agents, force=run.args.force)
+    _store_used(run, "migrated, roster loaded")
+    print(f"roster loaded into {run.config.store.path}: {done}")
+    return 0
+
+
+async def cmd_db_check(run: Invocation) -> int:
+    async with await _reading(run) as store:
         problems = await store.check_invariants()
-    finally:
-        await store.close()
+        kept = await store.rating_half_life() or 0.0
+    if kept != run.config.policy.half_life_days:
+        # not a problem of the data: the serving process recomputes the sums for its config when it starts
+        print(
+            f"note: the decayed ratings are kept for half_life_days = {kept:g}, this config says "
+            f"{run.config.policy.half_life_days:g} (a service started with it recomputes them)"
+        )
     for line in problems:
         print(line)
     print("aggregates consistent" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
 
 
-async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+async def cmd_agents_list(run: Invocation) -> int:
+    agents, config = run.agents, run.config
     ids = [a.id for a in agents]
-    async with await open_store(config, agents) as store:
+    async with await _reading(run) as store:
         presence = with_initial(await store.get_presence(ids), ids, config.agents.initial_state)
 
     def shown(agent_id: str) -> str:
         p = presence[agent_id]
         return f"paused ({p.reason})" if p.state == "paused" else p.state
 
-    if args.json:
+    if run.args.json:
         print(
             json.dumps(
                 [
@@ -381,38 +538,41 @@ async def cmd_agents_list(args: argparse.Namespace, config: Config, agents: tupl
     return 0
 
 
-async def cmd_asterisk_build_root(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    print(await ensure_root(config.asterisk.root))
+async def cmd_asterisk_build_root(run: Invocation) -> int:
+    print(await ensure_root(run.config.asterisk.root))
     return 0
 
 
-async def cmd_asterisk_render(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    sandbox = Sandbox(config, project_dir(), agents)
+async def cmd_asterisk_render(run: Invocation) -> int:
+    sandbox = Sandbox(run.config, project_dir(), run.agents)
     await sandbox.prepare()
     assert sandbox.layout is not None
     print(f"rendered into {sandbox.layout.etc}")
     return 0
 
 
-async def cmd_asterisk_start(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
-    sandbox = Sandbox(config, project_dir(), agents)
+async def cmd_asterisk_start(run: Invocation) -> int:
+    config = run.config
+    sandbox = Sandbox(config, project_dir(), run.agents)
     version = await sandbox.prepare()
     await sandbox.start(foreground=False)
     print(f"{version} running (instance {config.asterisk.instance}, AMI 127.0.0.1:{config.ami.port})")
     return 0
 
 
-async def cmd_asterisk_stop(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+async def cmd_asterisk_stop(run: Invocation) -> int:
+    config = run.config
     await AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance)).stop()
     print("stopped")
     return 0
 
 
-async def cmd_asterisk_cli(args: argparse.Namespace, config: Config, agents: tuple[AgentSpec, ...]) -> int:
+async def cmd_asterisk_cli(run: Invocation) -> int:
+    config = run.config
     process = AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance))
     if not await process.running():
         raise AsteriskError(f"no Asterisk runs for instance {config.asterisk.instance!r}: `make run` first")
-    print(await process.cli(" ".join(args.command)), end="")
+    print(await process.cli(" ".join(run.args.command)), end="")
     return 0
 
 

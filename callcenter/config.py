@@ -25,6 +25,11 @@ T = TypeVar("T")
 
 ENV_PREFIX = "CALLCENTER_"
 AMI_SECRET_ENV = "CALLCENTER_AMI_SECRET"  # noqa: S105 - the variable's name, not a secret
+CONFIG_ENV = "CALLCENTER_CONFIG"
+# Where an installed call center keeps its config; the CLI looks here when neither --config nor $CALLCENTER_CONFIG
+# says otherwise.
+DEFAULT_CONFIG_PATH = Path("/etc/callcenter/callcenter.toml")
+DEMO_CONFIG = "callcenter/demo/callcenter.toml"  # relative to the repository root
 
 
 OUTBOUND_DIAL = re.compile(r"^[A-Za-z]+/[A-Za-z0-9_+@./{}-]*\{number\}[A-Za-z0-9_+@./{}-]*$")
@@ -213,6 +218,44 @@ class Config:
     @property
     def agi_url(self) -> str:
         return f"agi://{self.agi.host}:{self.agi.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """Which config file a command uses and how it was found, so it can say so."""
+
+    path: Path | None  # None: the built-in defaults (only for commands that need no config)
+    found_by: str  # "--config", "$CALLCENTER_CONFIG", "the default location" or "no config file"
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.found_by})" if self.path is not None else "built-in defaults (no config file)"
+
+
+BUILT_IN_DEFAULTS = ConfigSource(None, "no config file")
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str], default: Path | None = None) -> ConfigSource | None:
+    """The config file to use: ``--config``, else ``$CALLCENTER_CONFIG``, else ``default`` (DEFAULT_CONFIG_PATH)
+    if it exists; None if there is none.
+
+    A file named by --config or the environment must exist: a typo must not fall through to another file.
+    """
+    named = [(explicit, "--config"), (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None, f"${CONFIG_ENV}")]
+    for path, found_by in named:
+        if path is not None:
+            if not path.is_file():
+                raise ConfigError(f"config file {path} (given by {found_by}) does not exist")
+            return ConfigSource(path, found_by)
+    fallback = DEFAULT_CONFIG_PATH if default is None else default
+    return ConfigSource(fallback, "the default location") if fallback.is_file() else None
+
+
+def no_config_found(default: Path | None = None) -> ConfigError:
+    fallback = DEFAULT_CONFIG_PATH if default is None else default
+    return ConfigError(
+        f"no config file: no --config, no ${CONFIG_ENV}, and no {fallback}; give one with --config FILE or "
+        f"{CONFIG_ENV}=FILE (the demo's, from the repository root: --config {DEMO_CONFIG})"
+    )
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:

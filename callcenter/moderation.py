@@ -1,23 +1,44 @@
-"""Operators' view of evaluations: list them, remove an abusive one with a reason (soft delete, audited)."""
+"""Operators' view of evaluations: list them, remove an abusive one with a reason (soft delete, audited).
+
+Callers are shown by their phone number, never by the store's internal client id.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
 
 from callcenter.evaluation.rules import Rater, RatingRules, may_rate
-from callcenter.reports import find_client
+from callcenter.reports import find_client, table
 from callcenter.store import Direction, Evaluation, SqliteStore
 
-DIRECTION_NAMES: dict[str, Direction] = {"caller-to-agent": "client_to_agent", "agent-to-caller": "agent_to_client"}
+DIRECTION_NAMES: Final[Mapping[str, Direction]] = {
+    "caller-to-agent": "client_to_agent",
+    "agent-to-caller": "agent_to_client",
+}
+DIRECTION_LABELS: Final[Mapping[Direction, str]] = {v: k for k, v in DIRECTION_NAMES.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEvaluation:
+    evaluation: Evaluation
+    caller: str | None  # the caller's number (None only if the client row is missing)
 
 
 async def list_evaluations(
     store: SqliteStore, *, agent_id: str | None, number: str | None, include_deleted: bool, limit: int
-) -> list[Evaluation]:
+) -> list[ListedEvaluation]:
     client_id = (await find_client(store, number)).id if number else None
-    return await store.list_evaluations(agent_id, client_id, None, include_deleted, limit)
+    found = await store.list_evaluations(agent_id, client_id, None, include_deleted, limit)
+    numbers: dict[int, str] = {}
+    for client in sorted({e.client_id for e in found}):
+        known = await store.get_client(client)
+        if known is not None:
+            numbers[client] = known.number
+    return [ListedEvaluation(e, numbers.get(e.client_id)) for e in found]
 
 
 async def remove_evaluation(
@@ -45,35 +66,40 @@ async def remove_evaluation(
     return removed
 
 
-def render(evaluations: Sequence[Evaluation]) -> str:
-    if not evaluations:
+def render(rows: Sequence[ListedEvaluation]) -> str:
+    if not rows:
         return "no evaluations"
-    lines = [f"{'CALL':<22} {'DIRECTION':<16} {'AGENT':<6} {'CLIENT':<6} {'UPDATED (UTC)':<19}  STATUS   SCORES"]
-    for e in evaluations:
-        scores = " ".join(f"{k}={v}" for k, v in e.scores.items())
-        status = "deleted" if e.deleted else "live"
-        lines.append(
-            f"{e.call_uniqueid:<22} {e.direction:<16} {e.agent_id:<6} {e.client_id:<6} "
-            f"{e.updated_at:%Y-%m-%d %H:%M:%S}  {status:<7}  {scores}"
-        )
-    return "\n".join(lines)
+    header = ["CALL", "DIRECTION", "AGENT", "CALLER", "UPDATED (UTC)", "STATUS", "SCORES"]
+    body = [
+        [
+            r.evaluation.call_uniqueid,
+            DIRECTION_LABELS[r.evaluation.direction],
+            r.evaluation.agent_id,
+            r.caller or "-",
+            r.evaluation.updated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "deleted" if r.evaluation.deleted else "live",
+            " ".join(f"{k}={v}" for k, v in r.evaluation.scores.items()),
+        ]
+        for r in rows
+    ]
+    return "\n".join(table(header, body))
 
 
-def to_json(evaluations: Sequence[Evaluation]) -> str:
+def to_json(rows: Sequence[ListedEvaluation]) -> str:
     return json.dumps(
         [
             {
-                "id": e.id,
-                "call": e.call_uniqueid,
-                "direction": e.direction,
-                "agent": e.agent_id,
-                "client": e.client_id,
-                "scores": dict(e.scores),
-                "created_at": e.created_at.isoformat(),
-                "updated_at": e.updated_at.isoformat(),
-                "deleted_at": e.deleted_at.isoformat() if e.deleted_at else None,
+                "id": r.evaluation.id,
+                "call": r.evaluation.call_uniqueid,
+                "direction": r.evaluation.direction,
+                "agent": r.evaluation.agent_id,
+                "caller": r.caller,
+                "scores": dict(r.evaluation.scores),
+                "created_at": r.evaluation.created_at.isoformat(),
+                "updated_at": r.evaluation.updated_at.isoformat(),
+                "deleted_at": r.evaluation.deleted_at.isoformat() if r.evaluation.deleted_at else None,
             }
-            for e in evaluations
+            for r in rows
         ],
         indent=2,
     )

@@ -333,7 +333,7 @@ def render_calls(rows: Sequence[CallRow]) -> str:
         ]
         for r in rows
     ]
-    return "\n".join(_table(header, body, right={7, 8}))
+    return "\n".join(table(header, body, right={7, 8}))
 
 
 def _announced(s: Scores) -> str:
@@ -354,7 +354,7 @@ def _score_table(s: Scores) -> list[str]:
         f"SCORE is shrunk toward {s.policy.prior_mean:g} with the weight of {s.policy.prior_weight:g} scores; "
         "HEARD is how the IVR says it; MEAN and N are the raw scores."
     )
-    return [*_table(header, body, right={1, 2, 3, 4}), note]
+    return [*table(header, body, right={1, 2, 3, 4}), note]
 
 
 def _evaluation_table(
@@ -374,7 +374,7 @@ def _evaluation_table(
         ]
         for e in rows
     ]
-    return _table(header, body, right=set(range(3, 3 + len(ids))))
+    return table(header, body, right=set(range(3, 3 + len(ids))))
 
 
 def _owed_table(calls: Sequence[Call]) -> list[str]:
@@ -383,10 +383,10 @@ def _owed_table(calls: Sequence[Call]) -> list[str]:
     header = ["CALL", "ANSWERED (UTC)", "AGENT", "SERVICE"]
     # unrated_calls returns answered calls only, so answered_at is always set here
     body = [[c.uniqueid, _when(c.answered_at), _text(c.agent_id), _text(c.service_id)] for c in calls]
-    return _table(header, body)
+    return table(header, body)
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
+def table(header: Sequence[str], body: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
     """Columns two spaces apart, each as wide as its widest cell; numbers right-aligned."""
     widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
 

@@ -11,7 +11,7 @@ from callcenter.config import Config, ami_secret_path
 from callcenter.demo.script import Driver, event
 from callcenter.demo.transcript import transcript
 from callcenter.roster import AgentSpec
-from callcenter.store import SqliteStore
+from callcenter.store import Call, Evaluation, SqliteStore, Store
 from callcenter.store.models import CLIENT_TO_AGENT
 
 DEMO_CALLER = "5550199"
@@ -19,9 +19,17 @@ DEMO_SCORES = "5454"
 
 
 async def demo_call(
-    config: Config, agents: Sequence[AgentSpec], out: Callable[[str], None] = print, number: str = DEMO_CALLER
+    config: Config,
+    agents: Sequence[AgentSpec],
+    out: Callable[[str], None] = print,
+    number: str = DEMO_CALLER,
+    store: Store | None = None,
 ) -> str:
-    """Call the service number as ``number``, take the best agent, rate them; print what happened."""
+    """Call the service number as ``number``, take the best agent, rate them; print what happened.
+
+    What was stored is read from ``store``, else from the config's database, opened read-only: the running service
+    owns it.
+    """
     secret = ami_secret_path(config, config.asterisk.driver_username).read_text().strip()
     link = AMILink(AMISettings(config.ami.host, config.ami.port, config.asterisk.driver_username, secret))
     driver = Driver(link)
@@ -38,9 +46,11 @@ async def demo_call(
         await link.close()
     for line in transcript(driver.log.timed(), caller.uniqueid, all_prompts(config, agents), start):
         out(line)
-    async with await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days) as store:
-        call = await store.get_call(caller.uniqueid)
-        rated = await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT)
+    if store is None:
+        async with await SqliteStore.open_existing(config.store.path) as own:
+            call, rated = await _stored(own, caller.uniqueid)
+    else:
+        call, rated = await _stored(store, caller.uniqueid)
     if call is not None:
         out(
             f"stored call {call.uniqueid}: outcome {call.outcome}, agent {call.agent_id}, queue {call.queue}, "
@@ -50,3 +60,7 @@ async def demo_call(
         out(f"stored rating of agent {rated.agent_id}: {dict(rated.scores)}")
     out(f"demo: whole journey took {time.monotonic() - start:.1f} s")
     return caller.uniqueid
+
+
+async def _stored(store: Store, uniqueid: str) -> tuple[Call | None, Evaluation | None]:
+    return await store.get_call(uniqueid), await store.get_evaluation(uniqueid, CLIENT_TO_AGENT)

@@ -19,13 +19,15 @@ T = TypeVar("T")
 class Repository:
     """Base of the SQLite repositories: they share one Database and so one lock and one connection.
 
-    ``half_life_days`` is the recency decay the rating totals are kept for (None = no decay); it must be the one
-    recorded in the database, which ``SqliteStore.open`` ensures (see callcenter/store/decay.py).
+    ``half_life_days`` is the recency decay the serving process keeps the rating totals for (None = no decay);
+    ``SqliteStore.open`` makes the database record it, and a write puts it back if another process changed it.
+    ``owns_half_life=False`` (an operator's handle) follows whatever half-life the database records instead
+    (see callcenter/store/decay.py).
     """
 
-    def __init__(self, db: Database, *, half_life_days: float | None = None) -> None:
+    def __init__(self, db: Database, *, half_life_days: float | None = None, owns_half_life: bool = True) -> None:
         self._db = db
-        self._decay = Decay(half_life_days)
+        self._decay: Decay | None = Decay(half_life_days) if owns_half_life else None
 
 
 async def fetch_all(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:

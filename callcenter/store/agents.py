@@ -17,6 +17,7 @@ from callcenter.store.models import (
     Agent,
     AgentDef,
     CategoryDef,
+    Service,
     ServiceDef,
     SyncSummary,
 )
@@ -128,6 +129,14 @@ class AgentRepository(Repository):
         async with self._db.read() as conn:
             rows = await fetch_all(conn, "SELECT id, label FROM categories WHERE active = 1 ORDER BY position")
         return [CategoryDef(row["id"], row["label"]) for row in rows]
+
+    async def list_services(self, active_only: bool = True) -> list[Service]:
+        async with self._db.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT id, name, active FROM services" + (" WHERE active = 1" if active_only else "") + " ORDER BY id",
+            )
+        return [Service(row["id"], row["name"], bool(row["active"])) for row in rows]
 
     async def list_agents(self, service_id: str | None = None, active_only: bool = True) -> list[Agent]:
         async with self._db.read() as conn:

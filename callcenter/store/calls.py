@@ -198,6 +198,14 @@ class CallRepository(Repository):
             )
         return {row["agent_id"]: from_db(row["at"]) for row in rows if row["at"] is not None}
 
+    async def service_call_counts(self) -> dict[str, int]:
+        """How many calls each service has on record (services without calls are left out)."""
+        async with self._db.read() as conn:
+            rows = await fetch_all(
+                conn, "SELECT service_id, COUNT(*) AS n FROM calls WHERE service_id IS NOT NULL GROUP BY service_id"
+            )
+        return {row["service_id"]: row["n"] for row in rows}
+
     async def get_call(self, uniqueid: str) -> Call | None:
         async with self._db.read() as conn:
             return await _maybe_call(conn, uniqueid)

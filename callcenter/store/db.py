@@ -3,7 +3,11 @@
 All tasks share one aiosqlite connection, and a SQLite connection has exactly one transaction: a ROLLBACK in
 one task would silently discard another task's uncommitted INSERT. So every transaction (write or read) holds
 one asyncio.Lock from BEGIN to COMMIT; nothing else touches the connection. WAL mode lets other processes
-(backup, the sqlite3 shell) read meanwhile, but there is one writer per database: one host, one service.
+(backup, the sqlite3 shell, the operator commands) read meanwhile, but there is one writer per database: one host,
+one service.
+
+An operator's command opens an existing database (``create=False``), most of them read-only: SQLite itself then
+refuses every write (``mode=ro``), so a bug in a report cannot change the data the service runs on.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
@@ -29,42 +34,73 @@ MIN_SQLITE_VERSION: Final = (3, 24, 0)
 class Database:
     """Use ``await Database.open(path)``; the constructor only wraps an already configured connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str, busy_timeout_ms: int) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str, busy_timeout_ms: int, *, readonly: bool = False) -> None:
         self._conn = conn
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
+        self._readonly = readonly
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
         self._closed = False
 
     @classmethod
-    async def open(cls, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Database:
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        create: bool = True,
+        readonly: bool = False,
+    ) -> Database:
+        """Open the database at ``path``.
+
+        ``create=False``: the file must exist (StoreError naming the path otherwise), and is never created.
+        ``readonly=True`` (implies ``create=False``): SQLite opens the file with ``mode=ro``, so no statement can
+        write, and ``transaction()`` refuses at once.
+        """
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise StoreError(
                 f"SQLite {sqlite3.sqlite_version} is too old; callcenter needs "
                 f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer"
             )
         target = str(path)
+        existing = readonly or not create
+        if existing and (target == MEMORY or not Path(target).is_file()):
+            raise StoreError(f"no database at {target}: `callcenter db migrate` (or starting the service) creates it")
         try:
-            if target != MEMORY:
+            if not existing and target != MEMORY:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: the sqlite3 module must never open or commit transactions behind our
             # back; transaction() and read() issue BEGIN/COMMIT themselves.
-            conn = await aiosqlite.connect(target, isolation_level=None)
+            if existing:
+                # a URI, so SQLite itself never creates the file (and, with mode=ro, never writes it)
+                mode = "ro" if readonly else "rw"
+                uri = f"file:{urllib.parse.quote(str(Path(target).resolve()))}?mode={mode}"
+                conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            else:
+                conn = await aiosqlite.connect(target, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             # sqlite3 says only "unable to open database file"; the operator needs the path.
             raise StoreError(f"cannot open database {target}: {exc}") from exc
         try:
             conn.row_factory = aiosqlite.Row
-            await _configure(conn, target, busy_timeout_ms)
+            await _configure(conn, target, busy_timeout_ms, readonly=readonly)
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            # e.g. "file is not a database": one line with the path, not a traceback
+            raise StoreError(f"cannot use database {target}: {exc}") from exc
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, target, busy_timeout_ms)
+        return cls(conn, target, busy_timeout_ms, readonly=readonly)
 
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -73,6 +109,9 @@ class Database:
         IMMEDIATE takes the write lock up front, so a conflict with another process shows up here as
         StoreBusyError instead of half-way through the work.
         """
+        if self._readonly:
+            # SQLite would refuse the first write anyway; saying so here names the mistake, not a symptom
+            raise StoreError(f"database {self._path} is open read-only: this command must not change it")
         async with self._exclusive():
             try:
                 # inside the try: aiosqlite runs a queued BEGIN even if this await is cancelled, and an open
@@ -155,13 +194,19 @@ class Database:
             await self._conn.execute("ROLLBACK")
 
 
-async def _configure(conn: aiosqlite.Connection, target: str, busy_timeout_ms: int) -> None:
-    rows = list(await conn.execute_fetchall("PRAGMA journal_mode=WAL"))
-    mode = str(rows[0][0]).lower() if rows else ""
-    expected = "memory" if target == MEMORY else "wal"
-    if mode != expected:
-        # WAL fails on some network filesystems; the locking assumptions above would not hold there.
-        raise StoreError(f"database {target}: could not enable WAL journal mode (got {mode!r})")
+async def _configure(conn: aiosqlite.Connection, target: str, busy_timeout_ms: int, *, readonly: bool) -> None:
+    if readonly:
+        # the journal mode belongs to the file (the service set WAL); a reader only needs a schema it can read
+        await conn.execute_fetchall("SELECT count(*) FROM sqlite_master")
+        # belt and braces next to mode=ro: refuses writes even to a temporary table
+        await conn.execute("PRAGMA query_only=ON")
+    else:
+        rows = list(await conn.execute_fetchall("PRAGMA journal_mode=WAL"))
+        mode = str(rows[0][0]).lower() if rows else ""
+        expected = "memory" if target == MEMORY else "wal"
+        if mode != expected:
+            # WAL fails on some network filesystems; the locking assumptions above would not hold there.
+            raise StoreError(f"database {target}: could not enable WAL journal mode (got {mode!r})")
     await conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     await conn.execute("PRAGMA foreign_keys=ON")
     # NORMAL is durable across application crashes in WAL mode; only a power loss can drop the last commits.

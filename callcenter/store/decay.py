@@ -8,12 +8,17 @@ exactly like the integer totals. No call-path read or write ever scans evaluatio
 
 Design choices (schema 3):
 
-* **One half-life per database.** The store keeps decayed sums for exactly one half-life, the one given to
-  ``SqliteStore.open(path, half_life_days=...)``; it is recorded in the ``settings`` table. ``None`` (or 0, as
-  in the config) means decay off, i.e. an infinite half-life: every weight is 1 and the decayed sums equal the
-  plain ones (so a consumer may always read the decayed values). When ``open`` finds a different recorded
-  half-life (the operator changed the config), it recomputes every decayed sum once, in one transaction, and
-  logs it: a full scan at start-up, never on a call. Sums kept for a fixed reference half-life could not serve
+* **One half-life per database, owned by the serving process.** The store keeps decayed sums for exactly one
+  half-life, recorded in the ``settings`` table and changed only together with the sums (one transaction).
+  ``SqliteStore.open(path, half_life_days=...)``, which only the serving process uses, makes it the configured
+  one: when it finds a different recorded half-life (the operator changed the config), it recomputes every
+  decayed sum once and logs it: a full scan at start-up, never on a call. Every writer re-reads the record inside
+  its own transaction, so it never mixes two half-lives: an operator's handle (``open_existing``,
+  ``open_migrated``) follows the record and never changes it, and a serving store that finds the record changed
+  by another process puts its own back there and then (once, logged) instead of refusing the rating. Readers
+  carry the sums forward with the recorded half-life, read in the same query. ``None`` (or 0, as in the config)
+  means decay off, i.e. an infinite half-life: every weight is 1 and the decayed sums equal the plain ones (so a
+  consumer may always read the decayed values). Sums kept for a fixed reference half-life could not serve
   another one: each weight would need its own power (sum of w_i^k is not (sum of w_i)^k), hence the recompute.
 * **An edit refreshes the rating's age.** A live evaluation's scores count from ``evaluations.updated_at``:
   its creation, or its last effective change (update or revive). Re-recording identical scores is no change

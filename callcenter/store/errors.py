@@ -17,6 +17,10 @@ class SchemaTooNewError(StoreError):
     """The database was migrated by a newer callcenter than this one; running against it could corrupt it."""
 
 
+class SchemaTooOldError(StoreError):
+    """The database is at an older schema than this callcenter; ``callcenter db migrate`` upgrades it."""
+
+
 class MigrationError(StoreError):
     """The bundled migrations are malformed (a gap or duplicate in the numbering)."""
 

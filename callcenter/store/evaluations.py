@@ -26,8 +26,9 @@ from callcenter.store.models import (
     AuditEntry,
     Direction,
     Evaluation,
+    EvaluationChange,
 )
-from callcenter.store.ratings import add_to_totals, check_half_life, remove_from_totals
+from callcenter.store.ratings import add_to_totals, remove_from_totals, totals_decay
 from callcenter.store.timestamps import from_db, maybe_from_db, to_db
 
 _SELECT = (
@@ -63,7 +64,8 @@ class EvaluationRepository(Repository):
             if call["client_id"] is None:
                 raise EvaluationRefused(RefusalReason.ANONYMOUS, f"call {call_uniqueid} has no caller number")
             await _check_categories(conn, new)
-            await check_half_life(conn, self._decay)
+            # re-read here, not cached at open: another process may have changed it since
+            decay = await totals_decay(conn, self._decay)
             subject = call["agent_id"] if direction == CLIENT_TO_AGENT else call["client_id"]
             row = await fetch_one(
                 conn,
@@ -72,7 +74,6 @@ class EvaluationRepository(Repository):
             )
             # Scores count in the decayed totals from when they were given: now, for new or changed scores (an
             # edit refreshes a rating's age); the old scores leave with the age they had (their updated_at).
-            decay = self._decay
             if row is None:
                 evaluation_id = await insert(
                     conn,
@@ -127,13 +128,13 @@ class EvaluationRepository(Repository):
             evaluation = found[0]
             if evaluation.deleted:
                 return evaluation
-            await check_half_life(conn, self._decay)
+            decay = await totals_decay(conn, self._decay)
             await remove_from_totals(
                 conn,
                 direction,
                 evaluation.subject,
                 evaluation.scores,
-                decay=self._decay,
+                decay=decay,
                 now=now,
                 given_at=evaluation.updated_at,
             )
@@ -188,6 +189,43 @@ class EvaluationRepository(Repository):
                 conn, "SELECT * FROM evaluation_audit WHERE evaluation_id = ? ORDER BY id", (evaluation_id,)
             )
         return [_audit_entry(row) for row in rows]
+
+    async def evaluation_changes(
+        self,
+        *,
+        call_uniqueid: str | None = None,
+        agent_id: str | None = None,
+        client_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[EvaluationChange]:
+        """The audit trail across evaluations, newest first: of one call, and/or of the calls of one agent or
+        one client (whichever way the rating went)."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("c.uniqueid", call_uniqueid), ("e.agent_id", agent_id), ("e.client_id", client_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (
+            "SELECT a.*, c.uniqueid AS call_uniqueid, e.direction, e.agent_id, e.client_id "
+            "FROM evaluation_audit a JOIN evaluations e ON e.id = a.evaluation_id JOIN calls c ON c.id = e.call_id "
+            f"WHERE {' AND '.join(where) or '1'} ORDER BY a.at DESC, a.id DESC"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, limit))
+        async with self._db.read() as conn:
+            rows = await fetch_all(conn, sql, params)
+        return [
+            EvaluationChange(
+                entry=_audit_entry(row),
+                call_uniqueid=row["call_uniqueid"],
+                direction=row["direction"],
+                agent_id=row["agent_id"],
+                client_id=row["client_id"],
+            )
+            for row in rows
+        ]
 
 
 def _check_direction(direction: str) -> None:

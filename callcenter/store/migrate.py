@@ -20,7 +20,7 @@ from typing import Final
 import aiosqlite
 
 from callcenter.store.db import Database
-from callcenter.store.errors import MigrationError, SchemaTooNewError
+from callcenter.store.errors import MigrationError, SchemaTooNewError, SchemaTooOldError
 
 _FILENAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -57,6 +57,30 @@ def check_sequence(migrations: Sequence[Migration]) -> tuple[Migration, ...]:
 async def schema_version(db: Database) -> int:
     async with db.read() as conn:
         return await _user_version(conn)
+
+
+async def require_current(db: Database) -> int:
+    """The schema version, if it is exactly the one this callcenter writes; never changes the database.
+
+    For the operator commands, which must neither upgrade a database behind the service's back nor read one whose
+    tables they do not know.
+    """
+    latest = len(bundled_migrations())
+    try:
+        version = await schema_version(db)
+    except sqlite3.DatabaseError as exc:
+        raise SchemaTooOldError(f"database {db.path} cannot be read ({exc})") from exc
+    if version < latest:
+        raise SchemaTooOldError(
+            f"database {db.path} is at schema version {version}, this callcenter needs version {latest}: "
+            "run `callcenter db migrate` (the service also migrates when it starts)"
+        )
+    if version > latest:
+        raise SchemaTooNewError(
+            f"database {db.path} is at schema version {version}, this callcenter knows versions up to {latest}: "
+            "it was written by a newer release; upgrade callcenter (`callcenter db migrate` cannot downgrade)"
+        )
+    return version
 
 
 async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -> tuple[int, int]:

@@ -55,6 +55,13 @@ class AgentDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SyncSummary:
     added: int = 0
     updated: int = 0
@@ -140,6 +147,17 @@ class AuditEntry:
     old_scores: Mapping[str, int] | None  # live scores before the change; None if there were none
     new_scores: Mapping[str, int] | None  # live scores after; None after a delete
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationChange:
+    """One audit row with the evaluation it changed: which call, which way, between whom."""
+
+    entry: AuditEntry
+    call_uniqueid: str
+    direction: Direction
+    agent_id: str
+    client_id: int
 
 
 # The decayed_* fields are recency-weighted twins of the exact ones (see callcenter/store/decay.py), as of the

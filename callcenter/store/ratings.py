@@ -3,15 +3,15 @@
 Routing reads a summary per call, so the totals are maintained incrementally (a few rows per evaluation
 change) instead of aggregating all evaluations on every read; ``check_invariants`` is the recount that proves
 the increments right. Next to the exact integer totals each row keeps recency-decayed sums, maintained the same
-way; the design (one half-life per database, recomputed at open when it changes; edits refresh a rating's age)
-is described in ``callcenter/store/decay.py``.
+way; the design (one half-life per database, set by the serving process, followed by every other writer and
+reader; edits refresh a rating's age) is described in ``callcenter/store/decay.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -21,7 +21,7 @@ import aiosqlite
 
 from callcenter.store._sql import Repository, execute, fetch_all, fetch_in, fetch_one, placeholders
 from callcenter.store.db import Database
-from callcenter.store.decay import ABS_TOL, HALF_LIFE_SETTING, Decay, close_enough
+from callcenter.store.decay import ABS_TOL, HALF_LIFE_SETTING, OFF, Decay, close_enough
 from callcenter.store.errors import StoreError
 from callcenter.store.models import (
     CLIENT_TO_AGENT,
@@ -73,14 +73,45 @@ def _deltas(scores: Mapping[str, int]) -> list[tuple[str, int, int]]:
     return [*((c, 1, s) for c, s in scores.items()), (OVERALL, 1, sum(scores.values()))]
 
 
-async def check_half_life(conn: aiosqlite.Connection, decay: Decay) -> None:
-    """Refuse to write decayed sums for another half-life than the database keeps (another process changed it)."""
+async def totals_decay(conn: aiosqlite.Connection, own: Decay | None) -> Decay:
+    """The half-life to keep the decayed sums for in this write transaction, read inside it.
+
+    The sums and the recorded half-life always change together (one transaction), so a writer that follows the
+    record never mixes two half-lives, whoever changed it since this store was opened. ``own`` is the half-life of
+    the serving process, which owns the setting: if another process changed it, the sums are put back to ``own``
+    here (a full recompute, once) instead of refusing the write, so the service never loses a rating over it.
+    ``own=None`` (an operator's handle) follows whatever the database records.
+    """
     recorded = await _recorded_half_life(conn)
-    if recorded != decay.setting:
-        raise StoreError(
-            f"the rating totals are kept for half-life {recorded!r} days, this store is configured with "
-            f"{decay.setting!r}; reopen the store (SqliteStore.open recomputes them)"
-        )
+    if own is None or recorded == own.setting:
+        return decay_of(recorded)
+    rows = await _recompute(conn, own)
+    log.warning(
+        "rating half-life was changed to %s by another process; this service keeps %s: recomputed the decayed "
+        "sums of %d rating totals rows",
+        _days(recorded),
+        _days(own.setting),
+        rows,
+    )
+    return own
+
+
+def _days(setting: str | None) -> str:
+    return "no decay" if setting in (None, OFF) else f"{setting} days"
+
+
+def decay_of(setting: str | None) -> Decay:
+    """The Decay a recorded setting stands for: 'off' (or no record, as before schema 3) is no decay."""
+    if setting is None or setting == OFF:
+        return Decay(None)
+    try:
+        return Decay(float(setting))
+    except ValueError:
+        raise StoreError(f"settings: {HALF_LIFE_SETTING} is {setting!r}, not 'off' or a half-life in days") from None
+
+
+async def recorded_decay(conn: aiosqlite.Connection) -> Decay:
+    return decay_of(await _recorded_half_life(conn))
 
 
 async def add_to_totals(
@@ -179,10 +210,11 @@ class RatingRepository(Repository):
         async with self._db.read() as conn:
             rows = await fetch_all(
                 conn,
-                "SELECT category_id, n, total, dn, dtotal, as_of FROM client_rating_totals WHERE client_id = ?",
+                f"SELECT category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM client_rating_totals "
+                "WHERE client_id = ?",
                 (client_id,),
             )
-        return _summary({row["category_id"]: _row(row) for row in rows}, self._decay, at)
+        return _summary({row["category_id"]: _row(row) for row in rows}, _read_decay(rows), at)
 
     async def agent_summaries(self, agent_ids: Iterable[str], now: datetime | None = None) -> dict[str, RatingSummary]:
         """Summaries of ratings received from callers, for every id asked (empty summary if none).
@@ -195,23 +227,25 @@ class RatingRepository(Repository):
         async with self._db.read() as conn:
             rows = await fetch_in(
                 conn,
-                "SELECT agent_id, category_id, n, total, dn, dtotal, as_of FROM agent_rating_totals "
+                f"SELECT agent_id, category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM agent_rating_totals "
                 "WHERE agent_id IN ({keys})",
                 ids,
             )
-            for row in rows:
-                per_agent[row["agent_id"]][row["category_id"]] = _row(row)
-        return {agent_id: _summary(totals, self._decay, at) for agent_id, totals in per_agent.items()}
+        for row in rows:
+            per_agent[row["agent_id"]][row["category_id"]] = _row(row)
+        decay = _read_decay(rows)
+        return {agent_id: _summary(totals, decay, at) for agent_id, totals in per_agent.items()}
 
     async def check_invariants(self) -> list[str]:
         """Recount everything from the evaluation rows: one line per discrepancy, [] if consistent."""
         problems: list[str] = []
         async with self._db.read() as conn:
             recorded = await _recorded_half_life(conn)
-            if recorded != self._decay.setting:
+            decay = decay_of(recorded)
+            if self._decay is not None and recorded != self._decay.setting:
                 problems.append(
                     f"settings: decayed totals are kept for half-life {recorded!r}, "
-                    f"the store is configured with {self._decay.setting!r}"
+                    f"the service is configured with {self._decay.setting!r} (it puts its own back at its next write)"
                 )
             for direction in DIRECTIONS:
                 table, key = _table(direction)
@@ -220,9 +254,20 @@ class RatingRepository(Repository):
                 problems.extend(_compare(table, key, stored, recount))
                 decayed = await _stored_decayed(conn, table, key)
                 contributions = await _contributions(conn, direction, key)
-                problems.extend(_compare_decayed(table, key, decayed, contributions, self._decay))
+                problems.extend(_compare_decayed(table, key, decayed, contributions, decay))
             problems.extend(await _evaluation_problems(conn))
         return problems
+
+
+# The recorded half-life, read with the totals in the same query (an uncorrelated subquery runs once): the sums
+# are as of their rows' as_of for that half-life and are carried forward to the reading time with it, whichever
+# process recorded it. One query per summary read stays one query.
+_RECORDED: Final = f"(SELECT value FROM settings WHERE key = '{HALF_LIFE_SETTING}') AS recorded_half_life"
+
+
+def _read_decay(rows: Sequence[sqlite3.Row]) -> Decay:
+    # no rows: nothing to carry forward, any decay gives the same empty summary
+    return decay_of(rows[0]["recorded_half_life"]) if rows else Decay(None)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -288,31 +333,14 @@ async def _recorded_half_life(conn: aiosqlite.Connection) -> str | None:
 async def sync_half_life(db: Database, decay: Decay) -> bool:
     """Make the stored decayed sums those of ``decay``: a no-op if they are, else a one-off full recompute.
 
-    Run at start-up (``SqliteStore.open``), never on a call. Returns whether it recomputed.
+    Run by the serving process at start-up (``SqliteStore.open``), never by an operator's command, never on a call.
+    Returns whether it recomputed.
     """
     async with db.transaction() as conn:
         recorded = await _recorded_half_life(conn)
         if recorded == decay.setting:
             return False
-        rows = 0
-        for direction in DIRECTIONS:
-            table, key = _table(direction)
-            contributions = await _contributions(conn, direction, key)
-            await execute(conn, f"UPDATE {table} SET dn = 0, dtotal = 0")
-            updates = []
-            for (subject, category), given in contributions.items():
-                as_of = max(c.at for c in given)
-                dn, dtotal = _decayed_sum(given, decay, as_of)
-                updates.append((dn, dtotal, to_db(as_of), subject, category))
-            await conn.executemany(
-                f"UPDATE {table} SET dn = ?, dtotal = ?, as_of = ? WHERE {key} = ? AND category_id = ?", updates
-            )
-            rows += len(updates)
-        await execute(
-            conn,
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (HALF_LIFE_SETTING, decay.setting),
-        )
+        rows = await _recompute(conn, decay)
     # A fresh (or rating-less) database only records its half-life; anything else was a full recompute.
     log.log(
         logging.WARNING if rows else logging.INFO,
@@ -322,6 +350,31 @@ async def sync_half_life(db: Database, decay: Decay) -> bool:
         rows,
     )
     return True
+
+
+async def _recompute(conn: aiosqlite.Connection, decay: Decay) -> int:
+    """Every decayed sum recomputed from the evaluations for ``decay``, and ``decay`` recorded: in the caller's
+    write transaction, so nobody ever sees the sums of one half-life next to the record of another."""
+    rows = 0
+    for direction in DIRECTIONS:
+        table, key = _table(direction)
+        contributions = await _contributions(conn, direction, key)
+        await execute(conn, f"UPDATE {table} SET dn = 0, dtotal = 0")
+        updates = []
+        for (subject, category), given in contributions.items():
+            as_of = max(c.at for c in given)
+            dn, dtotal = _decayed_sum(given, decay, as_of)
+            updates.append((dn, dtotal, to_db(as_of), subject, category))
+        await conn.executemany(
+            f"UPDATE {table} SET dn = ?, dtotal = ?, as_of = ? WHERE {key} = ? AND category_id = ?", updates
+        )
+        rows += len(updates)
+    await execute(
+        conn,
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (HALF_LIFE_SETTING, decay.setting),
+    )
+    return rows
 
 
 def _decayed_sum(given: Iterable[_Contribution], decay: Decay, as_of: datetime) -> tuple[float, float]:

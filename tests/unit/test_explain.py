@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import open_store
+from callcenter.app import open_serving_store
 from callcenter.config import load_config
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.explain import explain_agent, explain_client
@@ -16,7 +16,7 @@ PROJECT = Path(__file__).resolve().parents[1].parent
 async def test_explain_spells_out_scores_penalty_rank_and_priority(tmp_path: Path) -> None:
     config = load_config(PROJECT / "callcenter/demo/callcenter.toml", {"CALLCENTER_STATE_DIR": str(tmp_path)})
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
-    async with await open_store(config, agents) as store:
+    async with await open_serving_store(config, agents) as store:
         await seed_history(store, DEMO_HISTORY)
         agent = "\n".join(await explain_agent(store, "1001", config))
         client = "\n".join(await explain_client(store, "555-1001", config))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import open_store
+from callcenter.app import open_serving_store
 from callcenter.config import load_config
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.evaluation.rules import RatingRules
@@ -19,7 +19,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 async def test_an_operator_removes_an_evaluation_and_the_audit_trail_keeps_it(tmp_path: Path) -> None:
     config = load_config(PROJECT / "callcenter/demo/callcenter.toml", {"CALLCENTER_STATE_DIR": str(tmp_path)})
     agents = load_roster(PROJECT / "callcenter/demo/agents.toml", {s.id for s in config.services})
-    async with await open_store(config, agents) as store:
+    async with await open_serving_store(config, agents) as store:
         await seed_history(store, DEMO_HISTORY)
         before = (await store.agent_summary("1001")).count
         removed = await remove_evaluation(

@@ -202,22 +202,73 @@ async def test_changing_the_half_life_at_open_recomputes_once(tmp_path: Path, ca
     assert "recomputed" not in caplog.text
 
 
-async def test_a_store_configured_unlike_its_database_refuses_to_write(tmp_path: Path) -> None:
+async def test_the_service_keeps_rating_after_another_process_changes_the_half_life(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #9: another process (then: any CLI command) opened the database with another half-life, which
+    recomputed the sums for it and recorded it; the running service's next rating raised StoreError."""
     path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path, half_life_days=30) as s:
+    async with await SqliteStore.open(path, half_life_days=30) as service:
+        await seed(service)
+        await answered_call(service, "u1")
+        await answered_call(service, "u2", number="+15550002")
+        await service.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
+        async with await SqliteStore.open(path, half_life_days=60) as other:
+            assert await other.rating_half_life() == 60
+            # the service's handle now reads sums kept for 60 days: it carries them forward with 60, not its 30
+            read = await service.agent_summary("1001", now=day(9))
+            assert_decayed(read, [Given({"attitude": 5}, day(0))], day(9), 60)
+            assert await service.check_invariants() == [
+                "settings: decayed totals are kept for half-life '60.0', the service is configured with '30.0' "
+                "(it puts its own back at its next write)"
+            ]
+        with caplog.at_level(logging.WARNING, logger="callcenter.store.ratings"):
+            await service.record_evaluation("u2", "client_to_agent", {"attitude": 1}, "ivr", day(10))
+        assert "changed to 60.0 days by another process; this service keeps 30.0 days" in caplog.text
+        assert await service.rating_half_life() == 30
+        live = [Given({"attitude": 5}, day(0)), Given({"attitude": 1}, day(10))]
+        assert_decayed(await service.agent_summary("1001", now=day(40)), live, day(40), 30)
+        assert await service.check_invariants() == []
+        # and again the other way round, for a delete
+        async with await SqliteStore.open(path, half_life_days=None):
+            pass
+        assert await service.delete_evaluation("u1", "client_to_agent", "admin", "test", day(11)) is not None
+        assert await service.rating_half_life() == 30
+        assert await service.check_invariants() == []
+
+
+async def test_an_operator_handle_follows_the_recorded_half_life_and_never_changes_it(tmp_path: Path) -> None:
+    path = tmp_path / "cc.db"
+    async with await SqliteStore.open(path, half_life_days=30) as service:
+        await seed(service)
+        await answered_call(service, "u1")
+        await answered_call(service, "u2", number="+15550002")
+        await service.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
+        await service.record_evaluation("u2", "client_to_agent", {"attitude": 2}, "ivr", day(1))
+        async with await SqliteStore.open_existing(path, readonly=False) as operator:
+            assert operator.half_life_days is None
+            assert await operator.rating_half_life() == 30
+            assert await operator.delete_evaluation("u2", "client_to_agent", "operator:ops", "abuse", day(2))
+            assert await operator.check_invariants() == []
+        async with await SqliteStore.open_migrated(path) as migrating:
+            assert await migrating.rating_half_life() == 30
+        assert await service.check_invariants() == []
+        assert_decayed(await service.agent_summary("1001", now=day(5)), [Given({"attitude": 5}, day(0))], day(5), 30)
+
+
+async def test_a_bad_recorded_half_life_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cc.db"
+    async with await SqliteStore.open_migrated(path) as s:
         await seed(s)
         await answered_call(s, "u1")
         await s.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
-    async with await Database.open(path) as db:
-        other = SqliteStore(db, half_life_days=60)  # not through open(): nothing recomputed
-        assert await other.check_invariants() == [
-            "settings: decayed totals are kept for half-life '30.0', the store is configured with '60.0'"
-        ]
-        with pytest.raises(StoreError, match=r"kept for half-life '30.0' days.*configured with '60.0'"):
-            await other.record_evaluation("u1", "client_to_agent", {"attitude": 1}, "ivr", day(1))
-        with pytest.raises(StoreError, match="reopen the store"):
-            await other.delete_evaluation("u1", "client_to_agent", "admin", "test", day(1))
-        assert (await SqliteStore(db, half_life_days=30).agent_summary("1001")).count == 1
+        async with s.db.transaction() as conn:
+            await conn.execute("UPDATE settings SET value = 'soon' WHERE key = 'rating_half_life_days'")
+        bad = "rating_half_life_days is 'soon', not 'off' or a half-life in days"
+        with pytest.raises(StoreError, match=bad):
+            await s.agent_summary("1001")
+        with pytest.raises(StoreError, match=bad):
+            await s.delete_evaluation("u1", "client_to_agent", "admin", "test", day(1))
 
 
 def test_half_life_must_be_positive_or_off() -> None:

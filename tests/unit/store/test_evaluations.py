@@ -4,7 +4,14 @@ import pytest
 
 from callcenter.store.db import Database
 from callcenter.store.errors import EvaluationRefused, RefusalReason
-from callcenter.store.models import AuditEntry, CategoryDef, CategoryStat, Evaluation, RatingSummary
+from callcenter.store.models import (
+    AuditEntry,
+    CategoryDef,
+    CategoryStat,
+    Evaluation,
+    EvaluationChange,
+    RatingSummary,
+)
 from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import CATEGORIES, T0, answered_call, at, summary
 
@@ -241,3 +248,34 @@ async def test_check_invariants_reports_tampering(store: SqliteStore, db: Databa
         "evaluation 2 names agent 1002 / client 1, but its call u2 has agent None / client None",
         "evaluation 2 is live but has no scores",
     ]
+
+
+async def test_evaluation_changes_are_the_audit_trail_across_calls_newest_first(store: SqliteStore) -> None:
+    one = await answered_call(store, "u1", agent="1001")
+    two = await answered_call(store, "u2", agent="1002", number="+15550002")
+    await store.record_evaluation("u1", "client_to_agent", {"attitude": 5}, f"client:{one.client_id}", at(100))
+    await store.record_evaluation("u1", "agent_to_client", {"attitude": 3}, "agent:1001", at(110))
+    await store.record_evaluation("u2", "client_to_agent", {"attitude": 1}, f"client:{two.client_id}", at(120))
+    await store.record_evaluation("u1", "client_to_agent", {"attitude": 4}, f"client:{one.client_id}", at(130))
+    await store.delete_evaluation("u2", "client_to_agent", "operator:ops", "abusive", at(140))
+
+    every = await store.evaluation_changes()
+    assert [(c.call_uniqueid, c.direction, c.entry.action, c.entry.at) for c in every] == [
+        ("u2", "client_to_agent", "delete", at(140)),
+        ("u1", "client_to_agent", "update", at(130)),
+        ("u2", "client_to_agent", "create", at(120)),
+        ("u1", "agent_to_client", "create", at(110)),
+        ("u1", "client_to_agent", "create", at(100)),
+    ]
+    assert (every[0].agent_id, every[0].client_id) == ("1002", two.client_id)
+    assert every[0].entry.reason == "abusive"
+    assert (every[1].entry.old_scores, every[1].entry.new_scores) == ({"attitude": 5}, {"attitude": 4})
+
+    def calls(changes: list[EvaluationChange]) -> list[tuple[str, str]]:
+        return [(c.call_uniqueid, c.entry.action) for c in changes]
+
+    assert calls(await store.evaluation_changes(call_uniqueid="u1", limit=2)) == [("u1", "update"), ("u1", "create")]
+    assert calls(await store.evaluation_changes(agent_id="1002")) == [("u2", "delete"), ("u2", "create")]
+    assert one.client_id is not None
+    assert len(await store.evaluation_changes(client_id=one.client_id)) == 3
+    assert await store.evaluation_changes(agent_id="1001", client_id=two.client_id) == []

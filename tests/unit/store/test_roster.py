@@ -6,7 +6,7 @@ import pytest
 
 from callcenter.store.api import Store
 from callcenter.store.db import Database
-from callcenter.store.models import Agent, AgentDef, CategoryDef, ServiceDef, SyncSummary
+from callcenter.store.models import Agent, AgentDef, CategoryDef, Service, ServiceDef, SyncSummary
 from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import AGENTS, CATEGORIES, SERVICES, T0, answered_call, at
 
@@ -134,3 +134,16 @@ async def test_duplicate_agent_ids_are_rejected(store: SqliteStore) -> None:
     twin = AgentDef(id="1001", name="Twin", interface="PJSIP/x", kind="sip", services=("support",), queues=())
     with pytest.raises(ValueError, match="1001 appear more than once"):
         await store.sync_roster([*AGENTS, twin], now=at(60))
+
+
+async def test_services_are_listed_with_their_calls_on_record(store: SqliteStore) -> None:
+    assert await store.service_call_counts() == {}
+    await answered_call(store, "u1")
+    await answered_call(store, "u2", number="+15550002")
+    assert await store.service_call_counts() == {"support": 2}
+    await store.sync_services([ServiceDef("support", "Support")])
+    assert await store.list_services() == [Service("support", "Support", True)]
+    assert await store.list_services(active_only=False) == [
+        Service("sales", "Sales", False),
+        Service("support", "Support", True),
+    ]
