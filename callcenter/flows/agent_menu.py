@@ -42,14 +42,8 @@ class AgentMenuFlow:
         self.deps = deps
 
     async def __call__(self, session: AGISession) -> None:
-        # the URL says only which door the call came through; who it is, Asterisk says (the endpoint that
-        # authenticated), never anything in the URL or the header block a caller could have shaped
         via = "softphone" if session.env.params.get("via") == "softphone" else "access-number"
-        agent = (
-            await self.softphone_agent(await session.get_variable("CHANNEL(endpoint)") or "")
-            if via == "softphone"
-            else None
-        )
+        agent = await self.softphone_agent(session) if via == "softphone" else None
         if agent is None:
             agent = await self.log_in_by_pin(session)
         if agent is None:
@@ -62,8 +56,14 @@ class AgentMenuFlow:
             await say(session, ["cc/agent-goodbye"])
         await session.set_variable(RESULT_VAR, DONE)
 
-    async def softphone_agent(self, endpoint: str) -> str | None:
-        """The agent behind a SIP endpoint ``agent<id>`` that the roster gives a softphone; else None (PIN)."""
+    async def softphone_agent(self, session: AGISession) -> str | None:
+        """The agent whose softphone this is, or None (then the PIN is asked for).
+
+        The URL says only which door the call came through (the feature code, from an agents' endpoint); who it
+        is, Asterisk says: the endpoint that authenticated, ``agent<id>``, which the roster must give that agent.
+        Nothing in the URL or the header block, which a caller could have shaped, names the agent.
+        """
+        endpoint = await session.get_variable("CHANNEL(endpoint)") or ""
         found = ENDPOINT.fullmatch(endpoint)
         agent = await self.deps.store.get_agent(found.group(1)) if found else None
         if agent is None or not agent.active or agent.interface != f"PJSIP/{endpoint}":

@@ -73,8 +73,11 @@ class Transcript:
         return played
 
 
-async def _answer(fake: FakeAsterisk, keys: Mapping[str, str], transcript: Transcript) -> None:
-    """Reply to each command: GET DATA gets the digits ``keys`` has for its prompt; a Read hears nothing."""
+async def _answer(
+    fake: FakeAsterisk, keys: Mapping[str, str], transcript: Transcript, variables: Mapping[str, str]
+) -> None:
+    """Reply to each command: GET DATA gets the digits ``keys`` has for its prompt; a Read hears nothing; GET
+    VARIABLE answers from ``variables``."""
     while line := await fake.reader.readline():
         transcript.commands.append(line)
         if (data := _GET_DATA.match(line)) is not None:
@@ -83,7 +86,8 @@ async def _answer(fake: FakeAsterisk, keys: Mapping[str, str], transcript: Trans
         elif line.startswith(b"GET VARIABLE READSTATUS"):
             reply = "200 result=1 (TIMEOUT)\n"
         elif line.startswith(b"GET VARIABLE"):
-            reply = "200 result=0\n"
+            name = line.decode().split(maxsplit=2)[2].strip().strip('"')
+            reply = f"200 result=1 ({variables[name]})\n" if name in variables else "200 result=0\n"
         else:
             reply = "200 result=0\n" if line.startswith(b"EXEC") else "200 result=1\n"
         await fake.send(reply.encode())
@@ -91,7 +95,12 @@ async def _answer(fake: FakeAsterisk, keys: Mapping[str, str], transcript: Trans
 
 @contextlib.asynccontextmanager
 async def phone_call(
-    keys: Mapping[str, str], *, route: str = "agent-menu", query: str = "", callerid: str = "5559009"
+    keys: Mapping[str, str],
+    *,
+    route: str = "agent-menu",
+    query: str = "",
+    callerid: str = "5559009",
+    variables: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[AGISession, Transcript]]:
     """One call's AGISession, its Asterisk answering from ``keys`` (prompt file -> digits keyed)."""
     ours, theirs = socket.socketpair()
@@ -101,7 +110,7 @@ async def phone_call(
         reader, writer, env_for(route, query=query, callerid=callerid), command_timeout=DEADLINE, max_line=8192
     )
     transcript = Transcript()
-    answering = asyncio.create_task(_answer(fake, keys, transcript))
+    answering = asyncio.create_task(_answer(fake, keys, transcript, variables or {}))
     try:
         async with asyncio.timeout(DEADLINE):
             yield session, transcript

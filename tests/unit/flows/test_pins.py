@@ -9,7 +9,6 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from callcenter.agi import RouteRefused
 from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.pin_entry import PinCheck, verify_pin
 from callcenter.pins import check_client_pin, hash_client_pin
@@ -86,9 +85,25 @@ async def test_the_agent_number_is_keyed_with_get_data_and_no_keyed_digits_are_l
     assert [entry["event"] for entry in logs].count("agent_authentication_failed") == 3
 
 
-async def test_a_hostile_endpoint_parameter_is_refused(store: SqliteStore) -> None:
+@pytest.mark.parametrize(
+    ("query", "endpoint", "agent"),
+    [
+        # the feature code from Alice's own softphone: Asterisk says which endpoint authenticated
+        ("via=softphone", "agent1001", "1001"),
+        # an endpoint named in the URL (or injected into the header block) is not who the caller is
+        ("via=softphone&endpoint=agent1001", "trunk", None),
+        ("endpoint=agent1001", "agent1001", None),
+        # a roster agent without a softphone, or no agent at all
+        ("via=softphone", "agent1002", None),
+        ("via=softphone", "agent9999", None),
+    ],
+)
+async def test_the_softphone_door_takes_the_agent_from_asterisk_never_from_the_url(
+    store: SqliteStore, query: str, endpoint: str, agent: str | None
+) -> None:
     deps = flow_deps(store)
-    async with phone_call({}, query="endpoint=agent1004%0Aagi_x") as (session, transcript):
-        with pytest.raises(RouteRefused, match="endpoint"):
-            await AgentMenuFlow(deps)(session)
-    assert transcript.commands == []
+    async with phone_call({}, query=query, variables={"CHANNEL(endpoint)": endpoint}) as (session, transcript):
+        via_softphone = session.env.params.get("via") == "softphone"
+        found = await AgentMenuFlow(deps).softphone_agent(session) if via_softphone else None
+    assert found == agent
+    assert transcript.prompts() == []  # identified (or not) before anything is asked
