@@ -11,14 +11,16 @@ the caller got the ordinary IVR under their own call, and that the store's invar
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from callcenter.agi.protocol import header_block
 from callcenter.app import CallCenter
-from callcenter.demo.script import Driver, event, is_read
+from callcenter.demo.script import Caller, Driver, event, is_read
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.flows.deps import utcnow
 from callcenter.store import AgentPresence, AuditEntry, Evaluation, SqliteStore
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import store_of
@@ -232,3 +234,79 @@ async def test_a_header_block_asterisk_would_not_send_is_refused_before_any_rout
     assert sent == b""
     assert await store.list_calls(limit=1000) == calls
     assert await store.get_call("") is None
+
+
+# --- PINs -----------------------------------------------------------------------------------------------------
+
+
+async def test_twenty_concurrent_wrong_agent_pins_lock_the_agent_out_at_exactly_the_limit(
+    center: CallCenter, driver: Driver
+) -> None:
+    """Twenty 801 calls at once, each keying Bob's number and one wrong PIN: the store counts, refuses and records
+    in one transaction, so exactly pin_max_failures are recorded and every other call hears the lockout."""
+    store = store_of(center)
+    limit = center.config.selfservice.pin_max_failures
+    since = utcnow() - timedelta(minutes=center.config.selfservice.pin_lockout_minutes)
+    phones = [await driver.call("801", f"55598{n:02d}") for n in range(20)]
+
+    async def attempt(phone: Caller) -> list[str]:
+        await phone.answer("cc/enter-agent-id", "1002#")
+        heard = await phone.prompt()
+        if "cc/enter-agent-pin" in heard:  # not locked out yet when the number was keyed
+            await phone.press("9999#")
+            heard = await phone.prompt()
+        await phone.hangup()
+        await phone.ended()
+        return heard
+
+    outcomes = await asyncio.gather(*(attempt(p) for p in phones))
+    assert sum("cc/login-failed" in heard for heard in outcomes) == limit
+    assert sum("cc/pin-locked" in heard for heard in outcomes) == len(phones) - limit
+    assert await store.pin_failures("agent:1002", since) == limit
+
+
+async def test_an_agent_number_and_pin_keyed_in_one_go_reach_no_log(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest
+) -> None:
+    """801 reads the agent number with GET DATA, like the PIN: Read() would write "User entered '10022222'"."""
+    phone = await driver.call("801", "5559871")
+    await phone.answer("cc/enter-agent-id", "10022222")
+    await phone.prompt("cc/enter-agent-pin")
+    await phone.hangup()
+    await phone.ended()
+    log = (asterisk.layout.log_dir / "messages.log").read_text(errors="replace")
+    assert "10022222" not in log
+    assert "User entered" not in log.split(phone.uniqueid, 1)[-1]
+
+
+# --- FastAGI slots ----------------------------------------------------------------------------------------------
+
+
+async def test_silent_fastagi_peers_holding_every_slot_are_cut_off_by_their_commands_deadline(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest
+) -> None:
+    """As many loopback peers as there are session slots send a valid header block and never answer: each is cut off
+    when its first command's reply is overdue (command_timeout), not after a prompt's or the session's deadline,
+    and a real call is served as soon as they are gone."""
+    assert center.agi is not None
+    slots = center.config.agi.max_sessions
+    block = encoded(header_lines())
+    peers = [await asyncio.open_connection("127.0.0.1", asterisk.config.agi.port) for _ in range(slots)]
+    try:
+        for _, writer in peers:
+            writer.write(block)
+            await writer.drain()
+        # each gets its first command, then silence from us; the server must give up on every one by itself
+        async with asyncio.timeout(center.config.agi.command_timeout + 10):
+            firsts = await asyncio.gather(*(reader.readline() for reader, _ in peers))
+            assert all(firsts), "every silent peer got a first command"
+            rest = await asyncio.gather(*(reader.read() for reader, _ in peers))
+        assert all(r == b"" for r in rest)  # closed by the server, nothing more sent
+    finally:
+        for _, writer in peers:
+            writer.close()
+    caller = await driver.call("800", "5550470")
+    await caller.answer("cc/choose-service", "1")
+    await caller.hangup()
+    await caller.ended()
+    assert center.agi.active_sessions <= 1  # only the real call's hangup handler, if still running
