@@ -23,7 +23,7 @@ from callcenter.config import Config, ami_secret_path, ensure_secret, require_am
 from callcenter.duty import AgentDuty
 from callcenter.evaluation.policy import member_penalty
 from callcenter.evaluation.summaries import summary_score
-from callcenter.flows.agent import RateCallerFlow, ScreenFlow
+from callcenter.flows.agent import RangOutFlow, RateCallerFlow, ScreenFlow
 from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.ask import Asking
 from callcenter.flows.deps import FlowDeps, utcnow
@@ -74,6 +74,7 @@ class CallCenter:
                 connect_timeout=config.ami.connect_timeout,
                 action_timeout=config.ami.action_timeout,
                 ping_interval=config.ami.ping_interval,
+                ping_timeout=config.ami.ping_timeout,
                 reconnect_min=config.ami.reconnect_min,
                 reconnect_max=config.ami.reconnect_max,
             )
@@ -104,6 +105,7 @@ class CallCenter:
             "call-end": CallEndFlow(deps),
             "screen": ScreenFlow(deps),
             "rate-caller": RateCallerFlow(deps),
+            "rang-out": RangOutFlow(deps),
             "agent-menu": AgentMenuFlow(deps),
         }
 
@@ -172,6 +174,7 @@ class CallCenter:
         if self.agi is not None:
             await self.agi.stop()
             self.agi = None
+        await self.queues.close()
         await self.ami.close()
         if self.store is not None:
             await self.store.close()

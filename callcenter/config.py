@@ -50,10 +50,12 @@ class AMIConfig:
     secret: str = field(default="", repr=False)
     secret_file: Path | None = None
     connect_timeout: float = 5.0
-    action_timeout: float = 10.0
-    ping_interval: float = 10.0
+    action_timeout: float = 5.0
+    # a stalled link is detected within ping_interval + ping_timeout, and retried soon after
+    ping_interval: float = 2.0
+    ping_timeout: float = 2.0
     reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
+    reconnect_max: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,10 +68,13 @@ class AMISettings:
     username: str
     secret: str
     connect_timeout: float = 5.0
-    action_timeout: float = 10.0
-    ping_interval: float = 10.0
+    action_timeout: float = 5.0
+    # a link that is open but silent (Asterisk stalled, a half-open socket) is found within interval + timeout
+    ping_interval: float = 2.0
+    ping_timeout: float = 2.0
+    # after a drop the next try comes soon: Asterisk on loopback is back within seconds or not at all
     reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
+    reconnect_max: float = 3.0
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
@@ -247,7 +250,7 @@ class AMILink:
             if done:
                 return
             try:
-                await self._send_raw({"Action": "Ping"}, timeout=self.settings.action_timeout)
+                await self._send_raw({"Action": "Ping"}, timeout=self.settings.ping_timeout)
             except AMIError as exc:
                 # a peer that stopped answering is as good as gone: drop it so the supervisor reconnects
                 log.warning("ami_ping_failed", error=str(exc))

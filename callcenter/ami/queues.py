@@ -121,6 +121,9 @@ class QueueSync:
         # one membership change at a time: a presence change landing in the middle of a resync would otherwise
         # add a member the resync is adding too (app_queue refuses the second QueueAdd)
         self._changing = asyncio.Lock()
+        # agents whose penalty must be pushed, and the one task pushing them (see agent_rated)
+        self._stale_penalties: set[str] = set()
+        self._pusher: asyncio.Task[None] | None = None
         ami.on_resync(self.resync)
         for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"):
             ami.on_event(name, self._on_member)
@@ -247,12 +250,34 @@ class QueueSync:
             await self._wake_custom_states({(agent.own_queue, agent.id): own})
 
     async def agent_rated(self, agent_id: str) -> None:
-        """A rating of ``agent_id`` changed: push their new penalty in the shared queues at once."""
-        agent = self.agents.get(agent_id)
-        if agent is None:
+        """A rating of ``agent_id`` changed: push their new penalty in the shared queues, in the background.
+
+        The caller who rated never waits for Asterisk: an AMI link that is open but silent would otherwise hold
+        their read-back for a whole action timeout. Pushes are coalesced (one task; an agent rated twice meanwhile
+        is pushed once, with the newest penalty) and serialised with membership changes (``_changing``).
+        """
+        if agent_id not in self.agents:
             return
-        async with self._changing:
-            await self._push_penalty(agent)
+        self._stale_penalties.add(agent_id)
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.create_task(self._push_stale_penalties(), name="penalty-push")
+            self._pusher.add_done_callback(_log_failure)
+
+    async def _push_stale_penalties(self) -> None:
+        while self._stale_penalties:
+            agent = self.agents[self._stale_penalties.pop()]
+            async with self._changing:
+                await self._push_penalty(agent)
+
+    async def penalties_pushed(self) -> None:
+        """Return once every penalty change asked for so far reached Asterisk (or failed and was logged)."""
+        while self._pusher is not None and not self._pusher.done():
+            await asyncio.wait({self._pusher})
+
+    async def close(self) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
 
     async def _push_penalty(self, agent: AgentSpec) -> None:
         agent_id = agent.id
@@ -344,6 +369,12 @@ class QueueSync:
         found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    # an owned task's failure is logged, never lost (the next resync corrects the penalty anyway)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("queue_task_failed", task=task.get_name(), exc_info=exc)
 
 
 def queues_of(agent: AgentSpec) -> tuple[str, ...]:

@@ -85,12 +85,32 @@ class ScreenFlow:
         await session.set_variable("CC_SCREEN", "DECLINE")
 
     async def withdraw_caller(self, session: AGISession, agent: str) -> None:
-        """A caller waiting in the agent's own queue without a ring limit (a busy favourite) would be offered to
-        the same agent again and again: take them out of the queue so they can choose someone else."""
-        queue = await session.get_variable("CC_WAITING_IN") or ""
-        channel = await session.get_variable("CC_CALLER_CHAN") or ""
-        if queue in {f"agent-{agent}", f"agent-{agent}-vip"} and channel:
-            await self.deps.withdraw(queue, channel)
+        await withdraw_caller(session, self.deps, agent)
+
+
+async def withdraw_caller(session: AGISession, deps: FlowDeps, agent: str) -> None:
+    """A caller waiting in the agent's own queue without a ring limit (a busy favourite) would be offered to the
+    same agent again and again: take them out of the queue (QUEUESTATUS=WITHDRAW) so they can choose someone else.
+    In the shared queue nothing is done: app_queue tries the next agent itself."""
+    queue = await session.get_variable("CC_WAITING_IN") or ""
+    channel = await session.get_variable("CC_CALLER_CHAN") or ""
+    if queue in {f"agent-{agent}", f"agent-{agent}-vip"} and channel:
+        await deps.withdraw(queue, channel)
+
+
+class RangOutFlow:
+    """The agent's phone rang out (no answer, busy, unreachable): a caller waiting for this agent is told and
+    offered others (after-queue says "is not answering"), as after a decline, instead of waiting for the same
+    agent ring after ring until queue_timeout."""
+
+    def __init__(self, deps: FlowDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, session: AGISession) -> None:
+        call_id, agent = await call_and_agent(session)
+        status = session.env.params.get("status", "")
+        log.info("agent_rang_out", agent=agent, call=call_id, status=status)
+        await withdraw_caller(session, self.deps, agent)
 
 
 class RateCallerFlow:

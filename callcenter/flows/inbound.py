@@ -220,6 +220,9 @@ class InboundFlow:
         await session.set_variable("CC_PRIO", str(priority))
         await session.set_variable("CC_CHOSEN", choice.agent_id or "")
         await session.set_variable("CC_LAST_OUTCOME", "")
+        # the decision is the dialplan's from here: a route stopped during the sentence below (the service
+        # shutting down) must not leave a caller who heard "connecting you" to the fallback
+        await session.set_variable(RESULT_VAR, QUEUE)
         if choice.agent_id:
             await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), "cc/leave-queue"])
         else:
@@ -227,7 +230,6 @@ class InboundFlow:
         # hold time starts now, when Queue() is next, not before the sentence above
         await d.store.call_queued(session.env.uniqueid, choice.queue, d.clock())
         log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
-        await session.set_variable(RESULT_VAR, QUEUE)
 
 
 def _next_category(categories: tuple[str, ...], current: str | None) -> str | None:

@@ -112,3 +112,38 @@ async def test_every_agent_refusing_in_turn_offers_the_shared_queue_before_any_g
     assert call is not None
     assert (call.outcome, call.agent_id, call.queue) == ("answered", "1002", SHARED)
     assert not [p for p in caller.heard if "cc/no-agents" in p and "cc/goodbye" in p]
+
+
+async def test_a_busy_favourite_who_comes_free_but_never_answers_releases_the_waiting_caller(
+    center: CallCenter, driver: Driver
+) -> None:
+    """The caller waits for Alice, who is on a call (no ring limit in her own queue). She comes free, her phone
+    rings and rings out: the caller is told and offered the others at once, not rung at Alice again and again."""
+    await driver.set_global("CC_DEMO_1001", "noanswer")
+    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
+    await driver.log.wait_for(
+        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
+    )
+    try:
+        mark = driver.log.mark()
+        caller = await driver.call("800", "5550504")
+        await caller.answer("cc/choose-service", "1")
+        await caller.prompt("cc/first-available")
+        await caller.press("7")
+        await caller.prompt("cc/busy-agents")
+        await caller.press("1")
+        await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+        await driver.log.wait_for(event("AgentRingNoAnswer", Queue="agent-1001"), since=mark, timeout=30)
+        await driver.log.wait_for(event("QueueCallerLeave", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+        assert await caller.prompt("cc/not-answering", timeout=30) == ["cc/agent-1001", "cc/not-answering"]
+        again = await caller.prompt("cc/first-available")
+        assert "1001" not in offered(again)
+        assert len(driver.log.matching(event("AgentCalled", Queue="agent-1001"), mark)) == 1
+        await caller.hangup()
+        await caller.ended()
+        call = await store_of(center).get_call(caller.uniqueid)
+        assert call is not None
+        assert call.outcome == "no_answer"
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
