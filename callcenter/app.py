@@ -30,6 +30,7 @@ from callcenter.flows.deps import FlowDeps, utcnow
 from callcenter.flows.inbound import InboundFlow
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
+from callcenter.reaper import CallReaper
 from callcenter.roster import AgentSpec
 from callcenter.roster_sync import RosterSync, load_config_into
 from callcenter.store import SqliteStore
@@ -80,6 +81,8 @@ class CallCenter:
             )
         )
         self.agi: FastAGIServer | None = None
+        self.reaper: CallReaper | None = None
+        self._reaping: asyncio.Task[None] | None = None
         self.policy = config.policy
         self.queues = QueueSync(self.ami, self.agents, self.penalties, self.duties)
         self.duty = AgentDuty(self._open_store, self.queues, config.agents.initial_state, utcnow)
@@ -159,6 +162,11 @@ class CallCenter:
                 sounds=await asyncio.to_thread(SoundLengths.of_root, self.sounds_root()),
             )
             await self.agi.start()
+            # calls left open by a stop, a crash or an Asterisk restart: closed now and whenever it happens again
+            self.reaper = CallReaper(
+                self.store, self.ami, self.queue_log(), utcnow, interval=self.config.journey.reap_interval
+            )
+            self._reaping = asyncio.create_task(self.reaper.run(), name="call-reaper")
         except BaseException:
             await self.stop()
             raise
@@ -170,7 +178,19 @@ class CallCenter:
             agents=len(self.agents),
         )
 
+    def queue_log(self) -> Path:
+        a = self.config.asterisk
+        if a.queue_log is not None:
+            return a.queue_log
+        if a.mode == "sandbox":
+            return InstanceLayout(a.root, a.instance).queue_log
+        return Path("/var/log/asterisk/queue_log")
+
     async def stop(self) -> None:
+        if self._reaping is not None:
+            self._reaping.cancel()
+            await asyncio.gather(self._reaping, return_exceptions=True)
+            self._reaping = None
         if self.agi is not None:
             await self.agi.stop()
             self.agi = None

@@ -88,6 +88,9 @@ class AsteriskConfig:
     # How agents with an outside phone (roster: phone = "...") are dialled: a dial string with {number}, e.g.
     # "PJSIP/{number}@carrier". Empty: no outbound trunk, such agents cannot be rung.
     outbound_dial: str = ""
+    # Asterisk's queue_log, which the reaper reads for calls nobody recorded (who answered, when they ended).
+    # Default: the sandbox instance's log directory, or /var/log/asterisk/queue_log in external mode.
+    queue_log: Path | None = None
 
     def __post_init__(self) -> None:
         if self.outbound_dial and not OUTBOUND_DIAL.match(self.outbound_dial):
@@ -116,6 +119,8 @@ class JourneyConfig:
     queue_timeout: int = 300
     # a caller who left an answered call unrated is reminded on calls within this many days
     remind_days: int = 14
+    # seconds between two scans for call rows whose channels are gone (callcenter/reaper.py)
+    reap_interval: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

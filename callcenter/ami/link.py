@@ -77,6 +77,19 @@ class AMISettings:
     reconnect_max: float = 3.0
 
 
+class _Action(Action):  # type: ignore[misc]  # panoramisk is untyped
+    """panoramisk's Action, except that a list action refused outright (one ``Response: Error``, e.g. "Permission
+    denied") completes with that response: panoramisk waits for a list that never comes, until our deadline."""
+
+    def add_message(self, message: Message) -> bool:
+        if self.as_list and not self.responses and message.response in {"Error", "Fail", "Failure"}:
+            self.responses.append(message)
+            if not self.future.done():
+                self.future.set_result([message])
+            return True
+        return bool(super().add_message(message))
+
+
 class _Protocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's framing, wired to our link instead of a Manager."""
 
@@ -278,7 +291,7 @@ class AMILink:
         if protocol is None or protocol.lost.done():
             raise AMIUnavailable(f"AMI link is down; {action.get('Action')} not sent")
         deadline = self.settings.action_timeout if timeout is None else timeout
-        future = protocol.send(Action(dict(action), as_list=as_list), as_list=as_list)
+        future = protocol.send(_Action(dict(action), as_list=as_list), as_list=as_list)
         try:
             async with asyncio.timeout(deadline):
                 return await future

@@ -70,6 +70,7 @@ class CallStore(Protocol):
     async def list_calls(
         self, limit: int = 50, agent_id: str | None = None, client_id: int | None = None
     ) -> list[Call]: ...
+    async def open_calls(self, started_before: datetime, limit: int = 1000) -> list[Call]: ...
 
 
 class EvaluationStore(Protocol):

@@ -231,6 +231,16 @@ class CallRepository(Repository):
             rows = await fetch_all(conn, sql, [*params, max(0, limit)])
         return [_call(row) for row in rows]
 
+    async def open_calls(self, started_before: datetime, limit: int = 1000) -> list[Call]:
+        """Calls not closed yet that started before ``started_before``, oldest first (the reaper's candidates)."""
+        async with self._db.read() as conn:
+            rows = await fetch_all(
+                conn,
+                "SELECT * FROM calls WHERE ended_at IS NULL AND started_at < ? ORDER BY started_at, id LIMIT ?",
+                (to_db(started_before), max(0, limit)),
+            )
+        return [_call(row) for row in rows]
+
 
 async def _call_row(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row | None:
     return await fetch_one(conn, "SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))

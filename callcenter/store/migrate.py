@@ -103,6 +103,11 @@ async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -
                     await conn.execute(statement)
                 except sqlite3.Error as exc:
                     raise MigrationError(f"migration {migration.name} failed ({exc}) at: {statement[:200]}") from exc
+            if "writable_schema" in migration.sql:
+                # a migration that edited sqlite_schema itself: every connection must reload the schema (the step
+                # SQLite's procedure for such edits prescribes)
+                rows = list(await conn.execute_fetchall("PRAGMA schema_version"))
+                await conn.execute(f"PRAGMA schema_version = {int(rows[0][0]) + 1}")
             # PRAGMA takes no placeholders; the value is an int from our own file name.
             await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
     return start, await schema_version(db)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Final, Literal, get_args
 
 AgentKind = Literal["sip", "external"]
-CallOutcome = Literal["answered", "declined", "no_answer", "abandoned", "timeout", "failed"]
+CallOutcome = Literal["answered", "declined", "no_answer", "abandoned", "timeout", "failed", "interrupted"]
 Direction = Literal["client_to_agent", "agent_to_client"]
 AuditAction = Literal["create", "update", "delete", "revive"]
 # logged_out: not a member of any queue; available: a member taking calls; paused: a member not rung

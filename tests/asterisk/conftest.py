@@ -36,6 +36,8 @@ class AsteriskUnderTest:
     config: Config
     agents: tuple[AgentSpec, ...]
     driver_secret: str
+    # the environment the config was loaded with: a service run as a process of its own uses it too
+    env: dict[str, str]
 
     @property
     def layout(self) -> InstanceLayout:
@@ -73,7 +75,7 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
     await sandbox.prepare(layout)
     await sandbox.start(foreground=True)
     try:
-        yield AsteriskUnderTest(sandbox, sandbox.config, agents, sandbox.driver_secret())
+        yield AsteriskUnderTest(sandbox, sandbox.config, agents, sandbox.driver_secret(), env)
     finally:
         await sandbox.stop()
         # keep Asterisk's logs (messages.log, queue_log) next to the test's state for post-mortems
@@ -84,7 +86,10 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[CallCenter]:
     config = dataclasses.replace(
-        asterisk.config, store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db")
+        asterisk.config,
+        store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
+        # the session's instance is not the config's: the reaper reads that instance's queue_log
+        asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
     async with CallCenter(config, asterisk.agents) as running:
         # queue members are (re)added by the resync that follows login: tests start once Asterisk has them

@@ -5,6 +5,7 @@ what the caller heard or what Asterisk did with them (a human, or a clear goodby
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,11 @@ from callcenter.ami.link import AMIActionError
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.store import Call, SqliteStore
+from callcenter.store.models import CLIENT_TO_AGENT
+from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import offered, store_of
+from tests.asterisk.service import service_process
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -147,3 +152,78 @@ async def test_a_busy_favourite_who_comes_free_but_never_answers_releases_the_wa
         assert call.outcome == "no_answer"
     finally:
         await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+
+
+# --- the service killed (SIGKILL) mid-call ---------------------------------------------------------------------
+
+
+async def reaped(asterisk: AsteriskUnderTest, store_path: Path, uniqueid: str) -> Call:
+    """Start the service again on ``store_path``; return ``uniqueid``'s row once its reaper closed it."""
+    async with service_process(asterisk, store_path, JOURNEY_REAP_INTERVAL="1", LOG_LEVEL="debug") as service:
+        await service.logged("call_reaped", call=uniqueid)
+    store = await SqliteStore.open_existing(store_path, readonly=True)
+    try:
+        call = await store.get_call(uniqueid)
+        assert await store.check_invariants() == []
+    finally:
+        await store.close()
+    assert call is not None
+    return call
+
+
+async def test_service_killed_in_the_agent_menu_the_caller_reaches_a_human_and_the_row_is_closed(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "cc.db"
+    mark = driver.log.mark()
+    async with service_process(asterisk, store_path) as service:
+        caller = await driver.call("800", "5550510")
+        await caller.answer("cc/choose-service", "1")
+        await caller.prompt("cc/first-available")
+        service.kill()
+        await service.exited()
+    # the menu's Read() plays to its end, then AGI() finds the service gone: the shared queue of the service the
+    # caller chose, unscreened, and one of its agents answers
+    queued = await driver.log.wait_for(event("UserEvent", UserEvent="CallCenterFallbackQueue"), since=mark, timeout=60)
+    assert (queued.get("Call"), queued.get("Queue")) == (caller.uniqueid, SHARED)
+    connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+    await caller.ended()
+    # back up, the service closes the row nobody closed: answered by that agent (queue_log), interrupted
+    call = await reaped(asterisk, store_path, caller.uniqueid)
+    assert (call.outcome, call.agent_id) == ("interrupted", connect.get("MemberName"))
+    assert call.answered_at is not None
+
+
+async def test_service_killed_at_the_rating_prompt_the_caller_hears_a_goodbye_and_the_rating_stays_owed(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    store_path = tmp_path / "cc.db"
+    mark = driver.log.mark()
+    async with service_process(asterisk, store_path) as service:
+        caller = await driver.call("800", "5550511")
+        await caller.answer("cc/choose-service", "1")
+        await caller.answer("cc/first-available", "1")
+        await caller.prompt("cc/please-rate", timeout=30)
+        service.kill()
+        await service.exited()
+        await caller.press("4444")
+    await caller.ended()
+    # the caller talked to an agent: their business is done, so no "technical problem", no queue again
+    assert not driver.log.matching(event("UserEvent", UserEvent="CallCenterFallback"), since=mark)
+    # the row was closed when the agent hung up, before the rating was asked for; the rating is owed
+    store = await SqliteStore.open_existing(store_path, readonly=True)
+    try:
+        call = await store.get_call(caller.uniqueid)
+        assert call is not None
+        assert (call.outcome, call.answered_at is not None) == ("answered", True)
+        assert await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT) is None
+        assert await store.check_invariants() == []
+    finally:
+        await store.close()
+    # and asked for on the caller's next call
+    async with service_process(asterisk, store_path):
+        again = await driver.call("800", "5550511")
+        reminder = await again.prompt("cc/unrated-call")
+        assert reminder[:2] == ["cc/unrated-call", f"cc/agent-{call.agent_id}"]
+        await again.hangup()
+        await again.ended()
