@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import pwd
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,7 @@ class CallCenter:
                 max_sessions=c.max_sessions,
                 # every media command's reply deadline follows what it plays: read each sound's length once
                 sounds=await asyncio.to_thread(SoundLengths.of_root, self.sounds_root()),
+                peer_uids=self.asterisk_uids(),
             )
             await self.agi.start()
             # calls left open by a stop, a crash or an Asterisk restart: closed now and whenever it happens again
@@ -177,6 +179,18 @@ class CallCenter:
             store=str(self.config.store.path),
             agents=len(self.agents),
         )
+
+    def asterisk_uids(self) -> frozenset[int] | None:
+        """The local users FastAGI serves: Asterisk's (agi/peers.py says why)."""
+        if self.config.agi.peer_check == "off":
+            return None
+        if self.config.asterisk.mode == "sandbox":
+            return frozenset({0})  # the sandbox Asterisk runs as root in its chroot
+        try:
+            return frozenset({pwd.getpwnam("asterisk").pw_uid})
+        except KeyError:
+            log.warning("agi_peer_check_off", reason="no local user 'asterisk': set [agi] peer_check = \"off\"")
+            return None
 
     def queue_log(self) -> Path:
         a = self.config.asterisk

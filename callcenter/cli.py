@@ -89,6 +89,9 @@ Handler = Callable[[Invocation], Coroutine[Any, Any, int]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything callcenter writes (the database with callers' numbers and PIN hashes, secrets, logs) is for its
+    # own user only: no file of ours is ever readable by other local users.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
@@ -101,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise no_config_found()
             source = BUILT_IN_DEFAULTS
         config = load_config(source.path, os.environ)
-        configure_logging(args.log_format or config.log.format, args.log_level or config.log.level)
+        try:
+            configure_logging(args.log_format or config.log.format, args.log_level or config.log.level)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         handler: Handler = args.handler
         return asyncio.run(handler(Invocation(args, config, roster(config), source)))
     except ConfigError as exc:

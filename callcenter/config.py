@@ -68,6 +68,10 @@ class AGIConfig:
     command_timeout: float = 5.0
     session_timeout: float = 1800.0
     max_sessions: int = 256
+    # which local users may connect: the one Asterisk runs as ("auto": root for the sandbox, user "asterisk" for
+    # an external Asterisk on this host), or "off" when Asterisk runs on another host (keep FastAGI on a private
+    # link then: whoever connects speaks for Asterisk)
+    peer_check: Literal["auto", "off"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

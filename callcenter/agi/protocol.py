@@ -67,6 +67,8 @@ def parse_header_line(line: bytes) -> tuple[str, str]:
 # refused, an injected identity key would be a repeat of the real one, which came earlier, so it is refused; and
 # one Asterisk did not send (a script-less AGI URL has no agi_network_script) is refused for coming after
 # agi_callerid.
+UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,150}")
+CHANNEL_NAME = re.compile(r"[!-~]{1,256}")
 IDENTITY_KEYS = frozenset({"agi_network_script", "agi_request", "agi_channel", "agi_uniqueid"})
 FIRST_CALLER_KEY = "agi_callerid"
 
@@ -164,6 +166,13 @@ def build_env(headers: Mapping[str, str]) -> AGIEnv:
     for key in ("agi_uniqueid", "agi_channel"):
         if not headers.get(key):
             raise AGIProtocolError(f"the header block has no {key}" if key not in headers else f"empty {key}")
+    # what Asterisk names a call and a channel by (AST_MAX_UNIQUEID 150; "main-1796109392.26",
+    # "PJSIP/trunk-0000001a"): anything else did not come from Asterisk, and would reach the store, logs and
+    # terminals (ESC sequences in `calls list`) and our command lines (a comma splits an EXEC argument)
+    if not UNIQUEID.fullmatch(headers["agi_uniqueid"]):
+        raise AGIProtocolError(f"agi_uniqueid {headers['agi_uniqueid'][:40]!r} is not an Asterisk uniqueid")
+    if not CHANNEL_NAME.fullmatch(headers["agi_channel"]):
+        raise AGIProtocolError(f"agi_channel {headers['agi_channel'][:40]!r} is not an Asterisk channel name")
     numbered = sorted(
         (int(match.group(1)), value) for key, value in headers.items() if (match := _ARG_KEY.fullmatch(key)) is not None
     )

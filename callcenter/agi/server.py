@@ -24,6 +24,7 @@ from typing import Self, TypeAlias
 import structlog
 
 from callcenter.agi.errors import AGIConnectionClosed, AGIHangup, AGIProtocolError, AGITimeout, RouteRefused
+from callcenter.agi.peers import peer_uid
 from callcenter.agi.protocol import AGIEnv, build_env
 from callcenter.agi.session import MEDIA_MARGIN, AGISession, PlayTime, read_header_block
 
@@ -61,6 +62,7 @@ class FastAGIServer:
         max_sessions: int = 256,
         sounds: PlayTime | None = None,
         media_margin: float = MEDIA_MARGIN,
+        peer_uids: frozenset[int] | None = None,
     ) -> None:
         for name, value in (
             ("header_timeout", header_timeout),
@@ -90,6 +92,10 @@ class FastAGIServer:
         self._server: asyncio.Server | None = None
         self._port: int | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        # the local users whose sockets may speak for Asterisk (peers.py); None: not checked
+        self._peer_uids = peer_uids
+        # a peer that reconnects in a loop must not turn each refusal into a log line (331k lines in 25 s were seen)
+        self._refusals = Throttle(interval=1.0)
 
     @property
     def port(self) -> int:
@@ -147,16 +153,26 @@ class FastAGIServer:
     # ---- per connection ---------------------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._peer_uids is not None:
+            uid = _peer_uid(writer)
+            if uid not in self._peer_uids:
+                # not Asterisk's user: it would speak for Asterisk (answer our GET VARIABLEs), so it is not served
+                if (suppressed := self._refusals.allow("peer")) is not None:
+                    log.warning("agi_peer_refused", peer=_peer(writer), uid=uid, suppressed=suppressed)
+                writer.close()
+                return
         # _server is None from the moment stop() begins: a connection still in the backlog is refused
         if self._server is None or len(self._sessions) >= self._max_sessions:
             # Asterisk reads EOF: AGI() returns without our route having set its result variable, and
             # the dialplan takes its fallback
-            log.warning(
-                "agi_session_refused",
-                peer=_peer(writer),
-                active_sessions=len(self._sessions),
-                max_sessions=self._max_sessions,
-            )
+            if (suppressed := self._refusals.allow("full")) is not None:
+                log.warning(
+                    "agi_session_refused",
+                    peer=_peer(writer),
+                    active_sessions=len(self._sessions),
+                    max_sessions=self._max_sessions,
+                    suppressed=suppressed,
+                )
             writer.close()
             return
         task = asyncio.create_task(self._serve(reader, writer), name=f"agi-session {_peer(writer)}")
@@ -258,6 +274,31 @@ class FastAGIServer:
 
 def _end_fields(session: AGISession, started: float) -> dict[str, object]:
     return {"duration_ms": round((time.monotonic() - started) * 1000), "hung_up": session.hung_up}
+
+
+class Throttle:
+    """At most one log line per ``interval`` seconds per kind; ``allow`` says how many were held back since."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, kind: str) -> int | None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.interval) < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return None
+        self._last[kind] = now
+        return self._held.pop(kind, 0)
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    try:
+        return peer_uid(sock) if sock is not None else None
+    except OSError:
+        return None
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

@@ -6,6 +6,7 @@ config live in separate ``*-generated.conf`` files so an operator's edit is neve
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -106,8 +107,13 @@ def render_instance(
         raise RenderError("refusing to render manager.conf with an empty AMI secret")
     if not INSTANCE_NAME.match(layout.name):
         raise RenderError(f"instance name {layout.name!r}: use 1-24 lowercase letters, digits and dashes")
+    # The instance's files hold the AMI secrets (manager.conf) and the agents' SIP passwords, its logs callers'
+    # numbers: readable by Asterisk (root in the chroot) only. A local user who read manager.conf could log in as
+    # the driver and run commands as root, or as the service and repoint CC_AGI at a server of their own.
     for sub in ("etc", "log", "run", "spool", "lib", "cache"):
-        (layout.host_dir / sub).mkdir(parents=True, exist_ok=True)
+        (layout.host_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        (layout.host_dir / sub).chmod(0o700)
+    layout.host_dir.chmod(0o700)
     values = template_values(config, layout, driver_secret)
     written: dict[str, Path] = {}
     for folder in (project_dir / "asterisk-conf", project_dir / "dialplan"):
@@ -117,7 +123,7 @@ def render_instance(
             if src.name in written:
                 raise RenderError(f"{src.name} exists in both {written[src.name].parent} and {folder}")
             text = render_template(src.read_text(), values, str(src))
-            (layout.etc / src.name).write_text(text)
+            _write_private(layout.etc / src.name, text)
             written[src.name] = src
     generated = {
         "callcenter-globals-generated.conf": globals_conf(config, agents),
@@ -125,8 +131,16 @@ def render_instance(
         "pjsip-agents-generated.conf": pjsip_agents_conf(config, agents),
     }
     for name, text in generated.items():
-        (layout.etc / name).write_text(GENERATED_HEADER + text)
+        _write_private(layout.etc / name, GENERATED_HEADER + text)
     return layout
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only, from the first byte on (no window with the default mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)  # an older render may have left it readable
 
 
 def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:

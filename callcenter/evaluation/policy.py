@@ -86,8 +86,10 @@ class Policy:
             raise ValueError("prior_weight must be positive")
         if not self.priority_min <= self.priority_neutral <= self.priority_max:
             raise ValueError("priority_neutral must lie within priority_min..priority_max")
-        if self.half_life_days < 0:
-            raise ValueError("half_life_days must not be negative (0 turns decay off)")
+        if not math.isfinite(self.half_life_days) or self.half_life_days < 0:
+            raise ValueError("half_life_days must be a number of days, not negative (0 turns decay off)")
+        if not all(math.isfinite(v) for v in (self.prior_mean, self.prior_weight)):
+            raise ValueError("prior_mean and prior_weight must be numbers")
         if self.penalty_max < 0 or self.min_ratings < 0:
             raise ValueError("penalty_max and min_ratings must not be negative")
 

@@ -8,6 +8,10 @@ import re
 import structlog
 
 from callcenter.agi import AGISession, RouteRefused
+
+# Asterisk's uniqueids are opaque ("main-1796109392.26" with a systemname): bounded in length and alphabet, never
+# parsed
+from callcenter.agi.protocol import UNIQUEID
 from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
 from callcenter.flows.ask import Asking, ask, say
@@ -21,9 +25,6 @@ ACCEPT = "1"
 DECLINE = "2"
 
 
-# Asterisk's uniqueids are opaque ("main-1796109392.26" with a systemname): only bounded in length and
-# alphabet here, never parsed
-UNIQUEID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 AGENT_ID = re.compile(r"[0-9]{2,8}")
 
 

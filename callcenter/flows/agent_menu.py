@@ -15,7 +15,7 @@ import structlog
 from callcenter.agi import AGISession
 from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
-from callcenter.flows.ask import ask, say
+from callcenter.flows.ask import announce, ask, say
 from callcenter.flows.deps import FlowDeps
 from callcenter.flows.pin_entry import PinCheck, locked_out, read_pin, read_secret, try_pin
 from callcenter.flows.results import DONE, RESULT_VAR
@@ -47,7 +47,7 @@ class AgentMenuFlow:
         if agent is None:
             agent = await self.log_in_by_pin(session)
         if agent is None:
-            await say(session, ["cc/login-goodbye"])
+            await announce(session, ["cc/login-goodbye"])
             await session.set_variable(RESULT_VAR, DONE)
             return
         with structlog.contextvars.bound_contextvars(agent=agent):
@@ -95,7 +95,7 @@ class AgentMenuFlow:
             # no agent id in this line: a typo of the id is often the PIN
             log.warning("agent_authentication_failed", attempt=attempt, known_agent=agent is not None)
             if attempt < d.asking.attempts:
-                await say(session, ["cc/login-failed"])
+                await announce(session, ["cc/login-failed"])
         return None
 
     async def menu(self, session: AGISession, agent: str, via: str) -> None:

@@ -31,7 +31,7 @@ class Asking:
 
 # TIMEOUT(digit): Read()'s wait for each further key once the first came during an earlier prompt (the dialplan
 # leaves it at Asterisk's default)
-DIGIT_TIMEOUT = 2.0
+DIGIT_TIMEOUT = 5.0  # Asterisk 22 reads TIMEOUT(digit) as 5.000 on a fresh channel
 
 
 def read_wait(max_digits: int, timeout: float) -> float:
@@ -97,3 +97,13 @@ async def ask(
 async def say(session: AGISession, files: Sequence[str]) -> None:
     """Play a sentence; a key pressed during it just ends it early (nothing waits for input afterwards)."""
     await read_keys(session, files, 1, 0.1)
+
+
+async def announce(session: AGISession, files: Sequence[str]) -> None:
+    """Play a sentence that no key interrupts and that collects no key (STREAM FILE without escape digits).
+
+    For the sentences between PIN entries ("wrong PIN", "login failed"): a key typed during them is often a
+    digit of the PIN or agent number, and Read() would write it to Asterisk's log ("User entered '7'").
+    """
+    for file in files:
+        await session.stream_file(file)

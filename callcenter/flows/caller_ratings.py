@@ -11,7 +11,7 @@ import structlog
 from callcenter.agi import AGISession
 from callcenter.evaluation.rules import Rater
 from callcenter.flows import speech
-from callcenter.flows.ask import Asking, ask, say
+from callcenter.flows.ask import Asking, announce, ask, say
 from callcenter.flows.deps import FlowDeps
 from callcenter.flows.pin_entry import PinCheck, choose_pin, verify_pin
 from callcenter.flows.review import Reviewer, review
@@ -54,10 +54,10 @@ async def unlock(session: AGISession, deps: FlowDeps, client: Client, *, offer: 
         )
         if checked is PinCheck.OK:
             return Unlock.OPEN
-        await say(session, ["cc/pin-goodbye" if checked is PinCheck.WRONG else "cc/goodbye"])
+        await announce(session, ["cc/pin-goodbye" if checked is PinCheck.WRONG else "cc/goodbye"])
         return Unlock.REFUSED
     if d.selfservice.caller_pin == "required":
-        await say(session, ["cc/pin-required"])
+        await announce(session, ["cc/pin-required"])
         return Unlock.OPEN if await _set_pin(session, d, client) else Unlock.NOT_SET
     if not offer:
         return Unlock.OPEN
@@ -74,7 +74,7 @@ async def _set_pin(session: AGISession, deps: FlowDeps, client: Client) -> bool:
         return False
     await deps.store.set_client_pin(client.id, pin_hash, deps.clock())
     log.info("client_pin_set", client=client.id)
-    await say(session, ["cc/pin-saved"])
+    await announce(session, ["cc/pin-saved"])
     return True
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.flows.ask import say
+from callcenter.flows.ask import announce
 from callcenter.flows.deps import FlowDeps
 from callcenter.pins import hash_client_pin
 
@@ -55,7 +55,7 @@ async def locked_out(session: AGISession, deps: FlowDeps, subject: str) -> bool:
     if await deps.store.pin_failures(subject, since) < s.pin_max_failures:
         return False
     log.warning("pin_locked_out", subject=subject, calling=session.env.callerid)
-    await say(session, ["cc/pin-locked"])
+    await announce(session, ["cc/pin-locked"])
     return True
 
 
@@ -78,7 +78,7 @@ async def try_pin(session: AGISession, deps: FlowDeps, subject: str, *, right: b
         return PinCheck.OK
     if outcome == "locked":
         log.warning("pin_locked_out", subject=subject, attempt=attempt, calling=session.env.callerid)
-        await say(session, ["cc/pin-locked"])
+        await announce(session, ["cc/pin-locked"])
         return PinCheck.LOCKED
     log.warning("pin_rejected", subject=subject, attempt=attempt, calling=session.env.callerid)
     return PinCheck.WRONG
@@ -100,7 +100,7 @@ async def verify_pin(
         if checked is not PinCheck.WRONG:
             return checked
         if attempt < deps.asking.attempts:
-            await say(session, ["cc/pin-wrong"])
+            await announce(session, ["cc/pin-wrong"])
     return PinCheck.WRONG
 
 
@@ -109,10 +109,10 @@ async def choose_pin(session: AGISession, deps: FlowDeps) -> str | None:
     for _ in range(deps.asking.attempts):
         first = await read_pin(session, deps, "cc/choose-pin")
         if not PIN.match(first):
-            await say(session, ["cc/invalid" if first else "cc/no-input"])
+            await announce(session, ["cc/invalid" if first else "cc/no-input"])
             continue
         if await read_pin(session, deps, "cc/repeat-pin") == first:
             return await asyncio.to_thread(hash_client_pin, first)
-        await say(session, ["cc/pin-mismatch"])
+        await announce(session, ["cc/pin-mismatch"])
     log.info("pin_not_chosen")
     return None

@@ -82,6 +82,11 @@ class Database:
         except (OSError, sqlite3.Error) as exc:
             # sqlite3 says only "unable to open database file"; the operator needs the path.
             raise StoreError(f"cannot open database {target}: {exc}") from exc
+        if target != MEMORY and not readonly:
+            # callers' numbers and PIN hashes: for the service's user only, even in a database created before the
+            # service set its umask (SQLite gives the -wal and -shm files the database file's mode)
+            with contextlib.suppress(OSError):
+                Path(target).chmod(0o600)
         try:
             conn.row_factory = aiosqlite.Row
             await _configure(conn, target, busy_timeout_ms, readonly=readonly)

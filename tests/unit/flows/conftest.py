@@ -26,6 +26,7 @@ from tests.unit.store.helpers import AGENTS, T0, seed
 AGENT_PIN = "1234"
 _GET_DATA = re.compile(rb"GET DATA (\S+) ")
 _READ = re.compile(rb"EXEC Read \"?CC_DIGITS,([^,]*),")
+_STREAM = re.compile(rb"^STREAM FILE (\S+) ")
 
 
 @pytest.fixture
@@ -70,6 +71,8 @@ class Transcript:
                 played.append(data.group(1).decode())
             elif (read := _READ.match(line)) is not None:
                 played += read.group(1).decode().split("&")
+            elif (stream := _STREAM.match(line)) is not None:
+                played.append(stream.group(1).decode())
         return played
 
 
@@ -88,6 +91,8 @@ async def _answer(
         elif line.startswith(b"GET VARIABLE"):
             name = line.decode().split(maxsplit=2)[2].strip().strip('"')
             reply = f"200 result=1 ({variables[name]})\n" if name in variables else "200 result=0\n"
+        elif line.startswith(b"STREAM FILE"):
+            reply = "200 result=0 endpos=8000\n"  # played through, no key
         else:
             reply = "200 result=0\n" if line.startswith(b"EXEC") else "200 result=1\n"
         await fake.send(reply.encode())
