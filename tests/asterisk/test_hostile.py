@@ -310,3 +310,90 @@ async def test_silent_fastagi_peers_holding_every_slot_are_cut_off_by_their_comm
     await caller.hangup()
     await caller.ended()
     assert center.agi.active_sessions <= 1  # only the real call's hangup handler, if still running
+
+
+async def test_a_local_user_who_is_not_asterisk_is_not_served_by_fastagi(
+    center: CallCenter, asterisk: AsteriskUnderTest
+) -> None:
+    """Whoever connects to FastAGI speaks for Asterisk (it answers our GET VARIABLEs), so the server serves only
+    sockets owned by Asterisk's user: a local user `nobody` sending a perfect header block gets nothing."""
+    store = store_of(center)
+    calls = await store.list_calls(limit=1000)
+    script = (
+        "import socket, sys\n"
+        "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+        "s.sendall(sys.stdin.buffer.read())\n"
+        "s.settimeout(10)\n"
+        "got = b''\n"
+        "try:\n"
+        "    while chunk := s.recv(4096):\n"
+        "        got += chunk\n"
+        "except ConnectionResetError:\n"  # closed with our header block unread: a reset, as refusals go
+        "    pass\n"
+        "print(len(got))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "runuser",
+        "-u",
+        "nobody",
+        "--",
+        # Debian's python: the virtualenv, under root's checkout, is not for other users to run
+        "/usr/bin/python3",
+        "-c",
+        script,
+        str(asterisk.config.agi.port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(encoded(header_lines())), 30)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "0"  # closed at once, not one command sent
+    assert await store.list_calls(limit=1000) == calls
+
+
+async def test_a_sip_message_is_not_a_call(center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest) -> None:
+    """A SIP MESSAGE used to run the whole IVR on a Message/ channel that then sat at the head of the shared queue
+    for queue_timeout; with no messaging module it is refused, and no call, queue entry or row follows."""
+    store = store_of(center)
+    calls = await store.list_calls(limit=1000)
+    mark = driver.log.mark()
+    a = asterisk.config.asterisk
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[bytes] = loop.create_future()
+
+    class Peer(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            if not answered.done() and not data.startswith(b"SIP/2.0 100"):
+                answered.set_result(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Peer, local_addr=("127.0.0.1", 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        body = b"hello"
+        message = (
+            f"MESSAGE sip:{a.service_number}@127.0.0.1:{a.sip_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-cc-msg-1;rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:5557100@127.0.0.1:{port}>;tag=cc-msg\r\n"
+            f"To: <sip:{a.service_number}@127.0.0.1:{a.sip_port}>\r\n"
+            "Call-ID: cc-msg-1@127.0.0.1\r\n"
+            "CSeq: 1 MESSAGE\r\n"
+            "Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        transport.sendto(message, ("127.0.0.1", a.sip_port))
+        reply = await asyncio.wait_for(answered, 10)
+    finally:
+        transport.close()
+    status = reply.split(b"\r\n", 1)[0].decode()
+    assert not status.startswith("SIP/2.0 2"), status  # not accepted (202 Accepted is what ran the IVR)
+    # a call would have been placed by now: the caller ID check and the AGI take milliseconds
+    caller = await driver.call("800", "5550480")
+    await caller.answer("cc/choose-service", "1")
+    await caller.hangup()
+    await caller.ended()
+    assert not [
+        e for e in driver.log.matching(event("Newchannel"), mark) if str(e.get("Channel")).startswith("Message/")
+    ]
+    assert [c.uniqueid for c in await store.list_calls(limit=1000) if c not in calls] == [caller.uniqueid]
