@@ -206,7 +206,7 @@ class CallCenter:
             await asyncio.gather(self._reaping, return_exceptions=True)
             self._reaping = None
         if self.agi is not None:
-            await self.agi.stop()
+            await self.agi.stop(grace=self.config.agi.drain_seconds)
             self.agi = None
         await self.queues.close()
         await self.ami.close()

@@ -72,6 +72,9 @@ class AGIConfig:
     # an external Asterisk on this host), or "off" when Asterisk runs on another host (keep FastAGI on a private
     # link then: whoever connects speaks for Asterisk)
     peer_check: Literal["auto", "off"] = "auto"
+    # on SIGTERM: new calls are refused at once (the dialplan's fallback puts them in a shared queue), running
+    # routes get this long to finish before they are stopped (their callers then take the same fallback)
+    drain_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

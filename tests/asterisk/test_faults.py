@@ -227,3 +227,29 @@ async def test_service_killed_at_the_rating_prompt_the_caller_hears_a_goodbye_an
         assert reminder[:2] == ["cc/unrated-call", f"cc/agent-{call.agent_id}"]
         await again.hangup()
         await again.ended()
+
+
+async def test_sigterm_refuses_new_calls_to_the_fallback_and_drains_the_running_ones(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    """SIGTERM: a call that arrives while the service drains is put in the shared queue at once (FastAGI refuses
+    it), a caller still in a menu when the drain time is up takes the same way to a human, and the service exits
+    cleanly; nobody hears the "technical problem" goodbye."""
+    mark = driver.log.mark()
+    async with service_process(asterisk, tmp_path / "cc.db", AGI_DRAIN_SECONDS="3") as service:
+        waiting = await driver.call("800", "5550520")
+        await waiting.answer("cc/choose-service", "1")
+        await waiting.prompt("cc/first-available")
+        service.terminate()
+        await service.logged("agi_server_stopping")
+        late = await driver.call("800", "5550521")
+        assert await service.exited() == 0
+    for caller in (late, waiting):
+        queued = await driver.log.wait_for(
+            event("UserEvent", UserEvent="CallCenterFallbackQueue", Call=caller.uniqueid), since=mark, timeout=60
+        )
+        assert queued.get("Queue") == SHARED
+        await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=60)
+    for caller in (late, waiting):
+        await caller.ended(timeout=60)
+    assert not driver.log.matching(event("UserEvent", UserEvent="CallCenterFallbackGoodbye"), since=mark)
