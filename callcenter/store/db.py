@@ -76,9 +76,9 @@ class Database:
                 # a URI, so SQLite itself never creates the file (and, with mode=ro, never writes it)
                 mode = "ro" if readonly else "rw"
                 uri = f"file:{urllib.parse.quote(str(Path(target).resolve()))}?mode={mode}"
-                conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+                conn = await _connect(aiosqlite.connect(uri, uri=True, isolation_level=None))
             else:
-                conn = await aiosqlite.connect(target, isolation_level=None)
+                conn = await _connect(aiosqlite.connect(target, isolation_level=None))
         except (OSError, sqlite3.Error) as exc:
             # sqlite3 says only "unable to open database file"; the operator needs the path.
             raise StoreError(f"cannot open database {target}: {exc}") from exc
@@ -222,3 +222,17 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     # Extended codes (SQLITE_BUSY_SNAPSHOT, ...) keep the primary code in the low byte.
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def _connect(pending: aiosqlite.Connection) -> aiosqlite.Connection:
+    """Await an aiosqlite connection; if it fails, wait for its worker thread to end before raising.
+
+    Why: aiosqlite stops the thread on a failed connect, but the thread answers that stop on the event loop it
+    came from; a CLI that prints its one-line error and closes the loop at once got a second, unrelated
+    traceback ("Event loop is closed") from that thread. ``_thread`` is aiosqlite's, there is no public handle.
+    """
+    try:
+        return await pending
+    except BaseException:
+        await asyncio.to_thread(pending._thread.join, 2.0)
+        raise
