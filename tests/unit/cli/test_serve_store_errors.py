@@ -41,7 +41,9 @@ def serve(store: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     ],
     ids=["a-directory", "not-a-database"],
 )
-def test_serve_on_an_unusable_database_says_so_in_one_line(tmp_path: Path, make: object, cause: str) -> None:
+def test_serve_on_an_unusable_database_says_so_in_one_line(
+    tmp_path: Path, make: Callable[[Path], object], cause: str
+) -> None:
     store = tmp_path / "cc.db"
     make(store)
     done = serve(store, tmp_path)
