@@ -29,12 +29,14 @@ from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.ask import Asking
 from callcenter.flows.deps import FlowDeps, utcnow
 from callcenter.flows.inbound import InboundFlow
+from callcenter.flows.pending import PendingRatings
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
 from callcenter.reaper import CallReaper
 from callcenter.roster import AgentSpec
 from callcenter.roster_sync import RosterSync, load_config_into
-from callcenter.store import SqliteStore
+from callcenter.store import Evaluation, SqliteStore
+from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +44,11 @@ log = structlog.get_logger(__name__)
 async def open_serving_store(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> SqliteStore:
     """The serving process's store: created or migrated, keeping the decayed ratings for the configured half-life,
     with the config's categories, services and roster loaded (SyncRefused for a drastic change unless ``force``)."""
-    store = await SqliteStore.open(config.store.path, half_life_days=config.policy.half_life_days)
+    store = await SqliteStore.open(
+        config.store.path,
+        half_life_days=config.policy.half_life_days,
+        busy_timeout_ms=round(config.store.busy_timeout * 1000),
+    )
     try:
         await load_config_into(store, config, agents, force=force)
     except BaseException:
@@ -84,6 +90,8 @@ class CallCenter:
         self.agi: FastAGIServer | None = None
         self.reaper: CallReaper | None = None
         self._reaping: asyncio.Task[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self.pending: PendingRatings | None = None
         self.policy = config.policy
         self.queues = QueueSync(self.ami, self.agents, self.penalties, self.duties)
         self.duty = AgentDuty(self._open_store, self.queues, config.agents.initial_state, utcnow)
@@ -113,9 +121,10 @@ class CallCenter:
             "agent-menu": AgentMenuFlow(deps),
         }
 
-    def flow_deps(self, store: SqliteStore) -> FlowDeps:
+    def flow_deps(self, store: SqliteStore, pending: PendingRatings) -> FlowDeps:
         c = self.config
         return FlowDeps(
+            pending=pending,
             store=store,
             presence=lambda: self.queues.presence,
             policy=self.policy,
@@ -145,6 +154,13 @@ class CallCenter:
     async def start(self) -> None:
         require_ami_secret(self.config)
         self.store = await open_serving_store(self.config, self.agents, force=self.force)
+        self.pending = PendingRatings(
+            # beside the database it belongs to (another store, another journal)
+            self.store,
+            self.config.store.path.with_name(self.config.store.path.name + ".pending.jsonl"),
+            on_stored=self._rated_later,
+        )
+        self.pending.load()
         try:
             # the offers need to know who is on duty even if AMI never comes up
             await self.queues.load_duty()
@@ -152,7 +168,7 @@ class CallCenter:
             await self.ami.start()
             c = self.config.agi
             self.agi = FastAGIServer(
-                self.routes(self.flow_deps(self.store)),
+                self.routes(self.flow_deps(self.store, self.pending)),
                 host=c.host,
                 port=c.port,
                 header_timeout=c.header_timeout,
@@ -169,6 +185,7 @@ class CallCenter:
                 self.store, self.ami, self.queue_log(), utcnow, interval=self.config.journey.reap_interval
             )
             self._reaping = asyncio.create_task(self.reaper.run(), name="call-reaper")
+            self._writing = asyncio.create_task(self.pending.run(), name="pending-ratings")
         except BaseException:
             await self.stop()
             raise
@@ -200,7 +217,15 @@ class CallCenter:
             return InstanceLayout(a.root, a.instance).queue_log
         return Path("/var/log/asterisk/queue_log")
 
+    async def _rated_later(self, evaluation: Evaluation) -> None:
+        if evaluation.direction == CLIENT_TO_AGENT:
+            await self.queues.agent_rated(evaluation.agent_id)
+
     async def stop(self) -> None:
+        if self._writing is not None:
+            self._writing.cancel()
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
         if self._reaping is not None:
             self._reaping.cancel()
             await asyncio.gather(self._reaping, return_exceptions=True)

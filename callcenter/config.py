@@ -110,6 +110,9 @@ class AsteriskConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: Path = Path("var/callcenter.db")
+    # how long the service waits for another process's write lock: short, since a caller is listening; a rating
+    # that cannot be written in time is kept and written later (flows/pending.py)
+    busy_timeout: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

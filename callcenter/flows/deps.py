@@ -13,6 +13,7 @@ from callcenter.evaluation.policy import Policy, Score
 from callcenter.evaluation.rules import RatingRules
 from callcenter.evaluation.summaries import summary_score
 from callcenter.flows.ask import Asking
+from callcenter.flows.pending import PendingRatings
 from callcenter.store import RatingSummary, SqliteStore
 
 
@@ -60,6 +61,8 @@ class FlowDeps:
     duty: AgentDuty | None = None
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
+    # ratings the store could not take at once, written when it is back (None: a store error ends the route)
+    pending: PendingRatings | None = None
 
     def score(self, summary: RatingSummary) -> Score:
         return summary_score(summary, self.categories, self.policy)

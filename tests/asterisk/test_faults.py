@@ -5,6 +5,7 @@ what the caller heard or what Asterisk did with them (a human, or a clear goodby
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,39 @@ async def test_sigterm_refuses_new_calls_to_the_fallback_and_drains_the_running_
     for caller in (late, waiting):
         await caller.ended(timeout=60)
     assert not driver.log.matching(event("UserEvent", UserEvent="CallCenterFallbackGoodbye"), since=mark)
+
+
+# --- the database locked by another process -------------------------------------------------------------------
+
+
+async def test_a_rating_given_while_another_process_locks_the_database_is_read_back_at_once_and_stored_once(
+    center: CallCenter, driver: Driver
+) -> None:
+    store = store_of(center)
+    assert center.pending is not None
+    caller = await driver.call("800", "5550530")
+    await caller.answer("cc/choose-service", "1")
+    await caller.answer("cc/first-available", "1")
+    await caller.prompt("cc/please-rate", timeout=30)
+    # another process (a backup, an operator's sqlite3 shell) takes the write lock and keeps it
+    locker = sqlite3.connect(center.config.store.path, timeout=0, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        await caller.press("5435")
+        # the caller hears their scores read back while the lock is still held: the keys were kept, not lost
+        readback = await caller.prompt("cc/you-rated", timeout=20)
+        assert readback[-1] == "cc/thank-you"
+        assert await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT) is None
+        assert center.pending.count == 1
+    finally:
+        locker.rollback()
+        locker.close()
+    await caller.hangup()
+    await caller.ended()
+    # the lock is gone: the rating is written, once
+    assert await center.pending.flush()
+    assert await center.pending.flush()
+    evaluation = await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT)
+    assert evaluation is not None
+    assert dict(evaluation.scores) == {"attitude": 5, "knowledge": 4, "availability": 3, "other": 5}
+    assert [e.action for e in await store.evaluation_history(evaluation.id)] == ["create"]
