@@ -117,3 +117,14 @@ class AsteriskProcess:
                 proc.kill()
             await proc.wait()
         log.info("asterisk_stopped", instance=self.layout.name)
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash would: no hangup handlers run, no call ends cleanly (for the fault tests)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        self.layout.control_socket.unlink(missing_ok=True)
+        log.warning("asterisk_killed", instance=self.layout.name)

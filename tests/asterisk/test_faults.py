@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from callcenter.ami.link import AMIActionError
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.flows.deps import utcnow
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
@@ -290,3 +292,75 @@ async def test_a_rating_given_while_another_process_locks_the_database_is_read_b
     assert evaluation is not None
     assert dict(evaluation.scores) == {"attitude": 5, "knowledge": 4, "availability": 3, "other": 5}
     assert [e.action for e in await store.evaluation_history(evaluation.id)] == ["create"]
+
+
+async def test_service_killed_while_the_caller_waits_for_a_busy_agent_the_bridge_happens_and_is_recorded(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    """The caller waits for Alice (on a call); the service dies; Alice comes free while it is still down: app_queue
+    rings her, her screening cannot run and lets the call through, they talk. Back up, the service records the call
+    as answered by Alice (queue_log's CONNECT), so its ratings are owed to both."""
+    store_path = tmp_path / "cc.db"
+    mark = driver.log.mark()
+    try:
+        async with service_process(asterisk, store_path) as service:
+            # the service has made Alice a member; now she is on another call
+            await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
+            await driver.log.wait_for(
+                lambda e: (
+                    e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
+                ),
+                since=mark,
+            )
+            caller = await driver.call("800", "5550512")
+            await caller.answer("cc/choose-service", "1")
+            await caller.prompt("cc/first-available")
+            await caller.press("7")
+            await caller.answer("cc/busy-agents", "1")
+            await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+            service.kill()
+            await service.exited()
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+        connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+        assert connect.get("MemberName") == "1001"
+        await caller.ended(timeout=30)
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+    call = await reaped(asterisk, store_path, caller.uniqueid)
+    assert (call.outcome, call.agent_id) == ("interrupted", "1001")
+    assert call.answered_at is not None
+
+
+async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interrupted(
+    center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest
+) -> None:
+    store = store_of(center)
+    assert center.reaper is not None
+    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
+    try:
+        mark = driver.log.mark()
+        caller = await driver.call("800", "5550513")
+        await caller.answer("cc/choose-service", "1")
+        await caller.prompt("cc/first-available")
+        await caller.press("7")
+        await caller.answer("cc/busy-agents", "1")
+        await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
+        # a crash: no hangup handler runs, so nothing closes the caller's row
+        process = asterisk.sandbox.process
+        assert process is not None
+        done = center.queues.resyncs
+        await process.kill()
+        await process.start(asterisk.config.asterisk.boot_timeout)
+        await center.queues.wait_resynced(done + 1, timeout=20)
+        await driver.link.wait_connected(timeout=15)
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
+    # the caller was cut off with Asterisk; nobody closed the row. Two scans later (an hour on the reaper's clock,
+    # past its minimum age), it is closed as interrupted.
+    center.reaper.clock = lambda: utcnow() + timedelta(hours=1)
+    assert await center.reaper.reap_once() == []
+    closed = await center.reaper.reap_once()
+    assert [c.uniqueid for c in closed] == [caller.uniqueid]
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    assert (call.outcome, call.answered_at, call.ended_at is not None) == ("interrupted", None, True)
