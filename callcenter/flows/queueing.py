@@ -95,6 +95,13 @@ class AfterQueueFlow:
             await say(session, [speech.agent_name(chosen), reason])
             await session.set_variable(RESULT_VAR, CHOOSE)
             return
+        if status == "CONTINUE":
+            # the caller talked to an agent, but the store has no answered call to ask a rating for (its writes
+            # failed meanwhile): their business is done, so a plain goodbye, never "no agent can take calls"
+            log.warning("answered_call_not_recorded", status=status, recorded=record is not None)
+            await say(session, ["cc/goodbye"])
+            await session.set_variable(RESULT_VAR, DONE)
+            return
         # the shared queue gave up (queue_timeout), or Queue() failed: a clear goodbye
         log.info("queue_gave_up", status=status or "none")
         await session.set_variable("CC_LAST_OUTCOME", "timeout")
