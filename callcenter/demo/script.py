@@ -24,6 +24,8 @@ Predicate = Callable[[Message], bool]
 READ = re.compile(r"^EXEC Read (?:\"(?P<quoted>.*)\"|(?P<plain>\S+))", re.DOTALL)
 # PINs are read with GET DATA (one file): GET DATA <file> <timeout ms> <max digits>
 GET_DATA = re.compile(r"^GET DATA (?P<file>\S+) ")
+# and the sentences between PIN entries are played with STREAM FILE (no key collected, nothing logged)
+STREAM_FILE = re.compile(r"^STREAM FILE (?P<file>\S+) ")
 
 
 class EventLog:
@@ -66,9 +68,9 @@ def event(name: str, **fields: str) -> Predicate:
 
 
 def read_files(command: str) -> list[str] | None:
-    """The sound files of an ``EXEC Read CC_DIGITS,a&b&c,...`` or ``GET DATA a ...`` AGI command (both collect
-    keys), or None for another command."""
-    data = GET_DATA.match(command)
+    """The sound files of an ``EXEC Read CC_DIGITS,a&b&c,...``, ``GET DATA a ...`` (both collect keys) or
+    ``STREAM FILE a ""`` (an announcement: keys pressed during it are lost) AGI command, or None for another."""
+    data = GET_DATA.match(command) or STREAM_FILE.match(command)
     if data is not None:
         return [data["file"]]
     found = READ.match(command)
