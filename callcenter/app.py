@@ -29,7 +29,7 @@ from callcenter.flows.agent_menu import AgentMenuFlow
 from callcenter.flows.ask import Asking
 from callcenter.flows.deps import FlowDeps, utcnow
 from callcenter.flows.inbound import InboundFlow
-from callcenter.flows.pending import PendingRatings
+from callcenter.flows.pending import Recorder
 from callcenter.flows.queueing import AfterQueueFlow, CallEndFlow, ConnectedFlow
 from callcenter.flows.selftest import selftest
 from callcenter.reaper import CallReaper
@@ -91,7 +91,7 @@ class CallCenter:
         self.reaper: CallReaper | None = None
         self._reaping: asyncio.Task[None] | None = None
         self._writing: asyncio.Task[None] | None = None
-        self.pending: PendingRatings | None = None
+        self.recorder: Recorder | None = None
         self.policy = config.policy
         self.queues = QueueSync(self.ami, self.agents, self.penalties, self.duties)
         self.duty = AgentDuty(self._open_store, self.queues, config.agents.initial_state, utcnow)
@@ -121,10 +121,10 @@ class CallCenter:
             "agent-menu": AgentMenuFlow(deps),
         }
 
-    def flow_deps(self, store: SqliteStore, pending: PendingRatings) -> FlowDeps:
+    def flow_deps(self, store: SqliteStore, recorder: Recorder) -> FlowDeps:
         c = self.config
         return FlowDeps(
-            pending=pending,
+            recorder=recorder,
             store=store,
             presence=lambda: self.queues.presence,
             policy=self.policy,
@@ -154,13 +154,13 @@ class CallCenter:
     async def start(self) -> None:
         require_ami_secret(self.config)
         self.store = await open_serving_store(self.config, self.agents, force=self.force)
-        self.pending = PendingRatings(
+        self.recorder = Recorder(
             # beside the database it belongs to (another store, another journal)
             self.store,
             self.config.store.path.with_name(self.config.store.path.name + ".pending.jsonl"),
             on_stored=self._rated_later,
         )
-        self.pending.load()
+        self.recorder.load()
         try:
             # the offers need to know who is on duty even if AMI never comes up
             await self.queues.load_duty()
@@ -168,7 +168,7 @@ class CallCenter:
             await self.ami.start()
             c = self.config.agi
             self.agi = FastAGIServer(
-                self.routes(self.flow_deps(self.store, self.pending)),
+                self.routes(self.flow_deps(self.store, self.recorder)),
                 host=c.host,
                 port=c.port,
                 header_timeout=c.header_timeout,
@@ -185,7 +185,7 @@ class CallCenter:
                 self.store, self.ami, self.queue_log(), utcnow, interval=self.config.journey.reap_interval
             )
             self._reaping = asyncio.create_task(self.reaper.run(), name="call-reaper")
-            self._writing = asyncio.create_task(self.pending.run(), name="pending-ratings")
+            self._writing = asyncio.create_task(self.recorder.run(), name="journal")
         except BaseException:
             await self.stop()
             raise

@@ -131,7 +131,7 @@ class RateCallerFlow:
             return
         # the caller's hangup handler closes the call at the same moment; close it here first (idempotent) so the
         # rules see the real talk time
-        await d.store.call_ended(call_id, "answered", d.clock())
+        await d.writes.call_ended(call_id, "answered", d.clock())
         await rate(
             session, d, call=call_id, direction=AGENT_TO_CLIENT, rater=Rater("agent", agent), subject=["cc/the-caller"]
         )

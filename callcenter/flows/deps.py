@@ -13,7 +13,7 @@ from callcenter.evaluation.policy import Policy, Score
 from callcenter.evaluation.rules import RatingRules
 from callcenter.evaluation.summaries import summary_score
 from callcenter.flows.ask import Asking
-from callcenter.flows.pending import PendingRatings
+from callcenter.flows.pending import Recorder
 from callcenter.store import RatingSummary, SqliteStore
 
 
@@ -61,8 +61,18 @@ class FlowDeps:
     duty: AgentDuty | None = None
     agents: AgentsConfig = field(default_factory=AgentsConfig)
     selfservice: SelfServiceConfig = field(default_factory=SelfServiceConfig)
-    # ratings the store could not take at once, written when it is back (None: a store error ends the route)
-    pending: PendingRatings | None = None
+    # the flows' writes of calls and ratings: to the store, or journaled when it cannot take them
+    recorder: Recorder | None = None
+
+    def __post_init__(self) -> None:
+        if self.recorder is None:
+            # no journal given (tools, tests): a write the store refuses is kept in memory only
+            self.recorder = Recorder(self.store, None)
+
+    @property
+    def writes(self) -> Recorder:
+        assert self.recorder is not None  # __post_init__
+        return self.recorder
 
     def score(self, summary: RatingSummary) -> Score:
         return summary_score(summary, self.categories, self.policy)

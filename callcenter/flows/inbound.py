@@ -48,11 +48,14 @@ class InboundFlow:
     async def __call__(self, session: AGISession) -> None:
         d = self.deps
         call = session.env.uniqueid
-        client = await d.store.client_for_number(session.env.callerid, d.clock())
         service = await session.get_variable("CC_SERVICE")
-        if not service:
+        if service:
+            # choosing again (after a decline or no answer): the caller is the one the call row names
+            record = await d.store.get_call(call)
+            client = await d.store.get_client(record.client_id) if record and record.client_id else None
+        else:
             linkedid = await session.get_variable("CHANNEL(linkedid)") or call
-            await d.store.start_call(call, linkedid, client.id if client else None, None, d.clock())
+            client, _ = await d.writes.start_call(call, linkedid, session.env.callerid, d.clock())
             log.info("call_started", caller=client.number if client else "anonymous")
             await say(session, ["cc/welcome"])
             reminded = await self.remind_unrated(session, client) if client is not None else None
@@ -63,7 +66,7 @@ class InboundFlow:
             if service is None:  # the ratings menu refused the PIN: the goodbye was said
                 await session.set_variable(RESULT_VAR, DONE)
                 return
-            await d.store.set_call_service(call, service)
+            await d.writes.set_call_service(call, service, d.clock())
             await session.set_variable("CC_SERVICE", service)
         excluded = await excluded_agents(session)
         choice = await self.choose(session, service, excluded)
@@ -228,7 +231,7 @@ class InboundFlow:
         else:
             await say(session, ["cc/shared-queue"])
         # hold time starts now, when Queue() is next, not before the sentence above
-        await d.store.call_queued(session.env.uniqueid, choice.queue, d.clock())
+        await d.writes.call_queued(session.env.uniqueid, choice.queue, d.clock())
         log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
 
 

@@ -1,11 +1,14 @@
-"""Ratings the store could not take when the caller gave them: kept, and written when the store is back, once.
+"""Call records and ratings the store could not take when they happened: kept, and written when it is back, once.
 
-A rating is a caller's (or an agent's) minute of attention; a database locked by another process, a full disk or
-an unwritable file must not throw it away. The keys are kept on disk first (an append-only journal beside the
-database, fsync'd; in memory only if even that fails), the caller hears the usual read-back at once, and a
-background task writes the journal into the store every few seconds until it takes them. Exactly once: a journal
-entry whose evaluation the store already holds with the same scores (the write went through, the journal was not
-yet trimmed when the service died) is dropped, not written again.
+A rating is a caller's (or an agent's) minute of attention, a call row the only record that a call happened; a
+database locked by another process, a full disk or an unwritable file must throw neither away, nor hold the
+caller in silence. The flows write calls and ratings through ``Recorder``: each write goes to the store (which
+waits ``[store] busy_timeout`` for a lock), and if the store fails it is appended to a journal beside the
+database (fsync'd; in memory only if even that fails) and the call goes on. A background task replays the journal
+in order every few seconds until the store takes it. Once a call has a write in the journal, its later writes
+queue behind it, so they land in the order they happened. Exactly once: every replayed write is one the store
+ignores when it already happened (a known uniqueid, a call already answered or ended, a rating already stored
+with the same scores), so a journal not yet trimmed when the service died does no harm.
 """
 
 from __future__ import annotations
@@ -15,46 +18,57 @@ import contextlib
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Literal, Protocol, cast
 
 import structlog
 
-from callcenter.store import Direction, Evaluation, EvaluationRefused, StoreError
-from callcenter.store.api import EvaluationStore
+from callcenter.store import Call, CallOutcome, Client, Direction, Evaluation, EvaluationRefused, StoreError
+from callcenter.store.api import CallStore, EvaluationStore
 
 log = structlog.get_logger(__name__)
 
 RETRY_SECONDS = 2.0
 
+Kind = Literal["start", "service", "queued", "answered", "ended", "rating"]
+
+
+class RecorderStore(CallStore, EvaluationStore, Protocol):
+    """What the recorder writes to."""
+
 
 @dataclass(frozen=True, slots=True)
-class PendingRating:
-    call: str
-    direction: Direction
-    scores: Mapping[str, int]
-    actor: str
-    at: str  # ISO 8601, tz-aware: when the rater gave it
+class Pending:
+    """One write the store did not take: its kind, the call it belongs to, its arguments (JSON-able)."""
 
-    def given_at(self) -> datetime:
+    kind: Kind
+    call: str
+    args: Mapping[str, Any]
+    at: str  # ISO 8601, tz-aware: when it happened
+
+    def when(self) -> datetime:
         return datetime.fromisoformat(self.at)
 
+    def line(self) -> str:
+        return json.dumps({"kind": self.kind, "call": self.call, "args": dict(self.args), "at": self.at}) + "\n"
 
-class PendingRatings:
+
+class Recorder:
     def __init__(
         self,
-        store: EvaluationStore,
-        journal: Path,
+        store: RecorderStore,
+        journal: Path | None,
         *,
         on_stored: Callable[[Evaluation], Awaitable[None]] | None = None,
         retry: float = RETRY_SECONDS,
     ) -> None:
         self.store = store
-        self.on_stored = on_stored
         self.journal = journal
+        self.on_stored = on_stored
         self.retry = retry
-        self._pending: list[PendingRating] = []
+        self._pending: list[Pending] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.written = 0
@@ -63,36 +77,118 @@ class PendingRatings:
     def count(self) -> int:
         return len(self._pending)
 
+    def waiting(self, call: str, kind: Kind | None = None) -> bool:
+        """Whether ``call`` has a write (of ``kind``) in the journal."""
+        return any(p.call == call and kind in (None, p.kind) for p in self._pending)
+
+    # ---- the writes the flows make ---------------------------------------------------------------------------
+
+    async def start_call(
+        self, uniqueid: str, linkedid: str, number: str | None, now: datetime
+    ) -> tuple[Client | None, Call | None]:
+        """The caller's client (None: withheld, or the store is down) and the new call row (None: journaled)."""
+        if not self.waiting(uniqueid):
+            try:
+                client = await self.store.client_for_number(number, now)
+                call = await self.store.start_call(uniqueid, linkedid, client.id if client else None, None, now)
+            except StoreError as exc:
+                log.warning("call_start_deferred", error=str(exc))
+            else:
+                return client, call
+        # the caller is served as a stranger this once (no reputation, reminder or ratings menu without the store)
+        await self._keep(Pending("start", uniqueid, {"linkedid": linkedid, "number": number}, now.isoformat()))
+        return None, None
+
+    async def set_call_service(self, uniqueid: str, service: str, now: datetime) -> None:
+        await self._write("service", uniqueid, {"service": service}, now)
+
+    async def call_queued(self, uniqueid: str, queue: str, now: datetime) -> None:
+        await self._write("queued", uniqueid, {"queue": queue}, now)
+
+    async def call_answered(self, uniqueid: str, agent: str, now: datetime) -> Call | None:
+        return cast("Call | None", await self._write("answered", uniqueid, {"agent": agent}, now))
+
+    async def call_ended(self, uniqueid: str, outcome: CallOutcome, now: datetime) -> Call | None:
+        return cast("Call | None", await self._write("ended", uniqueid, {"outcome": outcome}, now))
+
+    async def record_evaluation(
+        self, call: str, direction: Direction, scores: Mapping[str, int], actor: str, now: datetime
+    ) -> Evaluation | None:
+        """The stored evaluation, or None when it was journaled (EvaluationRefused propagates: the rules said no)."""
+        args = {"direction": direction, "scores": dict(scores), "actor": actor}
+        return cast("Evaluation | None", await self._write("rating", call, args, now))
+
+    async def _write(self, kind: Kind, call: str, args: Mapping[str, Any], now: datetime) -> Any:
+        entry = Pending(kind, call, args, now.isoformat())
+        if not self.waiting(call):
+            try:
+                return await self._apply(entry)
+            except EvaluationRefused:
+                raise
+            except StoreError as exc:
+                log.warning("store_write_deferred", kind=kind, call=call, error=str(exc))
+        await self._keep(entry)
+        return None
+
+    async def _apply(self, entry: Pending) -> Any:
+        s, a, when, call = self.store, entry.args, entry.when(), entry.call
+        if entry.kind == "start":
+            client = await s.client_for_number(a["number"], when)
+            return await s.start_call(call, a["linkedid"], client.id if client else None, None, when)
+        if entry.kind == "service":
+            return await s.set_call_service(call, a["service"])
+        if entry.kind == "queued":
+            return await s.call_queued(call, a["queue"], when)
+        if entry.kind == "answered":
+            return await s.call_answered(call, a["agent"], when)
+        if entry.kind == "ended":
+            return await s.call_ended(call, a["outcome"], when)
+        return await self._rate(call, a, when)
+
+    async def _rate(self, call: str, a: Mapping[str, Any], when: datetime) -> Evaluation:
+        stored = await self.store.get_evaluation(call, a["direction"])
+        if (
+            stored is not None
+            and stored.deleted_at is None
+            and dict(stored.scores) == a["scores"]
+            and stored.updated_at >= when
+        ):
+            return stored  # written before the journal was trimmed: not twice
+        return await self.store.record_evaluation(call, a["direction"], a["scores"], a["actor"], when)
+
+    # ---- the journal ---------------------------------------------------------------------------------------
+
     def load(self) -> None:
         """Take over what a previous run kept (it died before the store was back)."""
+        if self.journal is None:
+            return
         try:
             lines = self.journal.read_text().splitlines()
         except FileNotFoundError:
             return
         for line in lines:
             try:
-                entry = json.loads(line)
-                self._pending.append(PendingRating(**entry))
-            except (ValueError, TypeError):
-                log.error("pending_rating_unreadable", journal=str(self.journal), line=line[:200])  # noqa: TRY400 - a bad line, no traceback to show
+                raw = json.loads(line)
+                self._pending.append(Pending(raw["kind"], raw["call"], raw["args"], raw["at"]))
+            except (ValueError, TypeError, KeyError):
+                log.error("journal_line_unreadable", journal=str(self.journal), line=line[:200])  # noqa: TRY400
         if self._pending:
-            log.warning("pending_ratings_loaded", count=len(self._pending), journal=str(self.journal))
+            log.warning("journal_loaded", count=len(self._pending), journal=str(self.journal))
             self._wake.set()
 
-    async def keep(self, rating: PendingRating) -> None:
-        """Keep ``rating`` until the store takes it (the caller's keys are safe once this returns)."""
+    async def _keep(self, entry: Pending) -> None:
         async with self._lock:
-            self._pending.append(rating)
+            self._pending.append(entry)
             try:
-                await asyncio.to_thread(self._append, rating)
+                await asyncio.to_thread(self._append, entry)
             except OSError as exc:
-                # the disk is what failed: keep it in memory, still written when the store is back
-                log.error("pending_rating_not_journaled", call=rating.call, error=str(exc))  # noqa: TRY400
-        log.warning("rating_deferred", call=rating.call, direction=rating.direction, pending=len(self._pending))
+                # the disk is what failed: kept in memory, still written when the store is back
+                log.error("journal_not_written", kind=entry.kind, call=entry.call, error=str(exc))  # noqa: TRY400
+        log.warning("write_journaled", kind=entry.kind, call=entry.call, pending=len(self._pending))
         self._wake.set()
 
     async def run(self) -> None:
-        """Write what is pending whenever there is something, every ``retry`` seconds, until cancelled."""
+        """Replay the journal whenever it has something, every ``retry`` seconds, until cancelled."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -101,51 +197,44 @@ class PendingRatings:
                     await asyncio.sleep(self.retry)
 
     async def flush(self) -> bool:
-        """Try to write everything pending; True when nothing is left."""
+        """Replay what is pending, in order; True when nothing is left."""
         async with self._lock:
-            left: list[PendingRating] = []
-            for rating in self._pending:
+            done = 0
+            for entry in self._pending:
                 try:
-                    await self._write(rating)
+                    result = await self._apply(entry)
                 except EvaluationRefused as exc:
                     # the rules have changed their mind (an operator removed it meanwhile): nothing to retry
-                    log.warning("pending_rating_refused", call=rating.call, reason=str(exc.reason))
+                    log.warning("journaled_rating_refused", call=entry.call, reason=str(exc.reason))
                 except StoreError as exc:
-                    left.append(rating)
-                    log.info("pending_rating_retry", call=rating.call, error=str(exc))
-            self._pending = left
+                    log.info("journal_replay_waits", kind=entry.kind, call=entry.call, error=str(exc))
+                    break
+                else:
+                    self.written += 1
+                    log.info("journaled_write_stored", kind=entry.kind, call=entry.call)
+                    if entry.kind == "rating" and isinstance(result, Evaluation) and self.on_stored is not None:
+                        await self.on_stored(result)
+                done += 1
+            self._pending = self._pending[done:]
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._rewrite, left)
-            return not left
+                await asyncio.to_thread(self._rewrite, self._pending)
+            return not self._pending
 
-    async def _write(self, rating: PendingRating) -> None:
-        stored = await self.store.get_evaluation(rating.call, rating.direction)
-        if (
-            stored is not None
-            and stored.deleted_at is None
-            and dict(stored.scores) == dict(rating.scores)
-            and stored.updated_at >= rating.given_at()
-        ):
-            return  # written before the journal was trimmed: not twice
-        evaluation = await self.store.record_evaluation(
-            rating.call, rating.direction, rating.scores, rating.actor, rating.given_at()
-        )
-        self.written += 1
-        log.info("pending_rating_stored", call=rating.call, direction=rating.direction, evaluation=evaluation.id)
-        if self.on_stored is not None:
-            await self.on_stored(evaluation)
-
-    def _append(self, rating: PendingRating) -> None:
+    def _append(self, entry: Pending) -> None:
+        if self.journal is None:  # memory only
+            return
         self.journal.parent.mkdir(parents=True, exist_ok=True)
         with self.journal.open("a") as f:
-            f.write(json.dumps(asdict(rating) | {"scores": dict(rating.scores)}) + "\n")
+            f.write(entry.line())
             f.flush()
             os.fsync(f.fileno())
 
-    def _rewrite(self, left: list[PendingRating]) -> None:
+    def _rewrite(self, left: list[Pending]) -> None:
+        if self.journal is None:
+            return
         if not left:
             self.journal.unlink(missing_ok=True)
             return
         tmp = self.journal.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(asdict(r) | {"scores": dict(r.scores)}) + "\n" for r in left))
+        tmp.write_text("".join(e.line() for e in left))
         os.replace(tmp, self.journal)

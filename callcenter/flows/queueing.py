@@ -45,7 +45,7 @@ class ConnectedFlow:
         if not agent:
             log.error("connected_without_agent")
             return
-        await self.deps.store.call_answered(session.env.uniqueid, agent, self.deps.clock())
+        await self.deps.writes.call_answered(session.env.uniqueid, agent, self.deps.clock())
         log.info("call_answered", agent=agent)
 
 
@@ -68,11 +68,11 @@ class AfterQueueFlow:
             # the bridge happened but the connected route did not record it (FastAGI hiccup): record it now
             member = await session.get_variable("MEMBERNAME") or ""
             if member.isdigit():
-                record = await d.store.call_answered(call, member, d.clock()) or record
+                record = await d.writes.call_answered(call, member, d.clock()) or record
         if record is not None and record.answered_at is not None:
             # The agent hung up first (Queue option c): the conversation is over, so the call row closes now
             # (talk time is the bridge's, not the survey's); the caller is still here to rate the agent.
-            await d.store.call_ended(call, "answered", d.clock())
+            await d.writes.call_ended(call, "answered", d.clock())
             if record.client_id is not None and record.agent_id is not None:
                 await rate(
                     session,
@@ -99,6 +99,8 @@ class AfterQueueFlow:
             # the caller talked to an agent, but the store has no answered call to ask a rating for (its writes
             # failed meanwhile): their business is done, so a plain goodbye, never "no agent can take calls"
             log.warning("answered_call_not_recorded", status=status, recorded=record is not None)
+            # the bridge is over: the journal closes the call behind the writes it already holds for it
+            await d.writes.call_ended(call, "answered", d.clock())
             await say(session, ["cc/goodbye"])
             await session.set_variable(RESULT_VAR, DONE)
             return
@@ -119,6 +121,12 @@ class CallEndFlow:
         d = self.deps
         call = await d.store.get_call(session.env.uniqueid)
         if call is None:
+            if d.writes.waiting(session.env.uniqueid):
+                # the row itself is still in the journal: so is its end
+                answered = d.writes.waiting(session.env.uniqueid, "answered")
+                last = await session.get_variable("CC_LAST_OUTCOME") or ""
+                outcome: CallOutcome = "answered" if answered else last if last in CALL_OUTCOMES else "abandoned"
+                await d.writes.call_ended(session.env.uniqueid, outcome, d.clock())
             return
         if call.ended_at is None:
             call = await self.close(session, call)
@@ -135,7 +143,8 @@ class CallEndFlow:
             outcome = last
         else:
             outcome = "abandoned"
-        ended = await d.store.call_ended(call.uniqueid, outcome, d.clock())
-        assert ended is not None
+        ended = await d.writes.call_ended(call.uniqueid, outcome, d.clock())
+        if ended is None:  # journaled: the store takes it later
+            return call
         log.info("call_ended", outcome=outcome, hold=ended.hold_seconds, talk=ended.talk_seconds)
         return ended

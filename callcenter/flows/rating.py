@@ -11,8 +11,7 @@ from callcenter.evaluation.rules import Rater, Refusal, may_rate
 from callcenter.flows import speech
 from callcenter.flows.ask import ask, say
 from callcenter.flows.deps import FlowDeps
-from callcenter.flows.pending import PendingRating
-from callcenter.store import Direction, EvaluationRefused, RefusalReason, StoreError
+from callcenter.store import Direction, EvaluationRefused, RefusalReason
 from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
@@ -58,20 +57,15 @@ async def rate(
         log.info("rating_skipped", call=call, direction=direction)
         return False
     scores = dict(zip(categories, (int(k) for k in keys), strict=True))
-    given = deps.clock()
     try:
-        evaluation = await deps.store.record_evaluation(call, direction, scores, actor, given)
+        evaluation = await deps.writes.record_evaluation(call, direction, scores, actor, deps.clock())
     except EvaluationRefused as exc:
         log.warning("rating_refused", call=call, direction=direction, reason=str(exc.reason))
         await say(session, ["cc/rating-removed" if exc.reason == RefusalReason.REMOVED else "cc/not-rated"])
         return False
-    except StoreError as exc:
-        if deps.pending is None:
-            raise
-        # the store is locked, full or unwritable now: the keys are kept and written when it is back; the rater
-        # hears the read-back as usual (the rules were checked before they were asked)
-        log.warning("rating_store_failed", call=call, direction=direction, error=str(exc))
-        await deps.pending.keep(PendingRating(call, direction, scores, actor, given.isoformat()))
+    if evaluation is None:
+        # the store is locked, full or unwritable now: the keys are journaled and written when it is back; the
+        # rater hears the read-back as usual (the rules were checked before they were asked)
         await say(session, speech.rating_readback(scores))
         return True
     log.info("rating_stored", call=call, direction=direction, scores=scores, evaluation=evaluation.id)

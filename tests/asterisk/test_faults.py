@@ -265,7 +265,7 @@ async def test_a_rating_given_while_another_process_locks_the_database_is_read_b
     center: CallCenter, driver: Driver
 ) -> None:
     store = store_of(center)
-    assert center.pending is not None
+    assert center.recorder is not None
     caller = await driver.call("800", "5550530")
     await caller.answer("cc/choose-service", "1")
     await caller.answer("cc/first-available", "1")
@@ -279,15 +279,15 @@ async def test_a_rating_given_while_another_process_locks_the_database_is_read_b
         readback = await caller.prompt("cc/you-rated", timeout=20)
         assert readback[-1] == "cc/thank-you"
         assert await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT) is None
-        assert center.pending.count == 1
+        assert center.recorder.count == 1
     finally:
         locker.rollback()
         locker.close()
     await caller.hangup()
     await caller.ended()
     # the lock is gone: the rating is written, once
-    assert await center.pending.flush()
-    assert await center.pending.flush()
+    assert await center.recorder.flush()
+    assert await center.recorder.flush()
     evaluation = await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT)
     assert evaluation is not None
     assert dict(evaluation.scores) == {"attitude": 5, "knowledge": 4, "availability": 3, "other": 5}
@@ -364,3 +364,37 @@ async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interr
     call = await store.get_call(caller.uniqueid)
     assert call is not None
     assert (call.outcome, call.answered_at, call.ended_at is not None) == ("interrupted", None, True)
+
+
+async def test_a_call_arriving_while_the_database_is_locked_is_served_and_recorded_when_it_is_free(
+    center: CallCenter, driver: Driver
+) -> None:
+    """Another process holds the write lock from before the call until after it: the caller is served all the
+    same (as a stranger: the store cannot tell who they are), talks to an agent and hears a goodbye; every write
+    of the call is journaled and lands, in order, once the lock is gone."""
+    store = store_of(center)
+    assert center.recorder is not None
+    locker = sqlite3.connect(center.config.store.path, timeout=0, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        mark = driver.log.mark()
+        caller = await driver.call("800", "5550531")
+        await caller.answer("cc/choose-service", "1")
+        await caller.answer("cc/first-available", "1")
+        connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+        # the agent hangs up: no row to ask a rating for yet, so a plain goodbye
+        await caller.prompt("cc/goodbye", timeout=30)
+        await caller.ended()
+        assert await store.get_call(caller.uniqueid) is None
+        assert center.recorder.count >= 4  # start, service, queued, answered, ended
+    finally:
+        locker.rollback()
+        locker.close()
+    assert await center.recorder.flush()
+    call = await store.get_call(caller.uniqueid)
+    assert call is not None
+    client = await store.get_client(call.client_id) if call.client_id else None
+    assert client is not None
+    assert client.number == "5550531"
+    assert (call.service_id, call.agent_id, call.outcome) == ("support", connect.get("MemberName"), "answered")
+    assert call.answered_at is not None
