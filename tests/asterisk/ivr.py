@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from callcenter.app import CallCenter
-from callcenter.demo.script import Driver
+from callcenter.demo.script import Caller, Driver
 from callcenter.store import SqliteStore
 from tests.asterisk.conftest import AsteriskUnderTest
 
@@ -36,3 +36,21 @@ async def restart_asterisk(asterisk: AsteriskUnderTest, center: CallCenter, driv
     # the service reconnects with backoff, sees FullyBooted and resyncs
     await center.queues.wait_resynced(done + 1, timeout=20)
     await driver.link.wait_connected(timeout=15)
+
+
+async def agent_on_a_call(driver: Driver, agent: str) -> None:
+    """Make ``agent`` look busy on another call (their custom device state INUSE); returns once app_queue shows
+    it (the agent must be a member, and free before)."""
+    mark = driver.log.mark()
+    await driver.set_global(f"DEVICE_STATE(Custom:agent-{agent})", "INUSE")
+    await driver.log.wait_for(
+        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == agent and e.get("Status") == "2",
+        since=mark,
+    )
+
+
+async def wait_for_busy_favourite(caller: Caller) -> None:
+    """Service 1, then 7 (agents on a call now) and 1: the caller waits in the busy favourite's own queue."""
+    await caller.answer("cc/choose-service", "1")
+    await caller.answer("cc/first-available", "7")
+    await caller.answer("cc/busy-agents", "1")

@@ -19,7 +19,7 @@ from callcenter.flows.deps import utcnow
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
-from tests.asterisk.ivr import offered, store_of
+from tests.asterisk.ivr import agent_on_a_call, offered, store_of, wait_for_busy_favourite
 from tests.asterisk.service import service_process
 
 pytestmark = [
@@ -128,18 +128,11 @@ async def test_a_busy_favourite_who_comes_free_but_never_answers_releases_the_wa
     """The caller waits for Alice, who is on a call (no ring limit in her own queue). She comes free, her phone
     rings and rings out: the caller is told and offered the others at once, not rung at Alice again and again."""
     await driver.set_global("CC_DEMO_1001", "noanswer")
-    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
-    await driver.log.wait_for(
-        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
-    )
+    await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
         caller = await driver.call("800", "5550504")
-        await caller.answer("cc/choose-service", "1")
-        await caller.prompt("cc/first-available")
-        await caller.press("7")
-        await caller.prompt("cc/busy-agents")
-        await caller.press("1")
+        await wait_for_busy_favourite(caller)
         await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
         await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
         await driver.log.wait_for(event("AgentRingNoAnswer", Queue="agent-1001"), since=mark, timeout=30)
@@ -305,18 +298,9 @@ async def test_service_killed_while_the_caller_waits_for_a_busy_agent_the_bridge
     try:
         async with service_process(asterisk, store_path) as service:
             # the service has made Alice a member; now she is on another call
-            await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
-            await driver.log.wait_for(
-                lambda e: (
-                    e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
-                ),
-                since=mark,
-            )
+            await agent_on_a_call(driver, "1001")
             caller = await driver.call("800", "5550512")
-            await caller.answer("cc/choose-service", "1")
-            await caller.prompt("cc/first-available")
-            await caller.press("7")
-            await caller.answer("cc/busy-agents", "1")
+            await wait_for_busy_favourite(caller)
             await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
             service.kill()
             await service.exited()
@@ -336,14 +320,11 @@ async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interr
 ) -> None:
     store = store_of(center)
     assert center.reaper is not None
-    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
+    await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
         caller = await driver.call("800", "5550513")
-        await caller.answer("cc/choose-service", "1")
-        await caller.prompt("cc/first-available")
-        await caller.press("7")
-        await caller.answer("cc/busy-agents", "1")
+        await wait_for_busy_favourite(caller)
         await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
         # a crash: no hangup handler runs, so nothing closes the caller's row
         process = asterisk.sandbox.process

@@ -15,7 +15,7 @@ from callcenter.evaluation.policy import caller_priority
 from callcenter.evaluation.summaries import ratings
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
-from tests.asterisk.ivr import offer_of, offered, store_of
+from tests.asterisk.ivr import agent_on_a_call, offer_of, offered, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -338,10 +338,7 @@ async def test_pressing_1_while_waiting_leaves_the_queue_to_choose_again(center:
 
 
 async def test_a_caller_can_ask_for_a_busy_favourite_and_wait_for_them(center: CallCenter, driver: Driver) -> None:
-    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")  # Alice is on another call
-    await driver.log.wait_for(
-        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
-    )
+    await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
         caller = await driver.call("800", "5550113")
@@ -365,10 +362,7 @@ async def test_a_caller_can_ask_for_a_busy_favourite_and_wait_for_them(center: C
 
 async def test_a_busy_favourite_who_declines_releases_the_waiting_caller(center: CallCenter, driver: Driver) -> None:
     await driver.set_global("CC_DEMO_1001", "decline")
-    await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "INUSE")
-    await driver.log.wait_for(
-        lambda e: e.get("Event") == "QueueMemberStatus" and e.get("MemberName") == "1001" and e.get("Status") == "2"
-    )
+    await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
         caller = await driver.call("800", "5550114")
