@@ -157,6 +157,16 @@ class AMILink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    async def wait_disconnected(self, timeout: float) -> None:
+        """Return once the link is down (for tests and operators watching a failover)."""
+        async with asyncio.timeout(timeout):
+            while self._connected.is_set():
+                protocol = self._protocol
+                if protocol is None or protocol.lost.done():
+                    await asyncio.sleep(0.05)  # lost: the supervisor clears the flag a moment later
+                    continue
+                await asyncio.wait({protocol.lost})
+
     async def wait_connected(self, timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):

@@ -269,6 +269,11 @@ class QueueSync:
             async with self._changing:
                 await self._push_penalty(agent)
 
+    @property
+    def pushing(self) -> bool:
+        """A penalty push is on its way to Asterisk (it may be waiting on a silent link)."""
+        return self._pusher is not None and not self._pusher.done()
+
     async def penalties_pushed(self) -> None:
         """Return once every penalty change asked for so far reached Asterisk (or failed and was logged)."""
         while self._pusher is not None and not self._pusher.done():

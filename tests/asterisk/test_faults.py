@@ -4,7 +4,9 @@ what the caller heard or what Asterisk did with them (a human, or a clear goodby
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -379,3 +381,96 @@ async def test_a_call_arriving_while_the_database_is_locked_is_served_and_record
     assert client.number == "5550531"
     assert (call.service_id, call.agent_id, call.outcome) == ("support", connect.get("MemberName"), "answered")
     assert call.answered_at is not None
+
+
+# --- AMI stalled ------------------------------------------------------------------------------------------------
+
+
+class StallingProxy:
+    """A TCP proxy between the service and Asterisk's AMI that can stop passing bytes while keeping the sockets
+    open: an Asterisk that hangs, or a half-open connection, as the service sees it."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while chunk := await source.read(65536):
+                await self.flowing.wait()
+                sink.write(chunk)
+                await sink.drain()
+        sink.close()
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recovered_within_seconds(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    proxy = StallingProxy(asterisk.config.ami.port)
+    config = dataclasses.replace(
+        asterisk.config,
+        ami=dataclasses.replace(asterisk.config.ami, port=await proxy.start()),
+        store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
+        asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
+    )
+    try:
+        async with CallCenter(config, asterisk.agents) as center:
+            await center.queues.wait_resynced(1, timeout=15)
+            resynced = center.queues.resyncs
+            # an operator moved the agents' penalties by hand: the next rating's push has something to change
+            for agent in AGENTS:
+                mark = driver.log.mark()
+                interface = f"Local/{agent}@cc-agent-offer/n"
+                await driver.link.send({"Action": "QueuePenalty", "Interface": interface, "Penalty": "9"})
+                await driver.log.wait_for(event("QueueMemberPenalty", MemberName=agent, Penalty="9"), since=mark)
+            caller = await driver.call("800", "5550540")
+            await caller.answer("cc/choose-service", "1")
+            await caller.answer("cc/first-available", "1")
+            await caller.prompt("cc/please-rate", timeout=30)
+            proxy.flowing.clear()  # Asterisk goes silent on the service's AMI link
+            await caller.press("2222")
+            # the read-back plays although the penalty push cannot reach Asterisk
+            readback = await caller.prompt("cc/you-rated", timeout=20)
+            assert readback[-1] == "cc/thank-you"
+            # ... while that push still waits on the silent link: the caller never waited for it
+            assert center.queues.pushing
+            assert center.queues.resyncs == resynced
+            store = store_of(center)
+            evaluation = await store.get_evaluation(caller.uniqueid, CLIENT_TO_AGENT)
+            assert evaluation is not None
+            # the ping's deadline finds the silent link; once it flows again, the service is back and resynced
+            # (which pushes the new penalty), in seconds rather than a 30 s backoff
+            await center.ami.wait_disconnected(timeout=10)
+            proxy.flowing.set()
+            await center.queues.wait_resynced(resynced + 1, timeout=15)
+            penalties = await center.penalties([evaluation.agent_id])
+            listing = await driver.link.send_list({"Action": "QueueStatus", "Queue": SHARED})
+            shown = {str(m.get("Name")): int(m.get("Penalty")) for m in listing if m.get("Event") == "QueueMember"}
+            assert shown[evaluation.agent_id] == penalties[evaluation.agent_id]
+            await caller.hangup()
+            await caller.ended()
+            assert await store.check_invariants() == []
+    finally:
+        await proxy.close()
