@@ -474,3 +474,31 @@ async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recover
             assert await store.check_invariants() == []
     finally:
         await proxy.close()
+
+
+async def test_service_killed_during_the_agents_screening_the_call_is_put_through_and_recorded(
+    asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
+) -> None:
+    """The agent hears the caller's reputation and has not pressed a key yet when the service dies: their leg
+    takes the call anyway (a human answer beats none), they talk, and the call is recorded as theirs later."""
+    store_path = tmp_path / "cc.db"
+    for agent in AGENTS:
+        await driver.set_global(f"CC_DEMO_{agent}", "silent")
+    mark = driver.log.mark()
+    async with service_process(asterisk, store_path) as service:
+        caller = await driver.call("800", "5550514")
+        await caller.answer("cc/choose-service", "1")
+        await caller.answer("cc/first-available", "1")
+        await driver.log.wait_for(
+            lambda e: e.get("Event") == "AGIExecStart" and "cc/accept-decline" in str(e.get("Command")),
+            since=mark,
+            timeout=30,
+        )
+        service.kill()
+        await service.exited()
+    connect = await driver.log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=30)
+    await caller.hangup()
+    await caller.ended()
+    call = await reaped(asterisk, store_path, caller.uniqueid)
+    assert (call.outcome, call.agent_id) == ("interrupted", connect.get("MemberName"))
+    assert call.answered_at is not None
