@@ -182,7 +182,12 @@ class CallCenter:
             await self.agi.start()
             # calls left open by a stop, a crash or an Asterisk restart: closed now and whenever it happens again
             self.reaper = CallReaper(
-                self.store, self.ami, self.queue_log(), utcnow, interval=self.config.journey.reap_interval
+                self.store,
+                self.ami,
+                self.queue_log(),
+                utcnow,
+                interval=self.config.journey.reap_interval,
+                journaled=self.recorder.waiting,
             )
             self._reaping = asyncio.create_task(self.reaper.run(), name="call-reaper")
             self._writing = asyncio.create_task(self.recorder.run(), name="journal")

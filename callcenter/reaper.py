@@ -19,7 +19,7 @@ import structlog
 
 from callcenter.ami.link import AMIError, AMILink
 from callcenter.asterisk.queue_log import QueueHistory, read_history
-from callcenter.store import Call
+from callcenter.store import Call, UnknownReferenceError
 from callcenter.store.api import CallStore
 
 log = structlog.get_logger(__name__)
@@ -37,8 +37,11 @@ class CallReaper:
         clock: Callable[[], datetime],
         *,
         interval: float,
+        journaled: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.store = store
+        # calls with writes still in the journal (flows/pending.py): their end is known, only not stored yet
+        self.journaled = journaled
         self.ami = ami
         self.queue_log = queue_log
         self.clock = clock
@@ -64,7 +67,9 @@ class CallReaper:
         if not self.ami.connected:
             return []  # without Asterisk's word nothing is known to be gone
         now = self.clock()
-        candidates = await self.store.open_calls(started_before=now - MIN_AGE)
+        candidates = [
+            c for c in await self.store.open_calls(started_before=now - MIN_AGE) if not self.journaled(c.uniqueid)
+        ]
         live = await self.live_channels() if candidates else set()
         self.scans += 1
         log.debug("reap_scan", candidates=len(candidates), live=len(live), missing=len(self._missing))
@@ -74,15 +79,23 @@ class CallReaper:
         if not confirmed:
             return []
         history = await asyncio.to_thread(read_history, self.queue_log, [c.uniqueid for c in confirmed])
-        return [
-            await self._close(call, history.get(call.uniqueid, QueueHistory()), gone[call.uniqueid])
-            for call in confirmed
-        ]
+        closed: list[Call] = []
+        for call in confirmed:
+            try:
+                closed.append(await self._close(call, history.get(call.uniqueid, QueueHistory()), gone[call.uniqueid]))
+            except Exception:
+                # one call the store will not close (an agent queue_log names but the roster lost) must not keep
+                # the others open: logged, and tried again at the next scans
+                log.exception("call_not_reaped", call=call.uniqueid)
+        return closed
 
     async def _close(self, call: Call, history: QueueHistory, missing_since: datetime) -> Call:
         if call.answered_at is None and history.answered_by is not None and history.answered_at is not None:
             # a human answered while nobody recorded it: the call is theirs, and its ratings owed both ways
-            await self.store.call_answered(call.uniqueid, history.answered_by, history.answered_at)
+            try:
+                await self.store.call_answered(call.uniqueid, history.answered_by, history.answered_at)
+            except UnknownReferenceError:
+                log.warning("reaped_answer_unknown_agent", call=call.uniqueid, agent=history.answered_by)
         ended = history.ended_at or missing_since
         closed = await self.store.call_ended(call.uniqueid, "interrupted", max(ended, call.started_at))
         assert closed is not None

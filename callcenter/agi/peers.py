@@ -31,7 +31,8 @@ def owner_uid(lines: Iterable[str], local: tuple[str, int], remote: tuple[str, i
     want_local, want_remote = _hex_endpoint(*local), _hex_endpoint(*remote)
     for line in lines:
         fields = line.split()
-        if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote:
+        # "01": ESTABLISHED. A socket in TIME_WAIT or FIN_WAIT2 is listed with uid 0, whoever owned it
+        if len(fields) > 9 and fields[1] == want_local and fields[2] == want_remote and fields[3] == "01":
             return int(fields[7])
     return None
 

@@ -15,7 +15,11 @@ from pathlib import Path
 
 # What a reaper needs at most: the file grows forever, the calls in question are recent.
 TAIL_BYTES = 16 * 1024 * 1024
-ENDS = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY", "EXITWITHKEY"})
+# the call itself ended: after a bridge (COMPLETE*) or while waiting (ABANDON). EXITWITHTIMEOUT, EXITEMPTY and
+# EXITWITHKEY are not: the caller left that queue and the call went on (another agent, another queue)
+ENDS = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "ABANDON"})
+# epochs from before Asterisk 22 existed or far ahead: a damaged line, not a time
+SANE_EPOCHS = range(1_500_000_000, 4_000_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +40,12 @@ def parse(lines: Iterable[str], uniqueids: Iterable[str]) -> dict[str, QueueHist
         if len(fields) < 5 or fields[1] not in wanted:
             continue
         try:
-            at = datetime.fromtimestamp(int(fields[0]), UTC)
-        except (ValueError, OverflowError):
+            epoch = int(fields[0])
+        except ValueError:
             continue
+        if epoch not in SANE_EPOCHS:
+            continue
+        at = datetime.fromtimestamp(epoch, UTC)
         uid, agent, name = fields[1], fields[3], fields[4]
         seen = found.get(uid, QueueHistory())
         if name == "CONNECT" and agent.isdigit() and seen.answered_at is None:

@@ -25,14 +25,27 @@ from typing import Any, Literal, Protocol, cast
 
 import structlog
 
-from callcenter.store import Call, CallOutcome, Client, Direction, Evaluation, EvaluationRefused, StoreError
+from callcenter.store import (
+    Call,
+    CallOutcome,
+    Client,
+    Direction,
+    Evaluation,
+    EvaluationRefused,
+    StoreBusyError,
+    StoreUnavailableError,
+)
 from callcenter.store.api import CallStore, EvaluationStore
 
 log = structlog.get_logger(__name__)
 
 RETRY_SECONDS = 2.0
+# what the store says when it cannot take a write now but will later: only these are journaled; any other error
+# is about the write itself (an unknown agent, a bad score) and would block the journal forever
+TRANSIENT = (StoreBusyError, StoreUnavailableError)
 
 Kind = Literal["start", "service", "queued", "answered", "ended", "rating"]
+KINDS: frozenset[str] = frozenset({"start", "service", "queued", "answered", "ended", "rating"})
 
 
 class RecorderStore(CallStore, EvaluationStore, Protocol):
@@ -91,12 +104,12 @@ class Recorder:
             try:
                 client = await self.store.client_for_number(number, now)
                 call = await self.store.start_call(uniqueid, linkedid, client.id if client else None, None, now)
-            except StoreError as exc:
+            except TRANSIENT as exc:
                 log.warning("call_start_deferred", error=str(exc))
             else:
                 return client, call
         # the caller is served as a stranger this once (no reputation, reminder or ratings menu without the store)
-        await self._keep(Pending("start", uniqueid, {"linkedid": linkedid, "number": number}, now.isoformat()))
+        self._keep(Pending("start", uniqueid, {"linkedid": linkedid, "number": number}, now.isoformat()))
         return None, None
 
     async def set_call_service(self, uniqueid: str, service: str, now: datetime) -> None:
@@ -123,11 +136,9 @@ class Recorder:
         if not self.waiting(call):
             try:
                 return await self._apply(entry)
-            except EvaluationRefused:
-                raise
-            except StoreError as exc:
+            except TRANSIENT as exc:
                 log.warning("store_write_deferred", kind=kind, call=call, error=str(exc))
-        await self._keep(entry)
+        self._keep(entry)
         return None
 
     async def _apply(self, entry: Pending) -> Any:
@@ -168,24 +179,35 @@ class Recorder:
             return
         for line in lines:
             try:
-                raw = json.loads(line)
-                self._pending.append(Pending(raw["kind"], raw["call"], raw["args"], raw["at"]))
-            except (ValueError, TypeError, KeyError):
-                log.error("journal_line_unreadable", journal=str(self.journal), line=line[:200])  # noqa: TRY400
+                entry = _parse(line)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                self._reject(line.rstrip("\n"), f"unreadable: {exc}")
+                continue
+            self._pending.append(entry)
         if self._pending:
             log.warning("journal_loaded", count=len(self._pending), journal=str(self.journal))
             self._wake.set()
 
-    async def _keep(self, entry: Pending) -> None:
-        async with self._lock:
-            self._pending.append(entry)
-            try:
-                await asyncio.to_thread(self._append, entry)
-            except OSError as exc:
-                # the disk is what failed: kept in memory, still written when the store is back
-                log.error("journal_not_written", kind=entry.kind, call=entry.call, error=str(exc))  # noqa: TRY400
+    def _keep(self, entry: Pending) -> None:
+        # in the list before any await: a later write of the same call, even from another leg, queues behind it
+        self._pending.append(entry)
+        try:
+            # a few hundred bytes and an fsync on the event loop: rare (the store failed), and keeping the order
+            # of the file equal to the list's matters more than a millisecond
+            self._append(entry)
+        except OSError as exc:
+            # the disk is what failed: kept in memory, still written when the store is back
+            log.error("journal_not_written", kind=entry.kind, call=entry.call, error=str(exc))  # noqa: TRY400
         log.warning("write_journaled", kind=entry.kind, call=entry.call, pending=len(self._pending))
         self._wake.set()
+
+    def _reject(self, line: str, why: str) -> None:
+        """Set aside a journal line that can never be written (kept for an operator, out of the replay's way)."""
+        log.error("journal_entry_rejected", why=why, line=line[:300])
+        if self.journal is None:
+            return
+        with contextlib.suppress(OSError), self.journal.with_name(self.journal.name + ".rejected").open("a") as f:
+            f.write(line + "\n")
 
     async def run(self) -> None:
         """Replay the journal whenever it has something, every ``retry`` seconds, until cancelled."""
@@ -193,8 +215,13 @@ class Recorder:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                if not await self.flush():
-                    await asyncio.sleep(self.retry)
+                try:
+                    if await self.flush():
+                        break
+                except Exception:
+                    # nothing may stop the replay for good: log it, try again in a while
+                    log.exception("journal_replay_failed")
+                await asyncio.sleep(self.retry)
 
     async def flush(self) -> bool:
         """Replay what is pending, in order; True when nothing is left."""
@@ -206,9 +233,12 @@ class Recorder:
                 except EvaluationRefused as exc:
                     # the rules have changed their mind (an operator removed it meanwhile): nothing to retry
                     log.warning("journaled_rating_refused", call=entry.call, reason=str(exc.reason))
-                except StoreError as exc:
+                except TRANSIENT as exc:
                     log.info("journal_replay_waits", kind=entry.kind, call=entry.call, error=str(exc))
                     break
+                except Exception as exc:
+                    # about the write itself (an agent the roster lost, a bad argument): it never will be written
+                    self._reject(entry.line().rstrip("\n"), repr(exc))
                 else:
                     self.written += 1
                     log.info("journaled_write_stored", kind=entry.kind, call=entry.call)
@@ -216,8 +246,9 @@ class Recorder:
                         await self.on_stored(result)
                 done += 1
             self._pending = self._pending[done:]
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._rewrite, self._pending)
+            if done:
+                with contextlib.suppress(OSError):
+                    self._rewrite(self._pending)
             return not self._pending
 
     def _append(self, entry: Pending) -> None:
@@ -235,6 +266,19 @@ class Recorder:
         if not left:
             self.journal.unlink(missing_ok=True)
             return
-        tmp = self.journal.with_suffix(".tmp")
-        tmp.write_text("".join(e.line() for e in left))
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        with tmp.open("w") as f:
+            f.write("".join(e.line() for e in left))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.journal)
+
+
+def _parse(line: str) -> Pending:
+    """One journal line; ValueError (or KeyError, TypeError) for anything a replay could not write."""
+    raw = json.loads(line)
+    entry = Pending(raw["kind"], str(raw["call"]), dict(raw["args"]), str(raw["at"]))
+    if entry.kind not in KINDS:
+        raise ValueError(f"unknown kind {entry.kind!r}")
+    entry.when()
+    return entry

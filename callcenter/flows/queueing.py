@@ -137,7 +137,7 @@ class CallEndFlow:
         d = self.deps
         last = await session.get_variable("CC_LAST_OUTCOME") or ""
         outcome: CallOutcome
-        if call.answered_at is not None:
+        if call.answered_at is not None or d.writes.waiting(call.uniqueid, "answered"):
             outcome = "answered"
         elif last in CALL_OUTCOMES:
             outcome = last

@@ -14,6 +14,7 @@ from callcenter.store.errors import (
     SchemaTooOldError,
     StoreBusyError,
     StoreError,
+    StoreUnavailableError,
     UnknownReferenceError,
 )
 from callcenter.store.migrate import migrate
@@ -72,6 +73,7 @@ __all__ = [
     "Store",
     "StoreBusyError",
     "StoreError",
+    "StoreUnavailableError",
     "SyncSummary",
     "UnknownReferenceError",
     "migrate",

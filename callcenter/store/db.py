@@ -23,7 +23,7 @@ from typing import Final, Self
 
 import aiosqlite
 
-from callcenter.store.errors import StoreBusyError, StoreError
+from callcenter.store.errors import StoreBusyError, StoreError, StoreUnavailableError
 
 MEMORY: Final = ":memory:"
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
@@ -123,14 +123,26 @@ class Database:
                 # transaction left behind would make every later BEGIN fail
                 await self._begin("BEGIN IMMEDIATE")
                 yield self._conn
+            except sqlite3.OperationalError as exc:
+                await self._rollback()
+                raise self._unavailable(exc) from exc
             except BaseException:
                 await self._rollback()
                 raise
             try:
                 await self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                await self._rollback()
+                raise self._unavailable(exc) from exc
             except BaseException:
                 await self._rollback()
                 raise
+
+    def _unavailable(self, exc: sqlite3.OperationalError) -> StoreError:
+        """A write that failed for the database's sake (full disk, read-only file, I/O), not for its content."""
+        if _is_busy(exc):
+            return StoreBusyError(f"database {self._path} locked by another writer: {exc}")
+        return StoreUnavailableError(f"database {self._path} cannot take writes: {exc}")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -13,6 +13,11 @@ class StoreBusyError(StoreError):
     """Another process held the database's write lock for longer than the busy timeout."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot take writes now (disk full, read-only, I/O error): transient from the caller's side,
+    like a lock; what was to be written must be kept and written later."""
+
+
 class SchemaTooNewError(StoreError):
     """The database was migrated by a newer callcenter than this one; running against it could corrupt it."""
 

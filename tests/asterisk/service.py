@@ -87,7 +87,8 @@ async def service_process(asterisk: AsteriskUnderTest, store: Path, **settings: 
     service = ServiceProcess(proc)
     service._reader = asyncio.create_task(service._read())
     try:
-        await service.logged("queues_resynced")
+        # FastAGI listens only after the queues are resynced: callcenter_started is logged once it does
+        await service.logged("callcenter_started")
         yield service
     finally:
         if proc.returncode is None:

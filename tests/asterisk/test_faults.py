@@ -18,6 +18,7 @@ from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.flows.deps import utcnow
+from callcenter.reaper import CallReaper
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
@@ -321,7 +322,8 @@ async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interr
     center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest
 ) -> None:
     store = store_of(center)
-    assert center.reaper is not None
+    assert center._reaping is not None
+    center._reaping.cancel()  # this test scans with a reaper of its own, on its own clock
     await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
@@ -338,11 +340,13 @@ async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interr
         await driver.link.wait_connected(timeout=15)
     finally:
         await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
-    # the caller was cut off with Asterisk; nobody closed the row. Two scans later (an hour on the reaper's clock,
-    # past its minimum age), it is closed as interrupted.
-    center.reaper.clock = lambda: utcnow() + timedelta(hours=1)
-    assert await center.reaper.reap_once() == []
-    closed = await center.reaper.reap_once()
+    # the caller was cut off with Asterisk; nobody closed the row. Two scans later (an hour on this reaper's clock,
+    # past its minimum age; a reaper of its own, so the service's does not scan in between), it is interrupted.
+    reaper = CallReaper(
+        store, center.ami, asterisk.layout.queue_log, lambda: utcnow() + timedelta(hours=1), interval=3600
+    )
+    assert await reaper.reap_once() == []
+    closed = await reaper.reap_once()
     assert [c.uniqueid for c in closed] == [caller.uniqueid]
     call = await store.get_call(caller.uniqueid)
     assert call is not None
@@ -431,7 +435,8 @@ async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recover
     proxy = StallingProxy(asterisk.config.ami.port)
     config = dataclasses.replace(
         asterisk.config,
-        ami=dataclasses.replace(asterisk.config.ami, port=await proxy.start()),
+        # pings far enough apart that the stall is not noticed before the read-back is checked (it is afterwards)
+        ami=dataclasses.replace(asterisk.config.ami, port=await proxy.start(), ping_interval=8),
         store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
@@ -462,7 +467,7 @@ async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recover
             assert evaluation is not None
             # the ping's deadline finds the silent link; once it flows again, the service is back and resynced
             # (which pushes the new penalty), in seconds rather than a 30 s backoff
-            await center.ami.wait_disconnected(timeout=10)
+            await center.ami.wait_disconnected(timeout=20)
             proxy.flowing.set()
             await center.queues.wait_resynced(resynced + 1, timeout=15)
             penalties = await center.penalties([evaluation.agent_id])

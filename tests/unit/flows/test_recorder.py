@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callcenter.flows.pending import Recorder
-from callcenter.store import StoreError
+from callcenter.store import StoreUnavailableError
 from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import T0
@@ -19,8 +19,7 @@ SCORES = {"attitude": 4, "knowledge": 5}
 
 
 class FailingWrites:
-    """The store, except that every write raises StoreError while ``failing`` (reads still work, as under a lock
-    or with a full disk)."""
+    """The store, except that every write fails as on a full disk while ``failing`` (reads still work)."""
 
     WRITES = frozenset(
         {"client_for_number", "start_call", "set_call_service", "call_queued", "call_answered", "call_ended"}
@@ -38,7 +37,7 @@ class FailingWrites:
 
         async def write(*args: Any, **kwargs: Any) -> Any:
             if self.failing:
-                raise StoreError("database or disk is full")
+                raise StoreUnavailableError("database or disk is full")
             return await method(*args, **kwargs)
 
         return write
@@ -118,3 +117,41 @@ async def test_a_later_write_of_a_journaled_call_waits_behind_it(store: SqliteSt
     call = await store.get_call("main-1.2")
     assert call is not None
     assert (call.agent_id if kind == "answered" else call.outcome) == ("1001" if kind == "answered" else "abandoned")
+
+
+async def test_a_really_full_database_is_journaled_and_written_once_there_is_room(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Not a fake: SQLite itself says "database or disk is full" (max_page_count at the pages in use)."""
+    async with store.db.read() as conn:
+        pages = int(next(iter(await conn.execute_fetchall("PRAGMA page_count")))[0])
+    async with store.db.read() as conn:
+        await conn.execute(f"PRAGMA max_page_count = {pages}")
+    recorder = Recorder(store, tmp_path / "cc.db.pending.jsonl")
+    for n in range(500):  # enough rows to need new pages
+        await recorder.start_call(f"main-9.{n}", f"main-9.{n}", f"+1555009{n:04d}", T0)
+        if recorder.count:
+            break
+    assert recorder.count == 1
+    async with store.db.read() as conn:
+        await conn.execute(f"PRAGMA max_page_count = {pages * 100}")
+    assert await recorder.flush()
+    assert len(await store.list_calls(limit=1000)) == n + 1
+    assert await store.check_invariants() == []
+
+
+async def test_a_write_that_can_never_be_made_is_set_aside_and_does_not_block_the_others(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    failing = FailingWrites(store)
+    journal = tmp_path / "cc.db.pending.jsonl"
+    recorder = Recorder(failing, journal)
+    await recorder.start_call("main-2.1", "main-2.1", "+15550021", T0)
+    await recorder.call_answered("main-2.1", "9999", T0 + timedelta(seconds=5))  # an agent the roster never had
+    await recorder.start_call("main-2.2", "main-2.2", "+15550022", T0)
+    failing.failing = False
+    assert await recorder.flush()
+    assert await store.get_call("main-2.1") is not None
+    assert await store.get_call("main-2.2") is not None
+    rejected = journal.with_name(journal.name + ".rejected").read_text()
+    assert '"agent": "9999"' in rejected
