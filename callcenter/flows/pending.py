@@ -44,8 +44,8 @@ RETRY_SECONDS = 2.0
 # is about the write itself (an unknown agent, a bad score) and would block the journal forever
 TRANSIENT = (StoreBusyError, StoreUnavailableError)
 
-Kind = Literal["start", "service", "queued", "answered", "ended", "rating"]
-KINDS: frozenset[str] = frozenset({"start", "service", "queued", "answered", "ended", "rating"})
+Kind = Literal["start", "service", "queued", "answered", "ended", "rating", "unrate"]
+KINDS: frozenset[str] = frozenset({"start", "service", "queued", "answered", "ended", "rating", "unrate"})
 
 
 class RecorderStore(CallStore, EvaluationStore, Protocol):
@@ -131,6 +131,16 @@ class Recorder:
         args = {"direction": direction, "scores": dict(scores), "actor": actor}
         return cast("Evaluation | None", await self._write("rating", call, args, now))
 
+    async def delete_evaluation(
+        self, call: str, direction: Direction, actor: str, reason: str, now: datetime
+    ) -> Evaluation | None:
+        """The deleted evaluation, or None (nothing to delete, or journaled: ``waiting(call, "unrate")`` tells).
+
+        Journaled like a rating, and behind it: a rater who deletes a rating still in the journal must not see it
+        come back when the journal is replayed."""
+        args = {"direction": direction, "actor": actor, "reason": reason}
+        return cast("Evaluation | None", await self._write("unrate", call, args, now))
+
     async def _write(self, kind: Kind, call: str, args: Mapping[str, Any], now: datetime) -> Any:
         entry = Pending(kind, call, args, now.isoformat())
         if not self.waiting(call):
@@ -142,6 +152,11 @@ class Recorder:
         return None
 
     async def _apply(self, entry: Pending) -> Any:
+        if entry.kind in {"rating", "unrate"}:
+            return await self._evaluation(entry)
+        return await self._call_row(entry)
+
+    async def _call_row(self, entry: Pending) -> Call | None:
         s, a, when, call = self.store, entry.args, entry.when(), entry.call
         if entry.kind == "start":
             client = await s.client_for_number(a["number"], when)
@@ -152,8 +167,12 @@ class Recorder:
             return await s.call_queued(call, a["queue"], when)
         if entry.kind == "answered":
             return await s.call_answered(call, a["agent"], when)
-        if entry.kind == "ended":
-            return await s.call_ended(call, a["outcome"], when)
+        return await s.call_ended(call, a["outcome"], when)
+
+    async def _evaluation(self, entry: Pending) -> Evaluation | None:
+        a, when, call = entry.args, entry.when(), entry.call
+        if entry.kind == "unrate":
+            return await self.store.delete_evaluation(call, a["direction"], a["actor"], a["reason"], when)
         return await self._rate(call, a, when)
 
     async def _rate(self, call: str, a: Mapping[str, Any], when: datetime) -> Evaluation:

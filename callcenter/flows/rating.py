@@ -86,11 +86,12 @@ async def unrate(session: AGISession, deps: FlowDeps, *, call: str, direction: D
     if refusal is not None:
         log.info("rating_delete_refused", call=call, direction=direction, reason=str(refusal))
         return False
-    deleted = await deps.store.delete_evaluation(
+    deleted = await deps.writes.delete_evaluation(
         call, direction, f"{rater.kind}:{rater.id}", "deleted by the rater by phone", deps.clock()
     )
     if deleted is None:
-        return False
+        # journaled (the store is down now): deleted as far as the rater is concerned, done when it is back
+        return deps.writes.waiting(call, "unrate")
     log.info("rating_deleted", call=call, direction=direction, evaluation=deleted.id)
     if direction == CLIENT_TO_AGENT:
         await deps.on_agent_rated(deleted.agent_id)

@@ -23,7 +23,7 @@ class FailingWrites:
 
     WRITES = frozenset(
         {"client_for_number", "start_call", "set_call_service", "call_queued", "call_answered", "call_ended"}
-        | {"record_evaluation"}
+        | {"record_evaluation", "delete_evaluation"}
     )
 
     def __init__(self, store: SqliteStore) -> None:
@@ -155,3 +155,20 @@ async def test_a_write_that_can_never_be_made_is_set_aside_and_does_not_block_th
     assert await store.get_call("main-2.2") is not None
     rejected = journal.with_name(journal.name + ".rejected").read_text()
     assert '"agent": "9999"' in rejected
+
+
+async def test_a_rater_deleting_a_journaled_rating_does_not_see_it_come_back(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    failing = FailingWrites(store)
+    recorder = Recorder(failing, tmp_path / "cc.db.pending.jsonl")
+    await a_whole_call(recorder)
+    at = T0 + timedelta(minutes=5)
+    assert await recorder.delete_evaluation("main-1.1", CLIENT_TO_AGENT, "client:+15550001", "by phone", at) is None
+    assert recorder.waiting("main-1.1", "unrate")
+    failing.failing = False
+    assert await recorder.flush()
+    evaluation = await store.get_evaluation("main-1.1", CLIENT_TO_AGENT)
+    assert evaluation is not None
+    assert evaluation.deleted_at is not None
+    assert await store.check_invariants() == []
