@@ -48,7 +48,6 @@ class CallReaper:
         self.interval = interval
         # calls whose channel was already missing at the previous scan, and since when
         self._missing: dict[str, datetime] = {}
-        self.scans = 0
 
     async def run(self) -> None:
         """Scan now and then every ``interval`` seconds, until cancelled; a failed scan is logged and retried."""
@@ -71,7 +70,6 @@ class CallReaper:
             c for c in await self.store.open_calls(started_before=now - MIN_AGE) if not self.journaled(c.uniqueid)
         ]
         live = await self.live_channels() if candidates else set()
-        self.scans += 1
         log.debug("reap_scan", candidates=len(candidates), live=len(live), missing=len(self._missing))
         gone = {c.uniqueid: self._missing.get(c.uniqueid, now) for c in candidates if c.uniqueid not in live}
         confirmed = [c for c in candidates if c.uniqueid in self._missing and c.uniqueid in gone]

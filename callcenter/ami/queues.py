@@ -274,11 +274,6 @@ class QueueSync:
         """A penalty push is on its way to Asterisk (it may be waiting on a silent link)."""
         return self._pusher is not None and not self._pusher.done()
 
-    async def penalties_pushed(self) -> None:
-        """Return once every penalty change asked for so far reached Asterisk (or failed and was logged)."""
-        while self._pusher is not None and not self._pusher.done():
-            await asyncio.wait({self._pusher})
-
     async def close(self) -> None:
         if self._pusher is not None:
             self._pusher.cancel()

@@ -84,7 +84,6 @@ class Recorder:
         self._pending: list[Pending] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self.written = 0
 
     @property
     def count(self) -> int:
@@ -259,7 +258,6 @@ class Recorder:
                     # about the write itself (an agent the roster lost, a bad argument): it never will be written
                     self._reject(entry.line().rstrip("\n"), repr(exc))
                 else:
-                    self.written += 1
                     log.info("journaled_write_stored", kind=entry.kind, call=entry.call)
                     if entry.kind == "rating" and isinstance(result, Evaluation) and self.on_stored is not None:
                         await self.on_stored(result)
