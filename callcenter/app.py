@@ -35,19 +35,17 @@ from callcenter.flows.selftest import selftest
 from callcenter.reaper import CallReaper
 from callcenter.roster import AgentSpec
 from callcenter.roster_sync import RosterSync, load_config_into
-from callcenter.store import Evaluation, SqliteStore
+from callcenter.store import Evaluation, Store, opening
 from callcenter.store.models import CLIENT_TO_AGENT
 
 log = structlog.get_logger(__name__)
 
 
-async def open_serving_store(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> SqliteStore:
+async def open_serving_store(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> Store:
     """The serving process's store: created or migrated, keeping the decayed ratings for the configured half-life,
     with the config's categories, services and roster loaded (SyncRefused for a drastic change unless ``force``)."""
-    store = await SqliteStore.open(
-        config.store.path,
-        half_life_days=config.policy.half_life_days,
-        busy_timeout_ms=round(config.store.busy_timeout * 1000),
+    store = await opening.open_serving(
+        config.store.target, half_life_days=config.policy.half_life_days, busy_timeout=config.store.busy_timeout
     )
     try:
         await load_config_into(store, config, agents, force=force)
@@ -60,7 +58,7 @@ async def open_serving_store(config: Config, agents: Sequence[AgentSpec], *, for
 async def migrate_and_sync(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> RosterSync:
     """`db migrate`, `agents sync`: create or upgrade the schema and load the config's roster, leaving the rating
     half-life to the serving process."""
-    async with await SqliteStore.open_migrated(config.store.path) as store:
+    async with await opening.open_migrated(config.store.target, busy_timeout=config.store.busy_timeout) as store:
         return await load_config_into(store, config, agents, force=force)
 
 
@@ -72,7 +70,7 @@ class CallCenter:
         self.agents = tuple(agents)
         # load the roster even if it deactivates every agent or renames a service with calls (--force)
         self.force = force
-        self.store: SqliteStore | None = None
+        self.store: Store | None = None
         self.ami = AMILink(
             AMISettings(
                 host=config.ami.host,
@@ -101,7 +99,7 @@ class CallCenter:
         (FastAGI stays on loopback, so an external Asterisk runs here too; if not, every sound counts as unknown)."""
         return self.config.asterisk.root if self.config.asterisk.mode == "sandbox" else Path("/")
 
-    def _open_store(self) -> SqliteStore:
+    def _open_store(self) -> Store:
         assert self.store is not None, "the store is opened by start()"
         return self.store
 
@@ -121,7 +119,7 @@ class CallCenter:
             "agent-menu": AgentMenuFlow(deps),
         }
 
-    def flow_deps(self, store: SqliteStore, recorder: Recorder) -> FlowDeps:
+    def flow_deps(self, store: Store, recorder: Recorder) -> FlowDeps:
         c = self.config
         return FlowDeps(
             recorder=recorder,
@@ -155,9 +153,9 @@ class CallCenter:
         require_ami_secret(self.config)
         self.store = await open_serving_store(self.config, self.agents, force=self.force)
         self.recorder = Recorder(
-            # beside the database it belongs to (another store, another journal)
+            # [store] journal: by default beside the SQLite file it belongs to (another store, another journal)
             self.store,
-            self.config.store.path.with_name(self.config.store.path.name + ".pending.jsonl"),
+            self.config.store.journal,
             on_stored=self._rated_later,
         )
         self.recorder.load()
@@ -198,7 +196,7 @@ class CallCenter:
             "callcenter_started",
             fastagi=f"{c.host}:{self.agi.port}",
             ami=f"{self.config.ami.host}:{self.config.ami.port}",
-            store=str(self.config.store.path),
+            store=self.config.store.shown,
             agents=len(self.agents),
         )
 

@@ -55,7 +55,7 @@ from callcenter.logsetup import configure_logging
 from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
 from callcenter.roster_sync import SyncRefused
-from callcenter.store import SqliteStore, StoreError
+from callcenter.store import Store, StoreError, opening
 
 log = structlog.get_logger(__name__)
 
@@ -269,22 +269,24 @@ def _add_evaluation_commands(sub: Any) -> None:
 
 def _store_used(run: Invocation, access: str) -> None:
     """One line on stderr (a log line: stdout stays clean for --json) saying which config and store."""
-    log.info("store_opened", config=str(run.source), store=str(run.config.store.path), access=access)
+    log.info("store_opened", config=str(run.source), store=run.config.store.shown, access=access)
 
 
-async def _reading(run: Invocation) -> SqliteStore:
-    store = await SqliteStore.open_existing(run.config.store.path)
+async def _reading(run: Invocation) -> Store:
+    store = await opening.open_existing(run.config.store.target, busy_timeout=run.config.store.busy_timeout)
     _store_used(run, "read-only")
     return store
 
 
-async def _changing(run: Invocation) -> SqliteStore:
-    store = await SqliteStore.open_existing(run.config.store.path, readonly=False)
+async def _changing(run: Invocation) -> Store:
+    store = await opening.open_existing(
+        run.config.store.target, readonly=False, busy_timeout=run.config.store.busy_timeout
+    )
     _store_used(run, "read-write, not migrated, roster not loaded")
     return store
 
 
-async def _as_served(store: SqliteStore, config: Config) -> Config:
+async def _as_served(store: Store, config: Config) -> Config:
     """The config with the rating half-life the store keeps: the serving process sets it, and the scores shown
     must be the ones callers hear, whatever this command's config says."""
     kept = await store.rating_half_life() or 0.0
@@ -344,7 +346,7 @@ async def cmd_run(run: Invocation) -> int:
                 f"  AMI      tcp {c.ami.host}:{c.ami.port}  users {c.ami.username!r} (service), "
                 f"{c.asterisk.driver_username!r} (demo/tests); secrets in {ami_secret_path(c).parent}\n"
                 f"  FastAGI  tcp {c.agi.host}:{center.agi.port}\n"
-                f"  store    {c.store.path}\n"
+                f"  store    {c.store.shown}\n"
                 f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
                 f"Press Ctrl-C to stop both.\n",
                 flush=True,
@@ -478,14 +480,14 @@ async def cmd_clients_reset_pin(run: Invocation) -> int:
 async def cmd_db_migrate(run: Invocation) -> int:
     done = await migrate_and_sync(run.config, run.agents, force=run.args.force)
     _store_used(run, "migrated, roster loaded")
-    print(f"store {run.config.store.path} is up to date ({done})")
+    print(f"store {run.config.store.shown} is up to date ({done})")
     return 0
 
 
 async def cmd_agents_sync(run: Invocation) -> int:
     done = await migrate_and_sync(run.config, run.agents, force=run.args.force)
     _store_used(run, "migrated, roster loaded")
-    print(f"roster loaded into {run.config.store.path}: {done}")
+    print(f"roster loaded into {run.config.store.shown}: {done}")
     return 0
 
 

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.evaluation.policy import Policy
 from callcenter.evaluation.rules import RatingRules
+from callcenter.store.errors import StoreError
+from callcenter.store.opening import StoreUrl
 
 T = TypeVar("T")
 
@@ -109,10 +111,27 @@ class AsteriskConfig:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
+    # where the center's state lives: "sqlite:///path" (embedded, one host) or "postgresql://user@host:port/db"
+    # (several processes and hosts; keep the password out of the URL: PGPASSWORD or ~/.pgpass). Empty: SQLite at
+    # ``path``. Once loaded, ``url`` is always set and, for SQLite, ``path`` is its absolute file.
+    url: str = ""
     path: Path = Path("var/callcenter.db")
     # how long the service waits for another process's write lock: short, since a caller is listening; a rating
     # that cannot be written in time is kept and written later (flows/pending.py)
     busy_timeout: float = 1.0
+    # the write-behind journal of calls and ratings the store could not take (flows/pending.py); default: beside
+    # the SQLite file, or callcenter.pending.jsonl in state_dir for a server store
+    journal: Path | None = None
+
+    @property
+    def target(self) -> StoreUrl:
+        return StoreUrl.parse(self.url) if self.url else StoreUrl.sqlite(self.path)
+
+    @property
+    def shown(self) -> str:
+        """How messages name the store: the SQLite file, or the server URL without its password."""
+        target = self.target
+        return target.target if target.backend == "sqlite" else str(target)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,15 +406,32 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         return (p if p.is_absolute() else base / p).resolve()
 
     state_dir = absolute(config.state_dir)
-    store_path = config.store.path
-    if not store_path.is_absolute():
-        # the default store lives in the state dir; an explicit relative path is relative to the file
-        store_path = state_dir / store_path.name if store_path == StoreConfig().path else base / store_path
+    try:
+        target = config.store.target
+    except StoreError as exc:
+        raise ConfigError(f"[store] url: {exc}") from None
+    if config.store.url and target.backend == "sqlite":
+        store_path = Path(target.target)
+        store_path = store_path if store_path.is_absolute() else base / store_path
+    else:
+        store_path = config.store.path
+        if not store_path.is_absolute():
+            # the default store lives in the state dir; an explicit relative path is relative to the file
+            store_path = state_dir / store_path.name if store_path == StoreConfig().path else base / store_path
+    store_path = store_path.resolve()
+    if target.backend == "sqlite":
+        url = StoreUrl.sqlite(store_path).url
+        journal = store_path.with_name(store_path.name + ".pending.jsonl")
+    else:
+        url = target.url
+        journal = state_dir / "callcenter.pending.jsonl"
+    if config.store.journal is not None:
+        journal = absolute(config.store.journal)
     return dataclasses.replace(
         config,
         state_dir=state_dir,
         roster=absolute(config.roster) if config.roster else None,
-        store=dataclasses.replace(config.store, path=store_path),
+        store=dataclasses.replace(config.store, url=url, path=store_path, journal=journal),
         asterisk=dataclasses.replace(config.asterisk, root=absolute(config.asterisk.root)),
         ami=dataclasses.replace(
             config.ami, secret_file=absolute(config.ami.secret_file) if config.ami.secret_file else None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import structlog
 
 from callcenter.ami.queues import Duty, QueueSync
-from callcenter.store import AgentPresence, PresenceState, SqliteStore
+from callcenter.store import AgentPresence, PresenceState, Store
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +34,7 @@ def duty_of(presence: AgentPresence) -> Duty:
 class AgentDuty:
     def __init__(
         self,
-        store: Callable[[], SqliteStore],
+        store: Callable[[], Store],
         queues: QueueSync,
         initial: PresenceState,
         clock: Callable[[], datetime],

@@ -23,7 +23,7 @@ from callcenter.evaluation.policy import (
 )
 from callcenter.evaluation.summaries import ratings, summary_score
 from callcenter.reports import find_client
-from callcenter.store import RatingSummary, SqliteStore
+from callcenter.store import RatingSummary, Store
 
 
 def _shrink_line(label: str, tally: Tally, count: int, policy: Policy) -> str:
@@ -52,7 +52,7 @@ def _score_lines(summary: RatingSummary, config: Config) -> list[str]:
     return lines
 
 
-async def explain_agent(store: SqliteStore, agent_id: str, config: Config) -> list[str]:
+async def explain_agent(store: Store, agent_id: str, config: Config) -> list[str]:
     agent = await store.get_agent(agent_id)
     if agent is None:
         raise LookupError(f"no agent {agent_id!r} in the roster (see `callcenter agents list`)")
@@ -74,9 +74,7 @@ async def explain_agent(store: SqliteStore, agent_id: str, config: Config) -> li
     return lines
 
 
-async def _ranks(
-    store: SqliteStore, service: str, agent_id: str, categories: Sequence[str], policy: Policy
-) -> list[str]:
+async def _ranks(store: Store, service: str, agent_id: str, categories: Sequence[str], policy: Policy) -> list[str]:
     agents = await store.list_agents(service)
     summaries = await store.agent_summaries([a.id for a in agents])
     last = await store.last_answered([a.id for a in agents])
@@ -93,7 +91,7 @@ async def _ranks(
     return [f"Rank among {service} agents (if all were free): " + ", ".join(parts)]
 
 
-async def explain_client(store: SqliteStore, number: str, config: Config) -> list[str]:
+async def explain_client(store: Store, number: str, config: Config) -> list[str]:
     client = await find_client(store, number)
     policy = config.policy
     summary = await store.client_summary(client.id)

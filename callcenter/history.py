@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from callcenter.reports import find_client, table
-from callcenter.store import Direction, EvaluationChange, SqliteStore
+from callcenter.store import Direction, EvaluationChange, Store
 from callcenter.store.models import AuditAction
 
 WhoKind = Literal["caller", "agent", "operator", "system"]
@@ -58,7 +58,7 @@ class HistoryRow:
 
 
 async def history(
-    store: SqliteStore,
+    store: Store,
     *,
     call: str | None = None,
     agent_id: str | None = None,
@@ -77,7 +77,7 @@ async def history(
     return [_row(c, names, numbers) for c in changes]
 
 
-async def _numbers(store: SqliteStore, changes: Sequence[EvaluationChange]) -> dict[int, str]:
+async def _numbers(store: Store, changes: Sequence[EvaluationChange]) -> dict[int, str]:
     """The phone numbers of every client the changes name: as the call's caller or as the actor."""
     ids = {c.client_id for c in changes}
     for c in changes:

@@ -13,7 +13,7 @@ from typing import Final
 
 from callcenter.evaluation.rules import Rater, RatingRules, may_rate
 from callcenter.reports import find_client, table
-from callcenter.store import Direction, Evaluation, SqliteStore
+from callcenter.store import Direction, Evaluation, Store
 
 DIRECTION_NAMES: Final[Mapping[str, Direction]] = {
     "caller-to-agent": "client_to_agent",
@@ -29,7 +29,7 @@ class ListedEvaluation:
 
 
 async def list_evaluations(
-    store: SqliteStore, *, agent_id: str | None, number: str | None, include_deleted: bool, limit: int
+    store: Store, *, agent_id: str | None, number: str | None, include_deleted: bool, limit: int
 ) -> list[ListedEvaluation]:
     client_id = (await find_client(store, number)).id if number else None
     found = await store.list_evaluations(agent_id, client_id, None, include_deleted, limit)
@@ -42,7 +42,7 @@ async def list_evaluations(
 
 
 async def remove_evaluation(
-    store: SqliteStore,
+    store: Store,
     call: str,
     direction: Direction,
     *,

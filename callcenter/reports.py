@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, Protocol
 from callcenter.evaluation.policy import Policy, Score, caller_priority, member_penalty, spoken_score
 from callcenter.evaluation.summaries import ratings, summary_score
 from callcenter.numbers import normalise_number
-from callcenter.store import Agent, Call, CallOutcome, Client, Evaluation, RatingSummary, SqliteStore, Store
+from callcenter.store import Agent, Call, CallOutcome, Client, Evaluation, RatingSummary, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, Direction
 
 # How far back a caller's unrated calls count as owed: the window the IVR reminds callers about
@@ -143,7 +143,7 @@ async def agent_report(
 
 
 async def client_report(
-    store: SqliteStore,
+    store: Store,
     number: str,
     categories: Sequence[Category],
     policy: Policy,
@@ -178,7 +178,7 @@ async def client_report(
 
 
 async def calls_report(
-    store: SqliteStore, *, agent_id: str | None = None, number: str | None = None, limit: int = 20
+    store: Store, *, agent_id: str | None = None, number: str | None = None, limit: int = 20
 ) -> list[CallRow]:
     """Recent calls, newest first, optionally of one agent and/or one caller.
 
@@ -227,17 +227,15 @@ def _scores(summary: RatingSummary, categories: Sequence[Category], policy: Poli
     return table, s
 
 
-async def find_client(store: SqliteStore, raw: str) -> Client:
+async def find_client(store: Store, raw: str) -> Client:
     number = normalise_number(raw)
     if number is None:
         raise LookupError(f"{raw!r} is not a phone number")
-    # store.client_for_number creates the client on first sight (right for a call, wrong for a report, which
-    # must not invent callers), and the store API has no read-only lookup by number: read the table directly.
-    async with store.db.read() as conn:
-        rows = list(await conn.execute_fetchall("SELECT id, number FROM clients WHERE number = ?", (number,)))
-    if not rows:
+    # not client_for_number: that creates the client on first sight (right for a call, wrong for a report)
+    client = await store.find_client(number)
+    if client is None:
         raise LookupError(f"no calls from {number} on record")
-    return Client(rows[0]["id"], rows[0]["number"])
+    return client
 
 
 async def _numbers(store: Store, client_ids: Collection[int]) -> dict[int, str]:

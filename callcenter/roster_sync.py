@@ -18,7 +18,7 @@ import structlog
 from callcenter.ami.queues import queues_of
 from callcenter.config import Config
 from callcenter.roster import AgentSpec
-from callcenter.store import AgentDef, CategoryDef, ServiceDef, SqliteStore, SyncSummary
+from callcenter.store import AgentDef, CategoryDef, ServiceDef, Store, SyncSummary
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,7 @@ def agent_defs(agents: Sequence[AgentSpec]) -> list[AgentDef]:
     ]
 
 
-async def drastic_changes(store: SqliteStore, config: Config, agents: Sequence[AgentSpec]) -> list[str]:
+async def drastic_changes(store: Store, config: Config, agents: Sequence[AgentSpec]) -> list[str]:
     """What loading ``config`` and ``agents`` would do that needs --force, one phrase each; [] if nothing."""
     found = []
     active = await store.list_agents(active_only=True)
@@ -78,14 +78,14 @@ async def drastic_changes(store: SqliteStore, config: Config, agents: Sequence[A
 
 
 async def load_config_into(
-    store: SqliteStore, config: Config, agents: Sequence[AgentSpec], *, force: bool = False
+    store: Store, config: Config, agents: Sequence[AgentSpec], *, force: bool = False
 ) -> RosterSync:
     """Make the store's active categories, services and agents the config's; SyncRefused for a drastic change
     unless ``force``. Checked before anything is written, so a refusal leaves the store as it was."""
     drastic = await drastic_changes(store, config, agents)
     if drastic and not force:
         raise SyncRefused(
-            f"refusing to load the config into the store {config.store.path}: it would {'; '.join(drastic)}. "
+            f"refusing to load the config into the store {config.store.shown}: it would {'; '.join(drastic)}. "
             "Check --config, or pass --force if that is what you want"
         )
     if drastic:

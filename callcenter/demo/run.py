@@ -11,7 +11,7 @@ from callcenter.config import Config, ami_secret_path
 from callcenter.demo.script import Driver, event
 from callcenter.demo.transcript import transcript
 from callcenter.roster import AgentSpec
-from callcenter.store import Call, Evaluation, SqliteStore, Store
+from callcenter.store import Call, Evaluation, Store, opening
 from callcenter.store.models import CLIENT_TO_AGENT
 
 DEMO_CALLER = "5550199"
@@ -47,7 +47,7 @@ async def demo_call(
     for line in transcript(driver.log.timed(), caller.uniqueid, all_prompts(config, agents), start):
         out(line)
     if store is None:
-        async with await SqliteStore.open_existing(config.store.path) as own:
+        async with await opening.open_existing(config.store.target) as own:
             call, rated = await _stored(own, caller.uniqueid)
     else:
         call, rated = await _stored(store, caller.uniqueid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from callcenter.store import SqliteStore
+from callcenter.store import Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 
 # agent id -> per-call scores (attitude, knowledge, availability, other) callers gave them
@@ -22,7 +22,7 @@ DEMO_CALLERS = ("5551001", "5551002", "5551003", "5551004")
 
 
 async def seed_history(
-    store: SqliteStore,
+    store: Store,
     history: Mapping[str, Sequence[tuple[int, ...]]],
     callers: Sequence[str] = DEMO_CALLERS,
     categories: Sequence[str] = ("attitude", "knowledge", "availability", "other"),

@@ -14,7 +14,7 @@ from callcenter.evaluation.rules import RatingRules
 from callcenter.evaluation.summaries import summary_score
 from callcenter.flows.ask import Asking
 from callcenter.flows.pending import Recorder
-from callcenter.store import RatingSummary, SqliteStore
+from callcenter.store import RatingSummary, Store
 
 
 def utcnow() -> datetime:
@@ -42,7 +42,7 @@ class Screenings:
 
 @dataclass
 class FlowDeps:
-    store: SqliteStore
+    store: Store
     presence: Callable[[], Presence]
     policy: Policy
     asking: Asking

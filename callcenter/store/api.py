@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from callcenter.store.models import (
     Agent,
@@ -45,6 +46,8 @@ class RosterStore(Protocol):
 class CallStore(Protocol):
     async def client_for_number(self, raw: str | None, now: datetime | None = None) -> Client | None: ...
     async def get_client(self, client_id: int) -> Client | None: ...
+    # read-only: the client behind a number if one was ever seen (reports must not invent callers)
+    async def find_client(self, raw: str) -> Client | None: ...
     async def start_call(
         self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
     ) -> Call: ...
@@ -126,4 +129,10 @@ class PresenceStore(Protocol):
 
 
 class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, Protocol):
+    # the half-life (days) the stored decayed sums are kept for now, whoever set it; None: no decay
+    async def rating_half_life(self) -> float | None: ...
     async def close(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

@@ -41,6 +41,14 @@ class CallRepository(Repository):
             row = await fetch_one(conn, "SELECT id, number FROM clients WHERE id = ?", (client_id,))
         return None if row is None else Client(row["id"], row["number"])
 
+    async def find_client(self, raw: str) -> Client | None:
+        number = normalise_number(raw)
+        if number is None:
+            return None
+        async with self._db.read() as conn:
+            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE number = ?", (number,))
+        return None if row is None else Client(row["id"], row["number"])
+
     async def start_call(
         self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
     ) -> Call:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from callcenter.app import CallCenter
 from callcenter.demo.script import Caller, Driver
-from callcenter.store import SqliteStore
+from callcenter.store import Store
 from tests.asterisk.conftest import AsteriskUnderTest
 
 
-def store_of(center: CallCenter) -> SqliteStore:
+def store_of(center: CallCenter) -> Store:
     assert center.store is not None
     return center.store
 

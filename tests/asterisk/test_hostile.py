@@ -22,7 +22,7 @@ from callcenter.app import CallCenter
 from callcenter.demo.script import Caller, Driver, event, is_read
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.flows.deps import utcnow
-from callcenter.store import AgentPresence, AuditEntry, Evaluation, SqliteStore
+from callcenter.store import AgentPresence, AuditEntry, Evaluation, Store
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import store_of
 from tests.asterisk.sip_caller import SipCaller, sip_caller
@@ -43,7 +43,7 @@ def percent(text: str) -> str:
     return "".join(c if c.isalnum() else f"%{ord(c):02X}" for c in text)
 
 
-async def snapshot(store: SqliteStore) -> tuple[list[Evaluation], list[list[AuditEntry]], dict[str, AgentPresence]]:
+async def snapshot(store: Store) -> tuple[list[Evaluation], list[list[AuditEntry]], dict[str, AgentPresence]]:
     """Every evaluation with its audit trail, and the presence of every agent: what an attack must not change."""
     evaluations = await store.list_evaluations(include_deleted=True)
     history = [await store.evaluation_history(e.id) for e in evaluations]
@@ -51,7 +51,7 @@ async def snapshot(store: SqliteStore) -> tuple[list[Evaluation], list[list[Audi
     return evaluations, history, presence
 
 
-async def served_as_a_stranger(driver: Driver, store: SqliteStore, caller: SipCaller, mark: int, work: Path) -> None:
+async def served_as_a_stranger(driver: Driver, store: Store, caller: SipCaller, mark: int, work: Path) -> None:
     """The caller got the ordinary IVR under their own uniqueid, as a withheld number (their caller ID is not a
     number), and the call row is theirs."""
     await caller.prompt("cc/choose-service")

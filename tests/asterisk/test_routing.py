@@ -10,7 +10,7 @@ from callcenter.demo.seed import seed_history
 from callcenter.evaluation.policy import caller_priority, member_penalty, score
 from callcenter.evaluation.summaries import ratings
 from callcenter.flows.deps import utcnow
-from callcenter.store import SqliteStore
+from callcenter.store import Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import restart_asterisk, store_of
@@ -27,7 +27,7 @@ CATEGORIES = ("attitude", "knowledge", "availability", "other")
 HISTORY = {"1001": [(5, 5, 5, 5)] * 5, "1003": [(4, 4, 4, 4)] * 5, "1002": [(2, 2, 2, 2)] * 5}
 
 
-async def answered_call(store: SqliteStore, uniqueid: str, client_id: int, agent_id: str) -> None:
+async def answered_call(store: Store, uniqueid: str, client_id: int, agent_id: str) -> None:
     await store.start_call(uniqueid, uniqueid, client_id, "support", utcnow())
     await store.call_answered(uniqueid, agent_id, utcnow())
 

@@ -18,7 +18,7 @@ from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import seed_history
 from callcenter.flows.deps import utcnow
 from callcenter.pins import check_client_pin, hash_client_pin
-from callcenter.store import Call, SqliteStore
+from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import offer_of, offered, restart_asterisk, store_of
@@ -33,7 +33,7 @@ CATEGORIES = ("attitude", "knowledge", "availability", "other")
 NAV = ["cc/press", "digits/star", "cc/to-repeat", "cc/press", "digits/pound", "cc/to-finish"]
 
 
-async def served(store: SqliteStore, uniqueid: str, number: str, agent: str, days_ago: float) -> Call:
+async def served(store: Store, uniqueid: str, number: str, agent: str, days_ago: float) -> Call:
     """A call ``agent`` answered ``days_ago`` and that ended after two minutes of talk."""
     client = await store.client_for_number(number)
     assert client is not None
