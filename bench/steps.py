@@ -11,9 +11,9 @@ from bench.config import Config, Worlds
 from bench.report import Section
 from bench.seed import CATEGORY_IDS, SERVICE, T0, Scores, World, add_answered_calls, add_clients, number_of
 from bench.timing import Op, Parts, Stats, format_count, measure, timed
-from callcenter.evaluation.policy import Candidate, Policy, caller_priority, rank, score
-from callcenter.evaluation.summaries import ratings as to_ratings
-from callcenter.pins import ROUNDS, check_client_pin, hash_client_pin
+from callcenter.domain.pins import ROUNDS, check_client_pin, hash_client_pin
+from callcenter.domain.policy import Candidate, Policy, caller_priority, rank, score
+from callcenter.domain.summaries import ratings as to_ratings
 from callcenter.store import Direction, PresenceState, SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 

@@ -4,7 +4,8 @@ is available now.
 A logged-in agent is a member ``Local/<id>@cc-agent-offer/n`` (MemberName = agent id) of their own queues
 ``agent-<id>`` and ``agent-<id>-vip`` (penalty 0) and of the shared queue ``service-<s>`` of each service they
 serve, where the penalty comes from their ratings (better agents lower, so they ring first); a paused agent is a
-paused member (QueuePause, with the reason); a logged-out agent is a member of nothing. After every AMI
+paused member (QueuePause, with the reason); a logged-out agent is a member of nothing (every name is
+``callcenter.domain.naming``'s). After every AMI
 (re)connect and every Asterisk restart, ``resync`` compares ``QueueStatus`` with that and fixes each difference,
 logging one line per correction; a presence change is applied at once by ``apply``.
 """
@@ -12,15 +13,16 @@ logging one line per correction; a presence change is applied at once by ``apply
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMIActionError, AMIError, AMILink
-from callcenter.roster import AgentSpec
+from callcenter.ami.link import AMIActionError, AMIError, AMILink, AMISettings
+from callcenter.domain import naming
+from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
+from callcenter.usecases.ports import DutyOf, PenaltyOf
 
 log = structlog.get_logger(__name__)
 
@@ -31,33 +33,6 @@ INVALID = 4
 UNAVAILABLE = 5
 OFFERABLE = frozenset({UNKNOWN, NOT_INUSE})
 UNREACHABLE = frozenset({INVALID, UNAVAILABLE})
-
-MEMBER = re.compile(r"^Local/(?P<agent>[0-9]+)@cc-agent-offer/n$", re.IGNORECASE)
-
-PenaltyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Duty:
-    """Whether an agent wants calls: logged in (a member of their queues) and, if so, paused or not."""
-
-    logged_in: bool
-    paused: bool = False
-    reason: str | None = None
-
-
-ON_DUTY = Duty(logged_in=True)
-DutyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, Duty]]]
-
-
-def member_interface(agent_id: str) -> str:
-    return f"Local/{agent_id}@cc-agent-offer/n"
-
-
-def state_interface(agent: AgentSpec) -> str:
-    # A Local member is never UNAVAILABLE by itself: SIP agents follow their registration, the others a
-    # custom device state the service and the dialplan set (cc-agent-screen marks INUSE on accept).
-    return f"PJSIP/{agent.sip_endpoint}" if agent.sip_endpoint else f"Custom:agent-{agent.id}"
 
 
 @dataclass
@@ -85,7 +60,7 @@ class Presence:
         self.members.get(agent_id, {}).pop(queue, None)
 
     def _own(self, agent_id: str) -> MemberState | None:
-        return self.members.get(agent_id, {}).get(f"agent-{agent_id}")
+        return self.members.get(agent_id, {}).get(naming.agent_queue(agent_id))
 
     def offerable(self, agent_id: str) -> bool:
         """Free to take a call now: logged in to their own queue, not paused, not busy or unreachable."""
@@ -135,8 +110,8 @@ class QueueSync:
         for agent in self.agents.values():
             if not duty.get(agent.id, ON_DUTY).logged_in:
                 continue
-            for queue in queues_of(agent):
-                want[(queue, agent.id)] = penalties.get(agent.id, 0) if queue.startswith("service-") else 0
+            for queue in agent.queues:
+                want[(queue, agent.id)] = penalties.get(agent.id, 0) if naming.is_service_queue(queue) else 0
         return want
 
     async def load_duty(self) -> None:
@@ -156,7 +131,7 @@ class QueueSync:
         for m in messages:
             if m.get("Event") != "QueueMember":
                 continue
-            found = MEMBER.match(str(m.get("Location") or m.get("Interface") or ""))
+            found = naming.MEMBER.match(str(m.get("Location") or m.get("Interface") or ""))
             if found is None:
                 continue
             current[(str(m.get("Queue")), found["agent"])] = _state(m)
@@ -216,7 +191,7 @@ class QueueSync:
     async def _apply(self, agent: AgentSpec, duty: Duty) -> None:
         if not duty.logged_in:
             # every queue, whatever our map says: a stale map must never leave a logged-out agent rung
-            for queue in queues_of(agent):
+            for queue in agent.queues:
                 try:
                     await self._remove(queue, agent.id, "logged out")
                 except AMIActionError as exc:
@@ -225,11 +200,11 @@ class QueueSync:
             return
         penalty = (await self.penalties([agent.id])).get(agent.id, 0)
         failed = False
-        for queue in queues_of(agent):
+        for queue in agent.queues:
             have = self.presence.members.get(agent.id, {}).get(queue)
             try:
                 if have is None:
-                    wanted_penalty = penalty if queue.startswith("service-") else 0
+                    wanted_penalty = penalty if naming.is_service_queue(queue) else 0
                     await self._add(queue, agent, wanted_penalty, duty)
                     # QueueMemberAdded may have been handled already, with the member's real status: keep it
                     self.presence.members.setdefault(agent.id, {}).setdefault(
@@ -282,8 +257,7 @@ class QueueSync:
     async def _push_penalty(self, agent: AgentSpec) -> None:
         agent_id = agent.id
         penalty = (await self.penalties([agent_id])).get(agent_id, 0)
-        for service in agent.services:
-            queue = f"service-{service}"
+        for queue in agent.service_queues:
             state = self.presence.members.get(agent_id, {}).get(queue)
             if state is None and self.presence.synced:
                 continue  # not a member (logged out): logging in sets the penalty of the moment
@@ -312,10 +286,10 @@ class QueueSync:
             {
                 "Action": "QueueAdd",
                 "Queue": queue,
-                "Interface": member_interface(agent.id),
+                "Interface": naming.member_interface(agent.id),
                 "Penalty": str(penalty),
                 "MemberName": agent.id,
-                "StateInterface": state_interface(agent),
+                "StateInterface": agent.state_interface,
                 # added paused, never rung in between; the reason follows with QueuePause
                 "Paused": "true" if duty.paused else "false",
             }
@@ -325,14 +299,14 @@ class QueueSync:
             await self._pause(queue, agent.id, duty)
 
     async def _remove(self, queue: str, agent_id: str, reason: str) -> None:
-        await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": member_interface(agent_id)})
+        await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": naming.member_interface(agent_id)})
         log.info("queue_member_removed", queue=queue, agent=agent_id, reason=reason)
 
     async def _pause(self, queue: str, agent_id: str, duty: Duty) -> None:
         action = {
             "Action": "QueuePause",
             "Queue": queue,
-            "Interface": member_interface(agent_id),
+            "Interface": naming.member_interface(agent_id),
             "Paused": "true" if duty.paused else "false",
         }
         if duty.paused and duty.reason:
@@ -342,7 +316,12 @@ class QueueSync:
 
     async def _set_penalty(self, queue: str, agent_id: str, penalty: int, old: int | None) -> None:
         await self.ami.send(
-            {"Action": "QueuePenalty", "Queue": queue, "Interface": member_interface(agent_id), "Penalty": str(penalty)}
+            {
+                "Action": "QueuePenalty",
+                "Queue": queue,
+                "Interface": naming.member_interface(agent_id),
+                "Penalty": str(penalty),
+            }
         )
         log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, was=old)
 
@@ -352,12 +331,16 @@ class QueueSync:
             own = current.get((agent.own_queue, agent_id))
             if agent.sip_endpoint is None and own is not None and own.status in {UNKNOWN, INVALID}:
                 await self.ami.send(
-                    {"Action": "Setvar", "Variable": f"DEVICE_STATE(Custom:agent-{agent_id})", "Value": "NOT_INUSE"}
+                    {
+                        "Action": "Setvar",
+                        "Variable": f"DEVICE_STATE({naming.custom_state(agent_id)})",
+                        "Value": "NOT_INUSE",
+                    }
                 )
                 own.status = NOT_INUSE
 
     async def _on_member(self, event: Message) -> None:
-        found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
+        found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is None:
             return
         state = _state(event)
@@ -366,7 +349,7 @@ class QueueSync:
         )
 
     async def _on_removed(self, event: Message) -> None:
-        found = MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
+        found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
 
@@ -375,11 +358,6 @@ def _log_failure(task: asyncio.Task[None]) -> None:
     # an owned task's failure is logged, never lost (the next resync corrects the penalty anyway)
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("queue_task_failed", task=task.get_name(), exc_info=exc)
-
-
-def queues_of(agent: AgentSpec) -> tuple[str, ...]:
-    """Every queue a logged-in agent is a member of."""
-    return (agent.own_queue, agent.preferred_queue, *(f"service-{s}" for s in agent.services))
 
 
 def _state(m: Message) -> MemberState:
@@ -391,3 +369,72 @@ def _int(value: object) -> int:
         return int(str(value))
     except ValueError:
         return 0
+
+
+class PenaltyPushOnce:
+    """The CLI's ``PenaltyPush``: an operator's removal changes an agent's penalty while the service runs in another
+    process, with its own AMI link. This logs in to Asterisk once, as the service's AMI user (the CLI has the same
+    config and secret), sends the new penalty with ``QueuePenalty`` to each of the agent's shared queues and logs off.
+
+    Why this and not the alternatives: Asterisk is where the penalty takes effect, and ``QueuePenalty`` is
+    idempotent and computed from the store exactly as the service computes it, so two writers cannot disagree; the
+    running service hears it as the ``QueueMemberPenalty`` event it already follows, so its own map stays right. A
+    message to the service (an AMI UserEvent it would subscribe to) would need a new event in ``manager.conf``'s
+    filter and a service to be running to mean anything; a periodic resync would put a QueueStatus on the link every
+    few seconds for a rare operator action. Without Asterisk (or without a secret) there is nothing to push: the
+    service's resync after it next connects sets every penalty from the store anyway.
+    """
+
+    def __init__(
+        self,
+        settings: AMISettings,
+        agents: Sequence[AgentSpec],
+        penalties: PenaltyOf,
+        connect: Callable[[AMISettings], Awaitable[AMILink]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.agents = {a.id: a for a in agents}
+        self.penalties = penalties
+        self.connect = connect or _login
+        self.pushed: list[tuple[str, str, int]] = []  # (queue, agent, penalty), for the command's output
+
+    async def agent_rated(self, agent_id: str) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is None or not agent.services:
+            return
+        if not self.settings.secret:
+            log.info("queue_penalty_not_pushed", agent=agent_id, reason="no AMI secret; the service resyncs it")
+            return
+        try:
+            ami = await self.connect(self.settings)
+        except AMIError as exc:
+            # no Asterisk (or not ours): its queues come back from the store when the service next connects
+            log.info("queue_penalty_not_pushed", agent=agent_id, reason=str(exc))
+            return
+        try:
+            penalty = (await self.penalties([agent_id])).get(agent_id, 0)
+            for queue in agent.service_queues:
+                action = {
+                    "Action": "QueuePenalty",
+                    "Queue": queue,
+                    "Interface": naming.member_interface(agent_id),
+                    "Penalty": str(penalty),
+                }
+                try:
+                    await ami.send(action)
+                except AMIActionError as exc:
+                    # not a member now (logged out): logging in sets the penalty of the moment
+                    log.info("queue_penalty_not_pushed", queue=queue, agent=agent_id, reason=str(exc))
+                else:
+                    log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, by="cli")
+                    self.pushed.append((queue, agent_id, penalty))
+        except AMIError as exc:
+            log.warning("queue_penalty_not_pushed", agent=agent_id, error=str(exc))
+        finally:
+            await ami.close()
+
+
+async def _login(settings: AMISettings) -> AMILink:
+    link = AMILink(settings)
+    await link.start()
+    return link

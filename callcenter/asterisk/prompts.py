@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 
 from callcenter.config import Config
-from callcenter.roster import AgentSpec
+from callcenter.domain.agents import AgentSpec
 
 log = structlog.get_logger(__name__)
 

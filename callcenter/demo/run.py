@@ -10,7 +10,7 @@ from callcenter.asterisk.prompts import all_prompts
 from callcenter.config import Config, ami_secret_path
 from callcenter.demo.script import Driver, event
 from callcenter.demo.transcript import transcript
-from callcenter.roster import AgentSpec
+from callcenter.domain.agents import AgentSpec
 from callcenter.store import Call, Evaluation, Store, opening
 from callcenter.store.models import CLIENT_TO_AGENT
 

@@ -14,11 +14,13 @@ import pytest
 import pytest_asyncio
 
 from callcenter.ami.link import AMIActionError, AMILink, AMISettings
-from callcenter.app import CallCenter, Sandbox
+from callcenter.app import CallCenter, serving
 from callcenter.asterisk.render import InstanceLayout
+from callcenter.asterisk.sandbox import Sandbox
 from callcenter.config import Config, load_config
+from callcenter.config.roster import load_roster
 from callcenter.demo.script import Driver
-from callcenter.roster import AgentSpec, load_roster
+from callcenter.domain.agents import AgentSpec
 
 PROJECT = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("CALLCENTER_ASTERISK_ROOT", "/var/cache/callcenter/asterisk-root"))
@@ -91,7 +93,7 @@ async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[C
         # the session's instance is not the config's: the reaper reads that instance's queue_log
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
-    async with CallCenter(config, asterisk.agents) as running:
+    async with serving(config, asterisk.agents) as running:
         # queue members are (re)added by the resync that follows login: tests start once Asterisk has them
         await running.queues.wait_resynced(1, timeout=15)
         yield running

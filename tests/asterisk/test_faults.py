@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from callcenter.ami.link import AMIActionError
-from callcenter.app import CallCenter
+from callcenter.ami.reaper import CallReaper
+from callcenter.app import CallCenter, serving
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
-from callcenter.flows.deps import utcnow
-from callcenter.reaper import CallReaper
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import CLIENT_TO_AGENT
+from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import agent_on_a_call, offered, store_of, wait_for_busy_favourite
 from tests.asterisk.service import service_process
@@ -322,8 +322,7 @@ async def test_asterisk_killed_with_a_caller_waiting_the_row_is_closed_as_interr
     center: CallCenter, driver: Driver, asterisk: AsteriskUnderTest
 ) -> None:
     store = store_of(center)
-    assert center._reaping is not None
-    center._reaping.cancel()  # this test scans with a reaper of its own, on its own clock
+    center.stop_reaping()  # this test scans with a reaper of its own, on its own clock
     await agent_on_a_call(driver, "1001")
     try:
         mark = driver.log.mark()
@@ -441,7 +440,7 @@ async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recover
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
     try:
-        async with CallCenter(config, asterisk.agents) as center:
+        async with serving(config, asterisk.agents) as center:
             await center.queues.wait_resynced(1, timeout=15)
             resynced = center.queues.resyncs
             # an operator moved the agents' penalties by hand: the next rating's push has something to change

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from callcenter.ami.link import AMIAuthError
-from callcenter.app import CallCenter
+from callcenter.app import CallCenter, serving
 from callcenter.demo.script import Driver, Predicate, event
 from tests.asterisk.conftest import PROJECT, AsteriskUnderTest
 
@@ -73,7 +73,8 @@ async def test_truncated_and_silent_header_blocks_do_not_stall_other_calls(
 async def test_wrong_ami_secret_fails_with_a_clear_message(asterisk: AsteriskUnderTest) -> None:
     config = dataclasses.replace(asterisk.config, ami=dataclasses.replace(asterisk.config.ami, secret="wrong"))
     with pytest.raises(AMIAuthError, match=r"AMI login as 'callcenter' at 127\.0\.0\.1:\d+ refused"):
-        await CallCenter(config, asterisk.agents).start()
+        async with serving(config, asterisk.agents):
+            pass
 
 
 async def test_serve_with_wrong_secret_exits_non_zero_with_one_line(asterisk: AsteriskUnderTest) -> None:

@@ -21,8 +21,8 @@ from callcenter.agi.protocol import header_block
 from callcenter.app import CallCenter
 from callcenter.demo.script import Caller, Driver, event, is_read
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
-from callcenter.flows.deps import utcnow
 from callcenter.store import AgentPresence, AuditEntry, Evaluation, Store
+from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import store_of
 from tests.asterisk.sip_caller import SipCaller, sip_caller

@@ -11,8 +11,8 @@ from callcenter.app import CallCenter
 from callcenter.demo.run import demo_call
 from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
-from callcenter.evaluation.policy import caller_priority
-from callcenter.evaluation.summaries import ratings
+from callcenter.domain.policy import caller_priority
+from callcenter.domain.summaries import ratings
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import agent_on_a_call, offer_of, offered, store_of
@@ -161,8 +161,8 @@ async def test_caller_hanging_up_while_waiting_is_abandoned_with_the_priority_fr
     await seed_history(store, DEMO_HISTORY)  # agents rated caller 5551001 with 4s
     client = await store.client_for_number("5551001")
     assert client is not None
-    expected = caller_priority(ratings(await store.client_summary(client.id)), center.policy)
-    assert expected > center.policy.priority_neutral
+    expected = caller_priority(ratings(await store.client_summary(client.id)), center.config.policy)
+    assert expected > center.config.policy.priority_neutral
     await driver.set_global("CC_DEMO_1001", "noanswer")
     mark = driver.log.mark()
     caller = await driver.call("800", "5551001")

@@ -7,11 +7,11 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event
 from callcenter.demo.seed import seed_history
-from callcenter.evaluation.policy import caller_priority, member_penalty, score
-from callcenter.evaluation.summaries import ratings
-from callcenter.flows.deps import utcnow
+from callcenter.domain.policy import caller_priority, member_penalty, score
+from callcenter.domain.summaries import ratings
 from callcenter.store import Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
+from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import restart_asterisk, store_of
 
@@ -71,8 +71,8 @@ async def test_of_two_waiting_callers_the_better_reputation_is_answered_first(
     # agents rated caller 5550202 with 4s three times: a good reputation
     good = await store.client_for_number("5550202")
     assert good is not None
-    good_prio = caller_priority(ratings(await store.client_summary(good.id)), center.policy)
-    assert good_prio > center.policy.priority_neutral
+    good_prio = caller_priority(ratings(await store.client_summary(good.id)), center.config.policy)
+    assert good_prio > center.config.policy.priority_neutral
     # nobody answers the shared queue for now
     for agent in AGENTS:
         await driver.link.send(
@@ -94,7 +94,7 @@ async def test_of_two_waiting_callers_the_better_reputation_is_answered_first(
     join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=second.uniqueid), since=mark, timeout=30)
     status = await driver.link.send_list({"Action": "QueueStatus", "Queue": "service-support"})
     prio = {e.get("Uniqueid"): int(e.get("Priority")) for e in status if e.get("Event") == "QueueEntry"}
-    assert prio == {first.uniqueid: center.policy.priority_neutral, second.uniqueid: good_prio}
+    assert prio == {first.uniqueid: center.config.policy.priority_neutral, second.uniqueid: good_prio}
     assert join.get("Position") == "1"  # the better caller went ahead of the one already waiting
     mark = driver.log.mark()
     await driver.link.send(
@@ -123,8 +123,8 @@ async def test_a_good_reputation_joins_the_agents_preferred_queue(center: CallCe
         await store.record_evaluation(
             f"vip-extra-{n}", AGENT_TO_CLIENT, dict.fromkeys(CATEGORIES, 5), "agent:1003", utcnow()
         )
-    prio = caller_priority(ratings(await store.client_summary(client.id)), center.policy)
-    assert prio >= center.policy.preferred_priority
+    prio = caller_priority(ratings(await store.client_summary(client.id)), center.config.policy)
+    assert prio >= center.config.policy.preferred_priority
     await driver.set_global("CC_DEMO_1001", "noanswer")
     mark = driver.log.mark()
     caller = await driver.call("800", "5550203")
@@ -156,7 +156,9 @@ async def test_a_new_evaluation_changes_the_penalty_in_asterisk_without_a_restar
     changed = await driver.log.wait_for(
         event("QueueMemberPenalty", Queue="service-support", MemberName="1002"), since=mark
     )
-    after = member_penalty(score(ratings(await store.agent_summary("1002")), CATEGORIES, center.policy), center.policy)
+    after = member_penalty(
+        score(ratings(await store.agent_summary("1002")), CATEGORIES, center.config.policy), center.config.policy
+    )
     assert int(changed.get("Penalty")) == after < before
     assert (await penalties_in(driver, "service-support"))["1002"] == after
 

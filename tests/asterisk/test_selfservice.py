@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.app import CallCenter
+from callcenter.app import CallCenter, serving
 from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import seed_history
-from callcenter.flows.deps import utcnow
-from callcenter.pins import check_client_pin, hash_client_pin
+from callcenter.domain.pins import check_client_pin, hash_client_pin
 from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
+from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import offer_of, offered, restart_asterisk, store_of
 
@@ -429,13 +429,13 @@ async def test_presence_survives_a_service_restart_and_is_restored_after_an_aste
         assert have[("service-support", "1001")] == ("0", "")
         assert not any(name == "1003" for _, name in have)
 
-    async with CallCenter(config, asterisk.agents) as first:
+    async with serving(config, asterisk.agents) as first:
         await first.queues.wait_resynced(1, timeout=15)
         await first.duty.change("1002", "paused", "training", actor="operator:test", via="test")
         await first.duty.change("1003", "logged_out", actor="operator:test", via="test")
         as_chosen(await members())
     # the service restarts on the same database: its resync re-adds and unpauses nobody
-    async with CallCenter(config, asterisk.agents) as again:
+    async with serving(config, asterisk.agents) as again:
         await again.queues.wait_resynced(1, timeout=15)
         as_chosen(await members())
         # Asterisk restarts (persistentmembers = no: its queues come back empty): the resync restores presence

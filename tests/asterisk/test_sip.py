@@ -26,8 +26,8 @@ import pytest
 from callcenter.app import CallCenter
 from callcenter.demo.script import Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_CALLERS, DEMO_HISTORY, seed_history
-from callcenter.evaluation.summaries import summary_score
-from callcenter.flows import speech
+from callcenter.domain.summaries import summary_score
+from callcenter.ivr import speech
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
 from tests.asterisk.ivr import offered, store_of

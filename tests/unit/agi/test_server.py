@@ -18,8 +18,8 @@ from callcenter.agi import AGISession, Digits, FastAGIServer, Route, RouteRefuse
 from callcenter.agi.protocol import header_block
 from callcenter.asterisk.sounds import SoundLengths
 from callcenter.config import AGIConfig
-from callcenter.flows.ask import read_keys
-from callcenter.flows.selftest import selftest
+from callcenter.ivr.ask import read_keys
+from callcenter.ivr.selftest import selftest
 
 from .fake_asterisk import DEADLINE, FakeAsterisk
 

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from callcenter.ami.queues import Duty, QueueSync
-from callcenter.roster import AgentSpec
+from callcenter.ami.queues import QueueSync
+from callcenter.domain.agents import AgentSpec, Duty
 
 
 class SilentLink:

@@ -8,8 +8,8 @@ from typing import Any, cast
 from panoramisk.message import Message
 
 from callcenter.ami.link import AMIActionError, AMILink
-from callcenter.ami.queues import Duty, QueueSync
-from callcenter.roster import AgentSpec
+from callcenter.ami.queues import QueueSync
+from callcenter.domain.agents import AgentSpec, Duty
 
 
 def agent(agent_id: str, *services: str) -> AgentSpec:

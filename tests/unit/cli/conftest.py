@@ -86,5 +86,5 @@ def populated(state_dir: Path, populated_template: Path) -> Path:
 def no_installed_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default config location, empty: a config installed on this machine must not leak into the tests."""
     default = tmp_path / "etc" / "callcenter.toml"
-    monkeypatch.setattr("callcenter.config.DEFAULT_CONFIG_PATH", default)
+    monkeypatch.setattr("callcenter.config.loading.DEFAULT_CONFIG_PATH", default)
     return default

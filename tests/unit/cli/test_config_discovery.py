@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter import cli
+from callcenter.cli import service
 from callcenter.config import ConfigError, ConfigSource, find_config
 from tests.unit.cli.support import DEMO_CONFIG, dump, err_lines, run
 
@@ -114,7 +114,7 @@ def test_build_root_and_help_need_no_config(
         built.append(root)
         return "Asterisk 22.0.0"
 
-    monkeypatch.setattr(cli, "ensure_root", fake_root)
+    monkeypatch.setattr(service, "ensure_root", fake_root)
     monkeypatch.setenv("CALLCENTER_ASTERISK_ROOT", "/tmp/somewhere")
     result = run(capsys, "asterisk", "build-root")
     assert (result.code, result.out) == (0, "Asterisk 22.0.0\n")

@@ -1,0 +1,161 @@
+"""Running the call center: `serve`, `run` (sandbox Asterisk + service), `demo`, and `asterisk ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from callcenter.app import serving
+from callcenter.asterisk.process import AsteriskError, AsteriskProcess
+from callcenter.asterisk.render import InstanceLayout
+from callcenter.asterisk.root import ensure_root
+from callcenter.asterisk.sandbox import Sandbox
+from callcenter.cli.common import Invocation, add_force, command_hint, project_dir, reading, store_used
+from callcenter.config import ConfigError, ami_secret_path
+from callcenter.demo.run import DEMO_CALLER, demo_call
+from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.domain.numbers import normalise_number
+
+
+def add_commands(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run the FastAGI server and the AMI link against a running Asterisk")
+    add_force(s)
+    s.set_defaults(handler=cmd_serve)
+
+    s = sub.add_parser("run", help="start the sandbox Asterisk and the service together (Ctrl-C stops both)")
+    s.add_argument("--no-demo", action="store_true", help="skip seeding demo ratings and the scripted demo call")
+    add_force(s)
+    s.set_defaults(handler=cmd_run)
+
+    s = sub.add_parser("demo", help="place one scripted call through the running system and print its transcript")
+    s.add_argument("--number", default=DEMO_CALLER, help=f"the caller's number (default {DEMO_CALLER})")
+    s.set_defaults(handler=cmd_demo)
+
+
+def add_asterisk_commands(sub: Any) -> None:
+    ast = sub.add_parser("asterisk", help="the sandbox Asterisk").add_subparsers(
+        title="asterisk commands", metavar="COMMAND"
+    )
+    s = ast.add_parser("build-root", help="build (or check) the private Asterisk 22 root")
+    s.set_defaults(handler=cmd_asterisk_build_root, needs_config=False)
+    s = ast.add_parser("render", help="render asterisk-conf/ and dialplan/ into the instance directory")
+    s.set_defaults(handler=cmd_asterisk_render)
+    s = ast.add_parser("start", help="render and start the sandbox Asterisk in the background")
+    s.set_defaults(handler=cmd_asterisk_start)
+    s = ast.add_parser("stop", help="stop the sandbox Asterisk")
+    s.set_defaults(handler=cmd_asterisk_stop)
+    s = ast.add_parser("cli", help="run one Asterisk CLI command, e.g. `queue show`")
+    s.add_argument("command", nargs="+", help="the CLI command")
+    s.set_defaults(handler=cmd_asterisk_cli)
+
+
+async def cmd_serve(run: Invocation) -> int:
+    stop = asyncio.Event()
+    async with serving(run.config, run.agents, force=run.args.force):
+        store_used(run, "serving: migrated, roster loaded")
+        await wait_for_signal(stop)
+    return 0
+
+
+async def cmd_run(run: Invocation) -> int:
+    sandbox = Sandbox(run.config, project_dir(), run.agents)
+    version = await sandbox.prepare()
+    await sandbox.start(foreground=True)
+    try:
+        async with serving(sandbox.config, run.agents, force=run.args.force) as center:
+            store_used(run, "serving: migrated, roster loaded")
+            c = sandbox.config
+            print(
+                f"\n{version} and callcenter are running:\n"
+                f"  SIP      udp {c.asterisk.sip_host}:{c.asterisk.sip_port}  service number "
+                f"{c.asterisk.service_number} (trunk accepts {c.asterisk.trunk_match})\n"
+                f"  AMI      tcp {c.ami.host}:{c.ami.port}  users {c.ami.username!r} (service), "
+                f"{c.asterisk.driver_username!r} (demo/tests); secrets in {ami_secret_path(c).parent}\n"
+                f"  FastAGI  tcp {c.agi.host}:{center.agi.port}\n"
+                f"  store    {c.store.shown}\n"
+                f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
+                f"Press Ctrl-C to stop both.\n",
+                flush=True,
+            )
+            if not run.args.no_demo:
+                seeded = await seed_history(center.store, DEMO_HISTORY)
+                if seeded:
+                    print(f"seeded {seeded} past rated calls for the demo agents", flush=True)
+                await demo_call(c, run.agents, out=lambda line: print(line, flush=True), store=center.store)
+            print(f"\n{run_hint(run)}", flush=True)
+            await wait_for_signal(asyncio.Event())
+    finally:
+        await sandbox.stop()
+    return 0
+
+
+def run_hint(run: Invocation) -> str:
+    """What to try next while `run` keeps going, as commands that work when typed in another terminal."""
+    first = run.agents[0].id if run.agents else "1001"
+    return (
+        f"The call center keeps running: call {run.config.asterisk.service_number} from a softphone, `make demo` "
+        f"for another scripted call, `{command_hint(run, 'ratings', 'show', '--agent', first)}` for the new "
+        "numbers. Ctrl-C stops."
+    )
+
+
+async def cmd_demo(run: Invocation) -> int:
+    number = normalise_number(run.args.number)
+    if number is None:
+        raise ConfigError(f"--number {run.args.number!r} is not a phone number")
+    async with await reading(run) as store:
+        await demo_call(run.config, run.agents, number=number, store=store)
+    return 0
+
+
+async def cmd_asterisk_build_root(run: Invocation) -> int:
+    print(await ensure_root(run.config.asterisk.root))
+    return 0
+
+
+async def cmd_asterisk_render(run: Invocation) -> int:
+    sandbox = Sandbox(run.config, project_dir(), run.agents)
+    await sandbox.prepare()
+    assert sandbox.layout is not None
+    print(f"rendered into {sandbox.layout.etc}")
+    return 0
+
+
+async def cmd_asterisk_start(run: Invocation) -> int:
+    config = run.config
+    sandbox = Sandbox(config, project_dir(), run.agents)
+    version = await sandbox.prepare()
+    await sandbox.start(foreground=False)
+    print(f"{version} running (instance {config.asterisk.instance}, AMI 127.0.0.1:{config.ami.port})")
+    return 0
+
+
+async def cmd_asterisk_stop(run: Invocation) -> int:
+    config = run.config
+    await AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance)).stop()
+    print("stopped")
+    return 0
+
+
+async def cmd_asterisk_cli(run: Invocation) -> int:
+    config = run.config
+    process = AsteriskProcess(InstanceLayout(config.asterisk.root, config.asterisk.instance))
+    if not await process.running():
+        raise AsteriskError(f"no Asterisk runs for instance {config.asterisk.instance!r}: `make run` first")
+    print(await process.cli(" ".join(run.args.command)), end="")
+    return 0
+
+
+async def wait_for_signal(stop: asyncio.Event) -> None:
+    """Return on SIGINT/SIGTERM (Ctrl-C in `make run`, systemd's stop)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
