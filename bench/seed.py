@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from callcenter.domain import naming
 from callcenter.store import AgentDef, CategoryDef, ServiceDef, SqliteStore
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, MAX_SCORE, MIN_SCORE, OVERALL
 from callcenter.store.timestamps import to_db
@@ -49,7 +50,7 @@ def agent_def(index: int) -> AgentDef:
         interface=f"PJSIP/agent{index}",
         kind="sip",
         services=services,
-        queues=(f"agent-{index}", *(f"service-{s}" for s in services)),
+        queues=(naming.agent_queue(str(index)), *(naming.service_queue(s) for s in services)),
     )
 
 
@@ -189,7 +190,7 @@ def _call_row(call_id: int, uniqueid: str, client: int, agent: str, start: datet
         client,
         agent,
         SERVICE,
-        f"agent-{int(agent[1:])}",
+        naming.agent_queue(str(int(agent[1:]))),
         to_db(start),
         to_db(start + timedelta(seconds=1)),
         to_db(start + timedelta(seconds=21)),

@@ -11,6 +11,7 @@ from bench.config import Config, Worlds
 from bench.report import Section
 from bench.seed import CATEGORY_IDS, SERVICE, T0, Scores, World, add_answered_calls, add_clients, number_of
 from bench.timing import Op, Parts, Stats, format_count, measure, timed
+from callcenter.domain import naming
 from callcenter.domain.pins import ROUNDS, check_client_pin, hash_client_pin
 from callcenter.domain.policy import Candidate, Policy, caller_priority, rank, score
 from callcenter.domain.summaries import ratings as to_ratings
@@ -184,7 +185,7 @@ def _call_op(world: World, parts: Parts) -> Op:
         t1 = ns()
         await store.set_call_service(uniqueid, SERVICE)
         t2 = ns()
-        await store.call_queued(uniqueid, f"service-{SERVICE}", NOW + timedelta(seconds=5))
+        await store.call_queued(uniqueid, naming.service_queue(SERVICE), NOW + timedelta(seconds=5))
         t3 = ns()
         await store.call_answered(uniqueid, agent, NOW + timedelta(seconds=20))
         t4 = ns()

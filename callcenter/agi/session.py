@@ -49,16 +49,13 @@ _DEFAULT_DIGIT_WAIT = 10.0
 # GET DATA collects into char data[1024]
 _MAX_GET_DATA_DIGITS = 1023
 _APP_NAME = re.compile(r"[A-Za-z0-9_]+")
-_SAY_DIGITS = re.compile(r"[0-9*#]+")
 # AGI commands whose name takes two words (GET FULL VARIABLE takes three)
 _MULTIWORD = frozenset(
     {"ASYNCAGI", "CHANNEL", "CONTROL", "DATABASE", "GET", "RECEIVE", "RECORD", "SAY", "SEND", "SET", "SPEECH"}
     | {"STREAM", "TDD", "WAIT"}
 )
-_INT32 = range(-(2**31), 2**31)
 # res_agi.c answers 510 (unknown command), 520 (usage), 503 (out of memory), 511 (dead channel) besides 200
 _COMMAND_ERROR_CODES = frozenset({503, 510, 520})
-_SAY_KEY_FILES = {"*": "digits/star", "#": "digits/pound"}
 
 
 class PlayTime(Protocol):
@@ -328,12 +325,6 @@ class AGISession:
             raise ValueError("variable name is empty")
         await self.command("SET", "VARIABLE", name, value)
 
-    async def verbose(self, message: str, level: int = 1) -> None:
-        """A line in Asterisk's verbose log (shown at `core set verbose` >= level, 1..4)."""
-        if level not in range(1, 5):
-            raise ValueError(f"verbose level must be 1..4, got {level}")
-        await self.command("VERBOSE", message, level)
-
     async def exec(self, app: str, *args: str, timeout: float | None = None) -> Reply:
         """Run a dialplan application, args joined with "," as in the dialplan; returns its raw reply.
 
@@ -398,48 +389,6 @@ class AGISession:
             raise AGIProtocolError(f"GET DATA returned {reply.result[:40]!r}, not DTMF digits")
         return Digits(digits=reply.result, timed_out=reply.data == "timeout")
 
-    async def say_digits(
-        self,
-        digits: str,
-        escape_digits: str = "",
-        *,
-        timeout: float | None = None,
-    ) -> str | None:
-        """Say each digit ("1 2 3"); returns the escape digit pressed, or None. Failures as stream_file."""
-        if not _SAY_DIGITS.fullmatch(digits):
-            raise ValueError(f"SAY DIGITS takes digits, * and #: {digits!r}")
-        _check_escape_digits(escape_digits)
-        reply = await self.command(
-            "SAY",
-            "DIGITS",
-            digits,
-            escape_digits,
-            timeout=self.media_deadline([_SAY_KEY_FILES.get(key, f"digits/{key}") for key in digits])
-            if timeout is None
-            else timeout,
-        )
-        return await self._digit_or_failure("SAY DIGITS", digits, reply)
-
-    async def say_number(
-        self,
-        number: int,
-        escape_digits: str = "",
-        *,
-        timeout: float | None = None,
-    ) -> str | None:
-        """Say a number ("one hundred twenty-three"); returns the escape digit pressed, or None."""
-        if isinstance(number, bool) or number not in _INT32:
-            raise ValueError(f"SAY NUMBER takes a 32-bit integer, got {number!r}")
-        _check_escape_digits(escape_digits)
-        reply = await self.command(
-            "SAY",
-            "NUMBER",
-            number,
-            escape_digits,
-            timeout=self.media_deadline(_number_files(number)) if timeout is None else timeout,
-        )
-        return await self._digit_or_failure("SAY NUMBER", str(number), reply)
-
 
 def _command_name(words: tuple[str | int, ...]) -> str:
     """The command's keywords ("GET DATA"), for logs and errors: never its arguments (caller data)."""
@@ -450,11 +399,3 @@ def _command_name(words: tuple[str | int, ...]) -> str:
     if len(upper) >= 2 and upper[0] in _MULTIWORD:
         return " ".join(keywords[:2])
     return keywords[0] if keywords else "command"
-
-
-def _number_files(number: int) -> list[str]:
-    """More files than SAY NUMBER plays for ``number`` in English, for its deadline: each digit's file and each
-    digit's scale word ("hundred", "thousand", ...), and "minus"."""
-    digits = str(abs(number))
-    files = [f"digits/{digit}" for digit in digits] + ["digits/thousand"] * len(digits)
-    return ["digits/minus", *files] if number < 0 else files

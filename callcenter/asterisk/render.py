@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callcenter.config import Config, ensure_secret
+from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -145,14 +146,15 @@ def _write_private(path: Path, text: str) -> None:
 
 def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
     lines = [
-        f"CC_AGI={config.agi_url}",
-        f"CC_SERVICE_NUMBER={config.asterisk.service_number}",
-        f"CC_RING_TIMEOUT={config.journey.ring_timeout}",
-        f"CC_QUEUE_TIMEOUT={config.journey.queue_timeout}",
-        "; the shared queue a caller is put in when the IVR cannot run before they chose a service (cc-fallback)",
-        f"CC_DEFAULT_SERVICE={config.services[0].id if config.services else ''}",
-        "; how cc-agent-offer reaches each agent",
-        *(f"CC_IFACE_{a.id}={a.interface}" for a in agents),
+        f"{naming.AGI_URL}={config.agi_url}",
+        f"{naming.SERVICE_NUMBER}={config.asterisk.service_number}",
+        f"{naming.RING_TIMEOUT}={config.journey.ring_timeout}",
+        f"{naming.QUEUE_TIMEOUT}={config.journey.queue_timeout}",
+        "; the shared queue a caller is put in when the IVR cannot run before they chose a service "
+        f"({naming.FALLBACK})",
+        f"{naming.DEFAULT_SERVICE}={config.services[0].id if config.services else ''}",
+        f"; how {naming.AGENT_OFFER} reaches each agent",
+        *(f"{naming.iface_global(a.id)}={a.interface}" for a in agents),
     ]
     return "\n".join(lines) + "\n"
 
@@ -160,17 +162,21 @@ def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
 def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
     lines: list[str] = []
     for service in config.services:
-        lines += [f"; shared queue of service {service.name}", f"[service-{service.id}](cc-queue)", ""]
+        lines += [
+            f"; shared queue of service {service.name}",
+            f"[{naming.service_queue(service.id)}]({naming.QUEUE_TEMPLATE})",
+            "",
+        ]
     for agent in agents:
         lines += [
             f"; {agent.name}'s own queues; callers with a good reputation join the weighted one, which",
             "; app_queue serves first when the agent is free",
             "; the agent logged out, paused or cannot be reached: callers waiting for them leave (LEAVEEMPTY) and",
             "; choose someone else, rather than wait for queue_timeout (a busy agent is still waited for)",
-            f"[{agent.own_queue}](cc-queue)",
+            f"[{agent.own_queue}]({naming.QUEUE_TEMPLATE})",
             "leavewhenempty = paused,unavailable,invalid",
             "",
-            f"[{agent.preferred_queue}](cc-queue)",
+            f"[{agent.preferred_queue}]({naming.QUEUE_TEMPLATE})",
             "weight = 10",
             "leavewhenempty = paused,unavailable,invalid",
             "",
@@ -190,7 +196,7 @@ def pjsip_agents_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
 [{endpoint}]
 type = endpoint
 transport = transport-udp
-context = cc-agents
+context = {naming.AGENTS}
 disallow = all
 allow = ulaw,alaw,gsm
 dtmf_mode = rfc4733

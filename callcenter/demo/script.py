@@ -19,6 +19,7 @@ from typing import Any
 from panoramisk.message import Message
 
 from callcenter.ami.link import AMILink
+from callcenter.domain import naming
 
 Predicate = Callable[[Message], bool]
 READ = re.compile(r"^EXEC Read (?:\"(?P<quoted>.*)\"|(?P<plain>\S+))", re.DOTALL)
@@ -193,8 +194,8 @@ class Driver:
         action_id = f"cc-call-{self.token()}-{self._epoch}"
         mark = self.log.mark()
         await self.originate(
-            f"Local/{service_number}@cc-inbound/n",
-            "cc-test-phone",
+            naming.inbound_call(service_number),
+            naming.TEST_PHONE,
             "s",
             callerid=f'"caller" <{callerid}>' if callerid else '"anonymous" <anonymous>',
             action_id=action_id,

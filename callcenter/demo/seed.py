@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from callcenter.domain import naming
 from callcenter.store import Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 
@@ -46,7 +47,7 @@ async def seed_history(
             client = await store.client_for_number(callers[made % len(callers)], at)
             assert client is not None
             await store.start_call(uniqueid, uniqueid, client.id, service, at)
-            await store.call_queued(uniqueid, f"agent-{agent_id}", at)
+            await store.call_queued(uniqueid, naming.agent_queue(agent_id), at)
             await store.call_answered(uniqueid, agent_id, at + timedelta(seconds=20))
             await store.call_ended(uniqueid, "answered", at + timedelta(minutes=4))
             given = dict(zip(categories, scores, strict=True))

@@ -4,14 +4,14 @@ what, what Asterisk did. Pure: events in, lines out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from panoramisk.message import Message
 
 from callcenter.demo.script import read_files
+from callcenter.domain import naming
 
-AGENT_CHANNEL = re.compile(r"^Local/(?P<agent>[0-9]+)@cc-(?:demo-agent|agent-offer)-")
+AGENT_CHANNEL = naming.AGENT_CHANNEL
 WORDS = {
     "cc/point": "point",
     "digits/star": "star",

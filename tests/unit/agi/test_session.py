@@ -51,7 +51,7 @@ async def test_get_variable_value_unset_and_empty() -> None:
         assert await task == "Smith (home)"
 
 
-async def test_set_variable_verbose_answer_exact_bytes() -> None:
+async def test_set_variable_answer_exact_bytes() -> None:
     async with session_and_fake() as (session, fake):
         task = asyncio.create_task(session.set_variable("CC_RESULT", "DONE"))
         await fake.expect(b"SET VARIABLE CC_RESULT DONE\n", b"200 result=1\n")
@@ -60,10 +60,6 @@ async def test_set_variable_verbose_answer_exact_bytes() -> None:
         task = asyncio.create_task(session.set_variable("CC_NOTE", 'a "quoted" value'))
         await fake.expect(b'SET VARIABLE CC_NOTE "a \\"quoted\\" value"\n', b"200 result=1\n")
         await task
-
-        verbose = asyncio.create_task(session.verbose("hello world", 3))
-        await fake.expect(b'VERBOSE "hello world" 3\n', b"200 result=1\n")
-        await verbose
 
         answer = asyncio.create_task(session.answer())
         await fake.expect(b"ANSWER\n", b"200 result=0\n")
@@ -246,21 +242,6 @@ async def test_get_data_refuses_non_digits() -> None:
             await task
 
 
-async def test_say_digits_and_number() -> None:
-    async with session_and_fake() as (session, fake):
-        task = asyncio.create_task(session.say_digits("5551234", "#"))
-        await fake.expect(b"SAY DIGITS 5551234 #\n", b"200 result=0\n")
-        assert await task is None
-
-        number = asyncio.create_task(session.say_number(123))
-        await fake.expect(b'SAY NUMBER 123 ""\n', b"200 result=0\n")
-        assert await number is None
-
-        number = asyncio.create_task(session.say_number(-7, "0123456789"))
-        await fake.expect(b"SAY NUMBER -7 0123456789\n", b"200 result=50\n")
-        assert await number == "2"
-
-
 async def test_exec_joins_arguments_like_the_dialplan() -> None:
     async with session_and_fake() as (session, fake):
         task = asyncio.create_task(session.exec("Playback", "foo&bar"))
@@ -307,9 +288,6 @@ async def test_hangup_of_a_dead_channel_is_quiet() -> None:
         lambda s: s.stream_file("x", "z"),
         lambda s: s.get_data("x", -1, 4),
         lambda s: s.get_data("x", 1000, 0),
-        lambda s: s.say_digits("12a"),
-        lambda s: s.say_number(2**31),
-        lambda s: s.verbose("x", 5),
         lambda s: s.exec("Bad App"),
         lambda s: s.exec("Dial", "PJSIP/1,30"),
         lambda s: s.get_variable(""),
@@ -413,7 +391,6 @@ async def test_reply_deadlines_follow_the_command() -> None:
         await spy.get_data("cc/menu", 5000, 4)
         await spy.get_data("cc/menu", 0, 1)
         await spy.get_data("", 3000, 2)
-        await spy.say_digits("1*")
         await spy.stream_file("cc/nobody-knows")
         await spy.get_data("cc/menu", 5000, 4, timeout=7.0)
     # None: the session's command_timeout. Media: 5 % playback slack, 0.1 s per file, the 1 s margin, the waits
@@ -426,7 +403,6 @@ async def test_reply_deadlines_follow_the_command() -> None:
         pytest.approx(2.0 * 1.05 + 0.1 + 4 * 5.0 + 1.0),
         pytest.approx(2.0 * 1.05 + 0.1 + 10.0 + 1.0),  # timeout 0: Asterisk's 10 s per digit
         pytest.approx(2 * 3.0 + 1.0),  # no file: only the digits' wait
-        pytest.approx(1.0 * 1.05 + 0.2 + 1.0),
         pytest.approx(30.0 * 1.05 + 0.1 + 1.0),  # an unknown sound: the conservative fallback
         7.0,
     ]
