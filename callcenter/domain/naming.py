@@ -183,7 +183,8 @@ SERVICE: Final = "CC_SERVICE"
 QUEUE: Final = "CC_QUEUE"
 QUEUE_OPTS: Final = "CC_QUEUE_OPTS"
 PRIO: Final = "CC_PRIO"
-# how the caller's last try ended (declined, no_answer, timeout, failed): the call-end route's outcome
+# how the caller's last try ended (declined, no_answer, timeout, failed): the call-end route's outcome (routes
+# only, see ROUTE_VARIABLES)
 LAST_OUTCOME: Final = "CC_LAST_OUTCOME"
 # the caller pressed 1 while waiting (cc-queue-exit)
 LEFT_QUEUE: Final = "CC_LEFT_QUEUE"
@@ -247,10 +248,10 @@ DIALPLAN_LOCALS: Final = frozenset(
 
 # What the routes and the dialplan both use: each is set on one side and read on the other
 SHARED_VARIABLES: Final = frozenset(
-    {RESULT, CALL, AGENT, SERVICE, QUEUE, QUEUE_OPTS, PRIO, LAST_OUTCOME, LEFT_QUEUE, SCREEN, WAITING_IN, CALLER_CHAN}
+    {RESULT, CALL, AGENT, SERVICE, QUEUE, QUEUE_OPTS, PRIO, LEFT_QUEUE, SCREEN, WAITING_IN, CALLER_CHAN}
     | {ECHO, AGI_URL, RING_TIMEOUT, QUEUE_TIMEOUT, DEFAULT_SERVICE, DEMO_TALK}
 )
-ROUTE_VARIABLES: Final = frozenset({CHOSEN, EXCLUDE, DIGITS})
+ROUTE_VARIABLES: Final = frozenset({CHOSEN, EXCLUDE, DIGITS, LAST_OUTCOME})
 # Families of variables: the prefix, then an agent id
 VARIABLE_PREFIXES: Final = frozenset({IFACE_PREFIX, DEMO_MODE_PREFIX, DEMO_SCORE_PREFIX})
 # rendered for operators' own dialplans (the service number as a global), not used by ours
