@@ -40,7 +40,7 @@ class CallReaper:
         journaled: Callable[[str], bool] = lambda _: False,
     ) -> None:
         self.store = store
-        # calls with writes still in the journal (flows/pending.py): their end is known, only not stored yet
+        # calls with writes still in the journal (callcenter/journal.py): their end is known, only not stored yet
         self.journaled = journaled
         self.ami = ami
         self.queue_log = queue_log

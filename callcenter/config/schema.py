@@ -100,9 +100,9 @@ class StoreConfig:
     url: str = ""
     path: Path = Path("var/callcenter.db")
     # how long the service waits for another process's write lock: short, since a caller is listening; a rating
-    # that cannot be written in time is kept and written later (flows/pending.py)
+    # that cannot be written in time is kept and written later (callcenter/journal.py)
     busy_timeout: float = 1.0
-    # the write-behind journal of calls and ratings the store could not take (flows/pending.py); default: beside
+    # the write-behind journal of calls and ratings the store could not take (callcenter/journal.py); default: beside
     # the SQLite file, or callcenter.pending.jsonl in state_dir for a server store
     journal: Path | None = None
 
@@ -131,7 +131,7 @@ class JourneyConfig:
     queue_timeout: int = 300
     # a caller who left an answered call unrated is reminded on calls within this many days
     remind_days: int = 14
-    # seconds between two scans for call rows whose channels are gone (callcenter/reaper.py)
+    # seconds between two scans for call rows whose channels are gone (callcenter/ami/reaper.py)
     reap_interval: float = 30.0
 
 
