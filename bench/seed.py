@@ -47,7 +47,7 @@ def agent_def(index: int) -> AgentDef:
     return AgentDef(
         id=f"a{index:05d}",
         name=f"Agent {index}",
-        interface=f"PJSIP/agent{index}",
+        interface=naming.pjsip_interface(naming.sip_endpoint(str(index))),
         kind="sip",
         services=services,
         queues=(naming.agent_queue(str(index)), *(naming.service_queue(s) for s in services)),
