@@ -17,13 +17,22 @@ from callcenter.ami.link import AMIActionError, AMILink, AMISettings
 from callcenter.app import CallCenter, serving
 from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.sandbox import Sandbox
-from callcenter.config import Config, load_config
+from callcenter.config import Config, StoreConfig, load_config
 from callcenter.config.roster import load_roster
 from callcenter.demo.script import Driver
 from callcenter.domain.agents import AgentSpec
+from callcenter.store.opening import StoreUrl
 
 PROJECT = Path(__file__).resolve().parents[2]
 ROOT = Path(os.environ.get("CALLCENTER_ASTERISK_ROOT", "/var/cache/callcenter/asterisk-root"))
+
+
+def store_at(store: StoreConfig, path: Path) -> StoreConfig:
+    """The store config with its SQLite file at ``path``. Loading derives ``url`` and ``journal`` from the file the
+    config names, so replacing ``path`` alone would leave every test on the session's one database and journal."""
+    return dataclasses.replace(
+        store, url=StoreUrl.sqlite(path).url, path=path, journal=path.with_name(path.name + ".pending.jsonl")
+    )
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -89,7 +98,7 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
 async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[CallCenter]:
     config = dataclasses.replace(
         asterisk.config,
-        store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
+        store=store_at(asterisk.config.store, tmp_path / "cc.db"),
         # the session's instance is not the config's: the reaper reads that instance's queue_log
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )

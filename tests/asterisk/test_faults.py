@@ -21,7 +21,7 @@ from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.store import Call, SqliteStore
 from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
-from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.conftest import AsteriskUnderTest, store_at
 from tests.asterisk.ivr import agent_on_a_call, offered, store_of, wait_for_busy_favourite
 from tests.asterisk.service import service_process
 
@@ -436,7 +436,7 @@ async def test_a_stalled_ami_link_costs_the_rating_caller_nothing_and_is_recover
         asterisk.config,
         # pings far enough apart that the stall is not noticed before the read-back is checked (it is afterwards)
         ami=dataclasses.replace(asterisk.config.ami, port=await proxy.start(), ping_interval=8),
-        store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
+        store=store_at(asterisk.config.store, tmp_path / "cc.db"),
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
     try:

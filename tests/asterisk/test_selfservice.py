@@ -20,7 +20,7 @@ from callcenter.domain.pins import check_client_pin, hash_client_pin
 from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
-from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.conftest import AsteriskUnderTest, store_at
 from tests.asterisk.ivr import offer_of, offered, restart_asterisk, store_of
 
 pytestmark = [
@@ -411,9 +411,7 @@ async def test_outside_phone_agent_logs_in_by_access_number_and_takes_a_call(
 async def test_presence_survives_a_service_restart_and_is_restored_after_an_asterisk_restart(
     asterisk: AsteriskUnderTest, driver: Driver, tmp_path: Path
 ) -> None:
-    config = dataclasses.replace(
-        asterisk.config, store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db")
-    )
+    config = dataclasses.replace(asterisk.config, store=store_at(asterisk.config.store, tmp_path / "cc.db"))
 
     async def members() -> dict[tuple[str, str], tuple[str, str]]:
         status = await driver.link.send_list({"Action": "QueueStatus"})
