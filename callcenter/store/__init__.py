@@ -5,7 +5,6 @@ Code outside this package depends on the ``api`` protocols and the ``models``; o
 """
 
 from callcenter.store.api import CallStore, EvaluationStore, PresenceStore, RatingStore, RosterStore, Store
-from callcenter.store.db import Database
 from callcenter.store.errors import (
     EvaluationRefused,
     MigrationError,
@@ -17,7 +16,6 @@ from callcenter.store.errors import (
     StoreUnavailableError,
     UnknownReferenceError,
 )
-from callcenter.store.migrate import migrate
 from callcenter.store.models import (
     Agent,
     AgentDef,
@@ -38,7 +36,9 @@ from callcenter.store.models import (
     ServiceDef,
     SyncSummary,
 )
-from callcenter.store.sqlite import SqliteStore
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import migrate
+from callcenter.store.sqlite.store import SqliteStore
 
 __all__ = [
     "Agent",
