@@ -19,6 +19,7 @@ from typing import Final, Literal
 
 from callcenter.store.api import Store
 from callcenter.store.errors import StoreError
+from callcenter.store.postgres import PostgresStore
 from callcenter.store.sqlite import SqliteStore
 
 SQLITE: Final = "sqlite"
@@ -75,24 +76,24 @@ def redacted(url: str) -> str:
 async def open_serving(url: StoreUrl, *, busy_timeout: float, half_life_days: float | None) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open(url.target, busy_timeout_ms=_ms(busy_timeout), half_life_days=half_life_days)
-    raise _no_backend(url)
+    return await PostgresStore.open(
+        url.target, busy_timeout_ms=_ms(busy_timeout), half_life_days=half_life_days, name=str(url)
+    )
 
 
 async def open_migrated(url: StoreUrl, *, busy_timeout: float) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open_migrated(url.target, busy_timeout_ms=_ms(busy_timeout))
-    raise _no_backend(url)
+    return await PostgresStore.open_migrated(url.target, busy_timeout_ms=_ms(busy_timeout), name=str(url))
 
 
 async def open_existing(url: StoreUrl, *, readonly: bool = True, busy_timeout: float = 5.0) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open_existing(url.target, readonly=readonly, busy_timeout_ms=_ms(busy_timeout))
-    raise _no_backend(url)
+    return await PostgresStore.open_existing(
+        url.target, readonly=readonly, busy_timeout_ms=_ms(busy_timeout), name=str(url)
+    )
 
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def _no_backend(url: StoreUrl) -> StoreError:
-    return StoreError(f"store url {url}: the {url.backend} backend is not available")

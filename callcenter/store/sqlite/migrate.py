@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Final
 
 import aiosqlite
@@ -34,7 +35,11 @@ class Migration:
 
 def bundled_migrations() -> tuple[Migration, ...]:
     """The migrations shipped in the package, checked to be numbered 1, 2, 3, ... without gaps."""
-    folder = resources.files("callcenter.store.sqlite").joinpath("migrations")
+    return read_migrations(resources.files("callcenter.store.sqlite").joinpath("migrations"))
+
+
+def read_migrations(folder: Traversable) -> tuple[Migration, ...]:
+    """The ``NNNN_name.sql`` files of ``folder`` (each backend has its own), in order, checked for gaps."""
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _FILENAME.match(entry.name)

@@ -1,0 +1,202 @@
+"""A real PostgreSQL for the tests: a throwaway cluster the test run starts and stops, or an existing server.
+
+The cluster lives in a temporary directory, listens on a free loopback port and on a socket in that directory,
+and runs with durability off (fsync, synchronous_commit, full_page_writes): the tests need a real server, not a
+durable one. Every test gets a database of its own, copied from a migrated template (``CREATE DATABASE ...
+TEMPLATE``, a few ms), so nothing leaks between tests and no test pays for the migrations.
+
+``CALLCENTER_TEST_POSTGRES_URL=postgresql://user@host:port/dbname`` uses that server instead (the user must be
+allowed to create databases); the databases the run creates there are dropped again.
+
+Nothing here skips: a machine where PostgreSQL cannot be found or started fails the tests that need it, with the
+reason (the README's test command needs Debian's ``postgresql`` package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import asyncpg
+
+from callcenter.store.postgres.db import Database
+from callcenter.store.postgres.migrate import migrate
+
+ENV_URL: Final = "CALLCENTER_TEST_POSTGRES_URL"
+USER: Final = "callcenter"
+# Debian keeps initdb and pg_ctl out of PATH, in one directory per major version
+DEBIAN_BINARIES: Final = "/usr/lib/postgresql/*/bin"
+START_TIMEOUT: Final = 60
+
+
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL could not be found or started: the tests that need it fail with this."""
+
+
+def find_binary(name: str) -> str:
+    """``name`` (initdb, pg_ctl) on PATH, else in the newest /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(
+        glob.glob(f"{DEBIAN_BINARIES}/{name}"), key=lambda p: int(Path(p).parts[-3].split(".")[0]), reverse=True
+    )
+    if candidates:
+        return candidates[0]
+    raise PostgresUnavailable(
+        f"PostgreSQL's {name} is neither on PATH nor in {DEBIAN_BINARIES}: install PostgreSQL "
+        f"(Debian: apt-get install postgresql) or set {ENV_URL} to a server the tests may create databases on"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@dataclass
+class PostgresServer:
+    """A server the tests may create databases on, reached through ``admin_url`` (a database to connect to)."""
+
+    admin_url: str
+    prefix: str = field(default_factory=lambda: f"cc_{uuid.uuid4().hex[:8]}")
+    template: str | None = None
+    _names: Iterator[int] = field(default_factory=itertools.count)
+    created: list[str] = field(default_factory=list)
+
+    def url(self, dbname: str) -> str:
+        return with_database(self.admin_url, dbname)
+
+    async def create_database(self, *, migrated: bool = True) -> str:
+        """A new database, empty or (``migrated``) at the current schema with nothing in it; its URL."""
+        name = f"{self.prefix}_{next(self._names)}"
+        source = "template0"
+        if migrated:
+            source = self.template or await self._make_template()
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        self.created.append(name)
+        return self.url(name)
+
+    async def drop_database(self, url: str) -> None:
+        name = urllib.parse.urlsplit(url).path.lstrip("/")
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with contextlib.suppress(ValueError):
+            self.created.remove(name)
+
+    async def drop_all(self) -> None:
+        for name in list(self.created):
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+        if self.template is not None:
+            await self._admin(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            self.template = None
+
+    async def _make_template(self) -> str:
+        name = f"{self.prefix}_template"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        async with await Database.open(self.url(name)) as db:
+            await migrate(db)
+        self.template = name
+        return name
+
+    async def _admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(self.admin_url, timeout=30)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+
+@dataclass
+class Cluster:
+    """A throwaway cluster under ``root``; as root, its files and processes belong to the ``postgres`` user
+    (initdb refuses to run as root)."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(
+            initdb, "-D", str(self.data), "-U", USER, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"
+        )
+        options = " ".join(
+            (
+                "-c listen_addresses=127.0.0.1",
+                f"-p {self.port}",
+                f"-k {self.root}",
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                "-c max_connections=300",
+            )
+        )
+        log = self.root / "postgres.log"
+        try:
+            self._run(
+                pg_ctl, "-D", str(self.data), "-o", options, "-l", str(log), "-w", "-t", str(START_TIMEOUT), "start"
+            )
+        except PostgresUnavailable as exc:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise PostgresUnavailable(f"{exc}\n{tail}") from None
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(find_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def _run(self, *argv: str) -> None:
+        command = ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT + 30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PostgresUnavailable(f"{' '.join(command)}: {exc}") from exc
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """The server for a test run: $CALLCENTER_TEST_POSTGRES_URL, or a throwaway cluster started here."""
+    url = os.environ.get(ENV_URL)
+    if url:
+        server = PostgresServer(url)
+        try:
+            yield server
+        finally:
+            asyncio.run(server.drop_all())
+        return
+    root = Path(tempfile.mkdtemp(prefix="callcenter-pg-"))
+    cluster = Cluster(root)
+    try:
+        cluster.start()
+        yield PostgresServer(cluster.url)
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
