@@ -64,7 +64,11 @@ def translated(exc: BaseException, name: str) -> StoreError | None:
 
 
 def _is_lost(exc: BaseException) -> bool:
-    # asyncpg reports a connection closed under a running operation as an InterfaceError ("connection is closed")
+    # asyncpg reports a connection closed under a running operation as an InterfaceError ("connection is closed"),
+    # and a server that ended the session between two statements (pg_terminate_backend, a restart) as an
+    # InternalClientError of its protocol state ("another operation is in progress"): the connection is gone
+    if isinstance(exc, asyncpg.InternalClientError):
+        return True
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
 
@@ -77,7 +81,7 @@ def mapped(name: str) -> Iterator[None]:
     """Driver errors raised inside become the store's: transient ones StoreBusyError/StoreUnavailableError."""
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError) as exc:
         store_error = translated(exc, name)
         if store_error is None:
             raise

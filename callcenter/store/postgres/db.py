@@ -217,7 +217,7 @@ async def _rollback(conn: PgConn) -> None:
     try:
         if raw.is_in_transaction():
             await raw.execute("ROLLBACK")
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+    except Exception:  # whatever it is, the connection is of no further use
         raw.terminate()
     except asyncio.CancelledError:
         raw.terminate()
