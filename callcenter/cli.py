@@ -56,6 +56,7 @@ from callcenter.numbers import normalise_number
 from callcenter.roster import AgentSpec, load_roster
 from callcenter.roster_sync import SyncRefused
 from callcenter.store import Store, StoreError, opening
+from callcenter.store import copy as store_copy
 
 log = structlog.get_logger(__name__)
 
@@ -236,6 +237,7 @@ def _add_report_commands(sub: Any) -> None:
     s.set_defaults(handler=cmd_db_migrate)
     s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
     s.set_defaults(handler=cmd_db_check)
+    _add_db_copy(db)
 
 
 def _add_evaluation_commands(sub: Any) -> None:
@@ -505,6 +507,25 @@ async def cmd_db_check(run: Invocation) -> int:
         print(line)
     print("aggregates consistent" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+# --- db copy (callcenter/store/copy.py): the configured store's whole history into an empty one --------------------
+
+
+def _add_db_copy(db: Any) -> None:
+    s = db.add_parser("copy", help="copy the whole history into an empty store (e.g. PostgreSQL) and verify it")
+    s.add_argument("--to", required=True, metavar="URL", help="the target store: postgresql://... or sqlite:///path")
+    s.set_defaults(handler=cmd_db_copy)
+
+
+async def cmd_db_copy(run: Invocation) -> int:
+    target = opening.StoreUrl.parse(run.args.to)
+    _store_used(run, f"read-only, copied to {target}")
+    report = await store_copy.copy_between(run.config.store.target, target, busy_timeout=run.config.store.busy_timeout)
+    for line in report.lines():
+        print(line)
+    print(f"copied to {target}: every check passed" if report.ok else f"copied to {target}: CHECKS FAILED (above)")
+    return 0 if report.ok else 1
 
 
 async def cmd_agents_list(run: Invocation) -> int:

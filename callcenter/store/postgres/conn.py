@@ -173,10 +173,18 @@ class PgConn:
         return await self.fetch_all(sql.replace(IN_KEYS, "= ANY(?)"), [*params[:before], list(keys), *params[before:]])
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with mapped(self._name):
-                # COPY: the fastest bulk load there is, in the caller's transaction
-                await self._conn.copy_records_to_table(table, records=[tuple(r) for r in rows], columns=list(columns))
+        """COPY (the fastest bulk load there is), in the caller's transaction; then the table's id sequence, if it
+        has one, is moved past the ids copied, so the next insert gets a new one."""
+        if not rows:
+            return
+        with mapped(self._name):
+            await self._conn.copy_records_to_table(table, records=[tuple(r) for r in rows], columns=list(columns))
+            if "id" in columns:
+                sequence = await self._conn.fetchval("SELECT pg_get_serial_sequence($1, 'id')", table)
+                if sequence is not None:
+                    await self._conn.execute(
+                        f"SELECT setval($1::regclass, GREATEST((SELECT MAX(id) FROM {table}), 1))", sequence
+                    )
 
     async def script(self, sql: str) -> None:
         """Run a script of several statements (a migration), in the caller's transaction."""

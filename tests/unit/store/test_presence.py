@@ -24,7 +24,10 @@ async def test_presence_is_stored_replaced_and_logged(store: SqlStore) -> None:
     assert (got.state, got.reason, got.since) == ("paused", "lunch", at(2))
     async with store.sql.read() as conn:
         rows = await conn.fetch_all("SELECT state, reason, via FROM agent_presence_log ORDER BY id")
-    assert [tuple(r) for r in rows] == [("available", None, "phone"), ("paused", "lunch", "phone")]
+    assert [(r["state"], r["reason"], r["via"]) for r in rows] == [
+        ("available", None, "phone"),
+        ("paused", "lunch", "phone"),
+    ]
 
 
 async def test_presence_refuses_unknown_agents_and_inconsistent_reasons(store: SqlStore) -> None:
