@@ -198,13 +198,21 @@ class Cluster:
             self._run(find_binary("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def _run(self, *argv: str) -> None:
-        command = ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
+        command = [_runuser(), "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT + 30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PostgresUnavailable(f"{' '.join(command)}: {exc}") from exc
         if done.returncode != 0:
             raise PostgresUnavailable(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()}")
+
+
+def _runuser() -> str:
+    # util-linux puts it in /usr/sbin, which a root shell has on PATH but a minimal environment may not
+    for candidate in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise PostgresUnavailable("runuser (util-linux) not found: needed to run initdb and pg_ctl as postgres")
 
 
 @contextlib.contextmanager
