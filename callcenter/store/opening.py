@@ -1,7 +1,9 @@
 """Opening a store by its URL: the only place outside a backend's own package that knows which backends exist.
 
 ``[store] url`` says where a center's state lives: ``sqlite:///path`` (the embedded default, one host) or
-``postgresql://user@host:port/dbname`` (several processes and hosts). Three ways to open, one per kind of process:
+``postgresql://user@host:port/dbname`` (several processes and hosts; ``?search_path=schema`` keeps the tables in a
+schema of their own, ``PGPASSWORD`` or ``~/.pgpass`` the password out of the URL). Three ways to open, one per kind
+of process:
 
 * ``open_serving``: the serving process (``serve``, ``run``). Creates and migrates, and owns the rating half-life
   (the decayed sums are recomputed once if the configured half-life differs from the stored one).

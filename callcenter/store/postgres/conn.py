@@ -33,6 +33,9 @@ _BUSY: Final = (
     asyncpg.DeadlockDetectedError,  # 40P01
     asyncpg.SerializationError,  # 40001
     asyncpg.QueryCanceledError,  # 57014: statement_timeout, or an operator's pg_cancel_backend
+    # another process migrated the schema under a statement this connection had prepared: asyncpg drops its cache,
+    # and the same write goes through when retried
+    asyncpg.InvalidCachedStatementError,
 )
 # Transient too: the server cannot take the write now (gone, restarting, full, read-only after a failover).
 _UNAVAILABLE: Final = (
