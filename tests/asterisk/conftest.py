@@ -87,7 +87,10 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
 async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[CallCenter]:
     config = dataclasses.replace(
         asterisk.config,
-        store=dataclasses.replace(asterisk.config.store, path=tmp_path / "cc.db"),
+        # url too: the loaded config names its store by url (and keeps its journal beside it), path alone is ignored
+        store=dataclasses.replace(
+            asterisk.config.store, url="", path=tmp_path / "cc.db", journal=tmp_path / "cc.db.pending.jsonl"
+        ),
         # the session's instance is not the config's: the reaper reads that instance's queue_log
         asterisk=dataclasses.replace(asterisk.config.asterisk, queue_log=asterisk.layout.queue_log),
     )
