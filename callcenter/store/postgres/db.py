@@ -209,19 +209,24 @@ async def _rollback(conn: PgConn) -> None:
     """End the transaction, whatever state the connection is in; never raises over the error being handled.
 
     A connection that cannot roll back (lost, or interrupted mid-statement) is terminated instead: the server
-    rolls back a dead connection's transaction and frees its lock, and the pool replaces it.
+    rolls back a dead connection's transaction and frees its lock, and the pool replaces it. (A connection the
+    server ended is handed back to the pool by asyncpg itself, and then refuses every call: that is fine too.)
     """
     raw = conn.raw
-    if raw.is_closed():
-        return
     try:
-        if raw.is_in_transaction():
-            await raw.execute("ROLLBACK")
-    except Exception:  # whatever it is, the connection is of no further use
-        raw.terminate()
+        if raw.is_closed() or not raw.is_in_transaction():
+            return
+        await raw.execute("ROLLBACK")
     except asyncio.CancelledError:
-        raw.terminate()
+        _terminate(raw)
         raise
+    except Exception:  # whatever it is, the connection is of no further use
+        _terminate(raw)
+
+
+def _terminate(raw: Connection) -> None:
+    with contextlib.suppress(Exception):  # already released to the pool by asyncpg: nothing left to end
+        raw.terminate()
 
 
 def _redacted(dsn: str) -> str:
