@@ -146,7 +146,7 @@ async def open_resources(
     try:
         yield Resources(
             store=store,
-            journaled=load_journal(config.store.journal),
+            journaled=load_journal(config.store.journal_file),
             ami=AMILink(ami_settings(config)),
             # every media command's reply deadline follows what it plays: read each sound's length once
             sounds=await asyncio.to_thread(SoundLengths.of_root, sounds_root(config)),
@@ -173,7 +173,7 @@ class CallCenter:
         self.queues = QueueSync(self.ami, self.agents, self.penalties, duty_book.duties)
         # the writes of calls and ratings: to the store, or journaled when it cannot take them
         self.recorder = Recorder(
-            store, c.store.journal, on_stored=penalty_follows(self.queues), pending=resources.journaled
+            store, c.store.journal_file, on_stored=penalty_follows(self.queues), pending=resources.journaled
         )
         # the use cases
         self.ratings = Ratings(store, self.recorder, self.queues, c.rules, clock)

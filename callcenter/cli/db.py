@@ -1,4 +1,5 @@
-"""`callcenter db ...`: the schema and the aggregates (``migrate``, ``check``). One module for the whole group."""
+"""`callcenter db ...`: the schema, the aggregates and moving a center between stores (``migrate``, ``check``,
+``copy``). One module for the whole group."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from callcenter.app import migrate_and_sync
 from callcenter.cli.common import Invocation, add_force, reading, store_used
+from callcenter.store import copy as store_copy
+from callcenter.store import opening
 
 
 def add_commands(sub: Any) -> None:
@@ -15,6 +18,9 @@ def add_commands(sub: Any) -> None:
     s.set_defaults(handler=cmd_db_migrate)
     s = db.add_parser("check", help="recompute every rating aggregate from the rows and report differences")
     s.set_defaults(handler=cmd_db_check)
+    s = db.add_parser("copy", help="copy the whole history into an empty store (e.g. PostgreSQL) and verify it")
+    s.add_argument("--to", required=True, metavar="URL", help="the target store: postgresql://... or sqlite:///path")
+    s.set_defaults(handler=cmd_db_copy)
 
 
 async def cmd_db_migrate(run: Invocation) -> int:
@@ -38,3 +44,13 @@ async def cmd_db_check(run: Invocation) -> int:
         print(line)
     print("aggregates consistent" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+async def cmd_db_copy(run: Invocation) -> int:
+    target = opening.StoreUrl.parse(run.args.to)
+    store_used(run, f"read-only, copied to {target}")
+    report = await store_copy.copy_between(run.config.store.target, target, busy_timeout=run.config.store.busy_timeout)
+    for line in report.lines():
+        print(line)
+    print(f"copied to {target}: every check passed" if report.ok else f"copied to {target}: CHECKS FAILED (above)")
+    return 0 if report.ok else 1

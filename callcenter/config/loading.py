@@ -19,7 +19,6 @@ from typing import Any, Literal, TypeVar
 from callcenter.config.schema import Config, ConfigError, StoreConfig
 from callcenter.config.secrets import AMI_SECRET_ENV, with_ami_secret
 from callcenter.store.errors import StoreError
-from callcenter.store.opening import StoreUrl
 
 T = TypeVar("T")
 
@@ -194,12 +193,13 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             # the default store lives in the state dir; an explicit relative path is relative to the file
             store_path = state_dir / store_path.name if store_path == StoreConfig().path else base / store_path
     store_path = store_path.resolve()
+    journal: Path | None
     if target.backend == "sqlite":
-        url = StoreUrl.sqlite(store_path).url
-        journal = store_path.with_name(store_path.name + ".pending.jsonl")
+        # a loaded SQLite config names its file by ``path`` alone (url empty): replacing the path (a test's own
+        # database) then moves the store and, unless [store] journal is set, its journal with it
+        url, journal = "", None
     else:
-        url = target.url
-        journal = state_dir / "callcenter.pending.jsonl"
+        url, journal = target.url, state_dir / "callcenter.pending.jsonl"
     if config.store.journal is not None:
         journal = absolute(config.store.journal)
     return dataclasses.replace(

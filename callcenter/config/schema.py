@@ -96,7 +96,7 @@ class AsteriskConfig:
 class StoreConfig:
     # where the center's state lives: "sqlite:///path" (embedded, one host) or "postgresql://user@host:port/db"
     # (several processes and hosts; keep the password out of the URL: PGPASSWORD or ~/.pgpass). Empty: SQLite at
-    # ``path``. Once loaded, ``url`` is always set and, for SQLite, ``path`` is its absolute file.
+    # ``path``. Once loaded, a SQLite store is named by ``path`` alone (absolute) and ``url`` is empty.
     url: str = ""
     path: Path = Path("var/callcenter.db")
     # how long the service waits for another process's write lock: short, since a caller is listening; a rating
@@ -109,6 +109,15 @@ class StoreConfig:
     @property
     def target(self) -> StoreUrl:
         return StoreUrl.parse(self.url) if self.url else StoreUrl.sqlite(self.path)
+
+    @property
+    def journal_file(self) -> Path:
+        """The journal: ``journal`` if set, else beside the SQLite file (another store, another journal)."""
+        if self.journal is not None:
+            return self.journal
+        if self.target.backend != "sqlite":
+            raise ValueError("a server store's journal is set when the config is loaded")  # loading does
+        return self.path.with_name(self.path.name + ".pending.jsonl")
 
     @property
     def shown(self) -> str:

@@ -1,11 +1,14 @@
 """Persistent state of the call center: roster, clients, calls, mutual evaluations and rating totals.
 
-Code outside this package depends on the ``api`` protocols and the ``models``; only start-up code names
-``SqliteStore``.
+Code outside this package depends on the ``api`` protocols and the ``models`` and opens a store by its URL
+(``opening``); nothing outside names a backend. Inside: ``aggregates`` (the rating arithmetic, no I/O), ``sql/``
+(the repositories, written once for every SQL backend against ``sql.connection``), one folder per backend
+(``sqlite/``: the embedded default, one host; ``postgres/``: asyncpg, several processes and hosts), each with its
+own numbered migrations, and ``copy`` (``db copy``: a whole history from one store into another, verified).
+``SqliteStore`` stays exported here for the tests and benchmarks that build one directly.
 """
 
 from callcenter.store.api import CallStore, EvaluationStore, PresenceStore, RatingStore, RosterStore, Store
-from callcenter.store.db import Database
 from callcenter.store.errors import (
     EvaluationRefused,
     MigrationError,
@@ -17,7 +20,6 @@ from callcenter.store.errors import (
     StoreUnavailableError,
     UnknownReferenceError,
 )
-from callcenter.store.migrate import migrate
 from callcenter.store.models import (
     Agent,
     AgentDef,
@@ -38,7 +40,9 @@ from callcenter.store.models import (
     ServiceDef,
     SyncSummary,
 )
-from callcenter.store.sqlite import SqliteStore
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import migrate
+from callcenter.store.sqlite.store import SqliteStore
 
 __all__ = [
     "Agent",

@@ -34,47 +34,12 @@ Design choices (schema 3):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
-SECONDS_PER_DAY: Final = 86_400.0
+# the arithmetic is the domain's (callcenter/domain/decay.py); the store adds only where it records the half-life
+from callcenter.domain.decay import ABS_TOL, OFF, REL_TOL, SECONDS_PER_DAY, Decay, close_enough
+
 # settings.key under which the half-life of the stored decayed sums is recorded
 HALF_LIFE_SETTING: Final = "rating_half_life_days"
-OFF: Final = "off"
-REL_TOL: Final = 1e-6
-ABS_TOL: Final = 1e-6
 
-
-@dataclass(frozen=True, slots=True)
-class Decay:
-    """The half-life the store maintains its decayed sums with; None, 0 or inf = no decay (all weights 1)."""
-
-    half_life_days: float | None = None
-
-    def __post_init__(self) -> None:
-        hl = self.half_life_days
-        if hl is not None and not hl >= 0:  # also refuses NaN
-            raise ValueError(f"half_life_days must be positive (0 or None: no decay), got {hl!r}")
-
-    @property
-    def off(self) -> bool:
-        return not self.half_life_days or math.isinf(self.half_life_days)
-
-    @property
-    def setting(self) -> str:
-        """How the half-life is recorded in the settings table (compared as text)."""
-        return OFF if self.off else repr(float(self.half_life_days or 0))
-
-    def weight(self, since: datetime, until: datetime) -> float:
-        """2^(-(until - since) / half_life), in (0, 1]; a negative age counts as 0 (weight 1)."""
-        if self.off:
-            return 1.0
-        assert self.half_life_days is not None
-        days = max(0.0, (until - since).total_seconds() / SECONDS_PER_DAY)
-        return float(2.0 ** (-days / self.half_life_days))
-
-
-def close_enough(have: float, want: float) -> bool:
-    return math.isclose(have, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+__all__ = ["ABS_TOL", "HALF_LIFE_SETTING", "OFF", "REL_TOL", "SECONDS_PER_DAY", "Decay", "close_enough"]

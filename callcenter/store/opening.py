@@ -1,7 +1,9 @@
 """Opening a store by its URL: the only place outside a backend's own package that knows which backends exist.
 
 ``[store] url`` says where a center's state lives: ``sqlite:///path`` (the embedded default, one host) or
-``postgresql://user@host:port/dbname`` (several processes and hosts). Three ways to open, one per kind of process:
+``postgresql://user@host:port/dbname`` (several processes and hosts; ``?search_path=schema`` keeps the tables in a
+schema of their own, ``PGPASSWORD`` or ``~/.pgpass`` the password out of the URL). Three ways to open, one per kind
+of process:
 
 * ``open_serving``: the serving process (``serve``, ``run``). Creates and migrates, and owns the rating half-life
   (the decayed sums are recomputed once if the configured half-life differs from the stored one).
@@ -19,6 +21,7 @@ from typing import Final, Literal
 
 from callcenter.store.api import Store
 from callcenter.store.errors import StoreError
+from callcenter.store.postgres import PostgresStore
 from callcenter.store.sqlite import SqliteStore
 
 SQLITE: Final = "sqlite"
@@ -75,24 +78,24 @@ def redacted(url: str) -> str:
 async def open_serving(url: StoreUrl, *, busy_timeout: float, half_life_days: float | None) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open(url.target, busy_timeout_ms=_ms(busy_timeout), half_life_days=half_life_days)
-    raise _no_backend(url)
+    return await PostgresStore.open(
+        url.target, busy_timeout_ms=_ms(busy_timeout), half_life_days=half_life_days, name=str(url)
+    )
 
 
 async def open_migrated(url: StoreUrl, *, busy_timeout: float) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open_migrated(url.target, busy_timeout_ms=_ms(busy_timeout))
-    raise _no_backend(url)
+    return await PostgresStore.open_migrated(url.target, busy_timeout_ms=_ms(busy_timeout), name=str(url))
 
 
 async def open_existing(url: StoreUrl, *, readonly: bool = True, busy_timeout: float = 5.0) -> Store:
     if url.backend == SQLITE:
         return await SqliteStore.open_existing(url.target, readonly=readonly, busy_timeout_ms=_ms(busy_timeout))
-    raise _no_backend(url)
+    return await PostgresStore.open_existing(
+        url.target, readonly=readonly, busy_timeout_ms=_ms(busy_timeout), name=str(url)
+    )
 
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def _no_backend(url: StoreUrl) -> StoreError:
-    return StoreError(f"store url {url}: the {url.backend} backend is not available")

@@ -6,11 +6,11 @@ import pytest
 
 from callcenter.store.errors import UnknownReferenceError
 from callcenter.store.models import Call, Client
-from callcenter.store.sqlite import SqliteStore
+from callcenter.store.sql.store import SqlStore
 from tests.unit.store.helpers import T0, answered_call, at
 
 
-async def test_client_for_number_normalises_and_reuses_the_client(store: SqliteStore) -> None:
+async def test_client_for_number_normalises_and_reuses_the_client(store: SqlStore) -> None:
     first = await store.client_for_number("+1 (555) 000-1234", now=T0)
     assert first is not None
     assert first.number == "+15550001234"
@@ -24,12 +24,12 @@ async def test_client_for_number_normalises_and_reuses_the_client(store: SqliteS
 
 
 @pytest.mark.parametrize("raw", [None, "", "anonymous", "Restricted", "sip:bob@example.com", "12"])
-async def test_anonymous_callers_get_no_client(store: SqliteStore, raw: str | None) -> None:
+async def test_anonymous_callers_get_no_client(store: SqlStore, raw: str | None) -> None:
     assert await store.client_for_number(raw, now=T0) is None
     assert await store.list_calls() == []
 
 
-async def test_call_lifecycle_records_hold_and_talk_seconds(store: SqliteStore) -> None:
+async def test_call_lifecycle_records_hold_and_talk_seconds(store: SqlStore) -> None:
     client = await store.client_for_number("+15550001", now=T0)
     assert client is not None
     started = await store.start_call("u1", "u1", client.id, "support", T0)
@@ -66,7 +66,7 @@ async def test_call_lifecycle_records_hold_and_talk_seconds(store: SqliteStore) 
     assert await store.get_call("u1") == ended
 
 
-async def test_events_after_the_end_change_nothing(store: SqliteStore) -> None:
+async def test_events_after_the_end_change_nothing(store: SqlStore) -> None:
     await answered_call(store, "u1")
     ended = await store.call_ended("u1", "answered", at(100))
     assert await store.call_ended("u1", "failed", at(500)) == ended
@@ -74,12 +74,12 @@ async def test_events_after_the_end_change_nothing(store: SqliteStore) -> None:
     assert await store.call_answered("u1", "1002", at(502)) == ended
 
 
-async def test_first_answer_wins(store: SqliteStore) -> None:
+async def test_first_answer_wins(store: SqlStore) -> None:
     first = await answered_call(store, "u1", agent="1001")
     assert await store.call_answered("u1", "1002", at(50)) == first
 
 
-async def test_abandoned_in_queue_has_hold_but_no_talk(store: SqliteStore) -> None:
+async def test_abandoned_in_queue_has_hold_but_no_talk(store: SqlStore) -> None:
     await store.start_call("u1", "u1", None, "support", T0)
     await store.call_queued("u1", "service-support", at(3))
     ended = await store.call_ended("u1", "abandoned", at(48))
@@ -87,14 +87,14 @@ async def test_abandoned_in_queue_has_hold_but_no_talk(store: SqliteStore) -> No
     assert (ended.hold_seconds, ended.talk_seconds, ended.agent_id) == (45, None, None)
 
 
-async def test_call_that_never_queued_has_no_hold(store: SqliteStore) -> None:
+async def test_call_that_never_queued_has_no_hold(store: SqlStore) -> None:
     await store.start_call("u1", "u1", None, None, T0)
     ended = await store.call_ended("u1", "failed", at(7))
     assert ended is not None
     assert (ended.hold_seconds, ended.talk_seconds, ended.service_id) == (None, None, None)
 
 
-async def test_start_call_is_idempotent_on_uniqueid(store: SqliteStore) -> None:
+async def test_start_call_is_idempotent_on_uniqueid(store: SqlStore) -> None:
     client = await store.client_for_number("+15550001", now=T0)
     assert client is not None
     first = await store.start_call("u1", "u1", client.id, "support", T0)
@@ -103,7 +103,7 @@ async def test_start_call_is_idempotent_on_uniqueid(store: SqliteStore) -> None:
     assert [c.uniqueid for c in await store.list_calls()] == ["u1"]
 
 
-async def test_unknown_calls_and_references(store: SqliteStore) -> None:
+async def test_unknown_calls_and_references(store: SqlStore) -> None:
     assert await store.call_queued("nope", "q", T0) is None
     assert await store.call_answered("nope", "1001", T0) is None
     assert await store.call_ended("nope", "failed", T0) is None
@@ -117,7 +117,7 @@ async def test_unknown_calls_and_references(store: SqliteStore) -> None:
     assert await store.list_calls() == []
 
 
-async def test_bad_outcome_and_naive_time_are_rejected(store: SqliteStore) -> None:
+async def test_bad_outcome_and_naive_time_are_rejected(store: SqlStore) -> None:
     await store.start_call("u1", "u1", None, None, T0)
     with pytest.raises(ValueError, match="outcome must be one of"):
         await store.call_ended("u1", "hung_up", at(5))  # type: ignore[arg-type]
@@ -128,7 +128,7 @@ async def test_bad_outcome_and_naive_time_are_rejected(store: SqliteStore) -> No
     assert call.ended_at is None
 
 
-async def test_list_calls_filters_and_orders_newest_first(store: SqliteStore) -> None:
+async def test_list_calls_filters_and_orders_newest_first(store: SqlStore) -> None:
     clients: list[Client] = []
     for number in ("+15550001", "+15550002"):
         client = await store.client_for_number(number, now=T0)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
-from callcenter.store.db import Database
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import Direction, Evaluation
-from callcenter.store.sqlite import SqliteStore
+from callcenter.store.sql.connection import Database
+from callcenter.store.sql.store import SqlStore
 from tests.unit.store.helpers import T0, answered_call, summary
 
 WRITERS = 50
@@ -15,7 +15,7 @@ class BoomError(Exception):
     pass
 
 
-async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Database) -> None:
+async def test_concurrent_writers_never_lose_a_write(store: SqlStore, db: Database) -> None:
     agents = ("1001", "1002", "1003")
     for i in range(WRITERS):
         await answered_call(store, f"c{i}", number=f"+1555000{i:04d}", agent=agents[i % 3])
@@ -34,7 +34,7 @@ async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Dat
         # Writes, lets every other task run, then fails: on a shared connection without the lock its
         # ROLLBACK would also discard whatever the others had inserted meanwhile.
         async with db.transaction() as conn:
-            await conn.execute("INSERT INTO clients (number, created_at) VALUES ('+19990000', 'x')")
+            await conn.execute("INSERT INTO clients (number, created_at) VALUES ('+19990000', ?)", (T0,))
             await asyncio.sleep(0.01)
             raise BoomError
 
@@ -61,10 +61,10 @@ async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Dat
     for e in listed:
         assert e.scores == scores(int(e.call_uniqueid[1:]))
     async with db.read() as conn:
-        audit = list(await conn.execute_fetchall("SELECT count(*) FROM evaluation_audit"))
-        sabotage = list(await conn.execute_fetchall("SELECT count(*) FROM clients WHERE number = '+19990000'"))
-    assert audit[0][0] == WRITERS
-    assert sabotage[0][0] == 0
+        audit = await conn.fetch_value("SELECT count(*) FROM evaluation_audit")
+        sabotage = await conn.fetch_value("SELECT count(*) FROM clients WHERE number = '+19990000'")
+    assert audit == WRITERS
+    assert sabotage == 0
 
     for agent in agents:
         expected = [scores(i) for i in range(0, WRITERS, 2) if agents[i % 3] == agent]
@@ -72,7 +72,7 @@ async def test_concurrent_writers_never_lose_a_write(store: SqliteStore, db: Dat
     assert await store.check_invariants() == []
 
 
-async def test_concurrent_updates_of_one_evaluation_keep_totals_exact(store: SqliteStore) -> None:
+async def test_concurrent_updates_of_one_evaluation_keep_totals_exact(store: SqlStore) -> None:
     await answered_call(store, "u1")
     await asyncio.gather(
         *(store.record_evaluation("u1", "client_to_agent", {"attitude": 1 + i % 5}, f"a{i}", T0) for i in range(20))

@@ -1,3 +1,6 @@
+"""SQLite's own Database (callcenter/store/sqlite/db.py): its file, pragmas, lock and busy timeout. SQLite only;
+the transaction semantics every backend shares are in test_database.py."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.store.db import Database
 from callcenter.store.errors import StoreBusyError, StoreError
+from callcenter.store.sqlite.db import Database
 from callcenter.store.timestamps import from_db, to_db, whole_seconds
 from tests.unit.store.helpers import T0, at
 

@@ -14,13 +14,29 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcenter.store.db import Database
 from callcenter.store.decay import Decay
 from callcenter.store.errors import StoreError
-from callcenter.store.migrate import bundled_migrations, migrate, schema_version
 from callcenter.store.models import DIRECTIONS, Direction, RatingSummary
+from callcenter.store.opening import StoreUrl
+from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite import SqliteStore
-from tests.unit.store.helpers import CATEGORIES, T0, answered_call, seed
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import bundled_migrations, migrate, schema_version
+from tests.postgres import PostgresServer
+from tests.unit.store.helpers import (
+    BACKENDS,
+    CATEGORIES,
+    T0,
+    answered_call,
+    existing,
+    fresh_store,
+    migrated,
+    seed,
+    server_for,
+    serving,
+)
+
+RATINGS_LOG = "callcenter.store.sql.ratings"
 
 DAY = 86_400.0
 CATEGORY_IDS = tuple(c.id for c in CATEGORIES)
@@ -82,14 +98,14 @@ def check_mean(mean: float | None, n: float, total: float) -> None:
 
 
 @pytest.fixture
-async def store30(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def store30(place: StoreUrl) -> AsyncIterator[SqlStore]:
     """A seeded store keeping its decayed totals for a 30-day half-life."""
-    async with await SqliteStore.open(tmp_path / "cc.db", half_life_days=30) as s:
+    async with await serving(place, half_life_days=30) as s:
         await seed(s)
         yield s
 
 
-async def test_decayed_totals_follow_create_update_delete_revive(store30: SqliteStore) -> None:
+async def test_decayed_totals_follow_create_update_delete_revive(store30: SqlStore) -> None:
     s, hl = store30, 30.0
     call = await answered_call(s, "u1", agent="1002")
     await answered_call(s, "u2", agent="1002", number="+15550002")
@@ -144,7 +160,7 @@ async def test_decayed_totals_follow_create_update_delete_revive(store30: Sqlite
         await s.agent_summary("1002", now=datetime(2025, 1, 1))
 
 
-async def test_removing_everything_but_an_ancient_rating_clamps_at_zero(store30: SqliteStore) -> None:
+async def test_removing_everything_but_an_ancient_rating_clamps_at_zero(store30: SqlStore) -> None:
     s = store30
     await answered_call(s, "old")
     await answered_call(s, "new", number="+15550002")
@@ -161,7 +177,7 @@ async def test_removing_everything_but_an_ancient_rating_clamps_at_zero(store30:
     assert await s.check_invariants() == []
 
 
-async def test_decay_off_keeps_decayed_equal_to_plain(store: SqliteStore) -> None:
+async def test_decay_off_keeps_decayed_equal_to_plain(store: SqlStore) -> None:
     await answered_call(store, "u1")
     await store.record_evaluation("u1", "client_to_agent", {"attitude": 4, "knowledge": 2}, "ivr", day(0))
     summary = await store.agent_summary("1001", now=day(10_000))
@@ -172,9 +188,10 @@ async def test_decay_off_keeps_decayed_equal_to_plain(store: SqliteStore) -> Non
         assert (stat.decayed_n, stat.decayed_total, stat.decayed_mean) == (stat.n, stat.total, stat.mean)
 
 
-async def test_changing_the_half_life_at_open_recomputes_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path, half_life_days=30) as s:
+async def test_changing_the_half_life_at_open_recomputes_once(
+    place: StoreUrl, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with await serving(place, half_life_days=30) as s:
         await seed(s)
         call = await answered_call(s, "u1")
         await answered_call(s, "u2", number="+15550002")
@@ -186,8 +203,8 @@ async def test_changing_the_half_life_at_open_recomputes_once(tmp_path: Path, ca
 
     for half_life in (90.0, None, 7.5):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="callcenter.store.ratings"):
-            async with await SqliteStore.open(path, half_life_days=half_life) as s:
+        with caplog.at_level(logging.WARNING, logger=RATINGS_LOG):
+            async with await serving(place, half_life_days=half_life) as s:
                 assert s.half_life_days == half_life
                 assert_decayed(await s.agent_summary("1001", now=day(50)), live, day(50), half_life)
                 client = await s.client_summary(call.client_id, now=day(50))
@@ -196,24 +213,23 @@ async def test_changing_the_half_life_at_open_recomputes_once(tmp_path: Path, ca
         assert "recomputed the decayed sums of 5 rating totals rows" in caplog.text
     # The same half-life again: nothing to do, nothing logged.
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="callcenter.store.ratings"):
-        async with await SqliteStore.open(path, half_life_days=7.5) as s:
+    with caplog.at_level(logging.WARNING, logger=RATINGS_LOG):
+        async with await serving(place, half_life_days=7.5) as s:
             assert await s.check_invariants() == []
     assert "recomputed" not in caplog.text
 
 
 async def test_the_service_keeps_rating_after_another_process_changes_the_half_life(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    place: StoreUrl, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue #9: another process (then: any CLI command) opened the database with another half-life, which
     recomputed the sums for it and recorded it; the running service's next rating raised StoreError."""
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path, half_life_days=30) as service:
+    async with await serving(place, half_life_days=30) as service:
         await seed(service)
         await answered_call(service, "u1")
         await answered_call(service, "u2", number="+15550002")
         await service.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
-        async with await SqliteStore.open(path, half_life_days=60) as other:
+        async with await serving(place, half_life_days=60) as other:
             assert await other.rating_half_life() == 60
             # the service's handle now reads sums kept for 60 days: it carries them forward with 60, not its 30
             read = await service.agent_summary("1001", now=day(9))
@@ -222,7 +238,7 @@ async def test_the_service_keeps_rating_after_another_process_changes_the_half_l
                 "settings: decayed totals are kept for half-life '60.0', the service is configured with '30.0' "
                 "(it puts its own back at its next write)"
             ]
-        with caplog.at_level(logging.WARNING, logger="callcenter.store.ratings"):
+        with caplog.at_level(logging.WARNING, logger=RATINGS_LOG):
             await service.record_evaluation("u2", "client_to_agent", {"attitude": 1}, "ivr", day(10))
         assert "changed to 60.0 days by another process; this service keeps 30.0 days" in caplog.text
         assert await service.rating_half_life() == 30
@@ -230,39 +246,37 @@ async def test_the_service_keeps_rating_after_another_process_changes_the_half_l
         assert_decayed(await service.agent_summary("1001", now=day(40)), live, day(40), 30)
         assert await service.check_invariants() == []
         # and again the other way round, for a delete
-        async with await SqliteStore.open(path, half_life_days=None):
+        async with await serving(place, half_life_days=None):
             pass
         assert await service.delete_evaluation("u1", "client_to_agent", "admin", "test", day(11)) is not None
         assert await service.rating_half_life() == 30
         assert await service.check_invariants() == []
 
 
-async def test_an_operator_handle_follows_the_recorded_half_life_and_never_changes_it(tmp_path: Path) -> None:
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path, half_life_days=30) as service:
+async def test_an_operator_handle_follows_the_recorded_half_life_and_never_changes_it(place: StoreUrl) -> None:
+    async with await serving(place, half_life_days=30) as service:
         await seed(service)
         await answered_call(service, "u1")
         await answered_call(service, "u2", number="+15550002")
         await service.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
         await service.record_evaluation("u2", "client_to_agent", {"attitude": 2}, "ivr", day(1))
-        async with await SqliteStore.open_existing(path, readonly=False) as operator:
+        async with await existing(place, readonly=False) as operator:
             assert operator.half_life_days is None
             assert await operator.rating_half_life() == 30
             assert await operator.delete_evaluation("u2", "client_to_agent", "operator:ops", "abuse", day(2))
             assert await operator.check_invariants() == []
-        async with await SqliteStore.open_migrated(path) as migrating:
+        async with await migrated(place) as migrating:
             assert await migrating.rating_half_life() == 30
         assert await service.check_invariants() == []
         assert_decayed(await service.agent_summary("1001", now=day(5)), [Given({"attitude": 5}, day(0))], day(5), 30)
 
 
-async def test_a_bad_recorded_half_life_is_one_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open_migrated(path) as s:
+async def test_a_bad_recorded_half_life_is_one_clear_error(place: StoreUrl) -> None:
+    async with await migrated(place) as s:
         await seed(s)
         await answered_call(s, "u1")
         await s.record_evaluation("u1", "client_to_agent", {"attitude": 5}, "ivr", day(0))
-        async with s.db.transaction() as conn:
+        async with s.sql.transaction() as conn:
             await conn.execute("UPDATE settings SET value = 'soon' WHERE key = 'rating_half_life_days'")
         bad = "rating_half_life_days is 'soon', not 'off' or a half-life in days"
         with pytest.raises(StoreError, match=bad):
@@ -281,13 +295,15 @@ def test_half_life_must_be_positive_or_off() -> None:
             Decay(bad)
 
 
-async def test_open_refuses_a_negative_half_life(tmp_path: Path) -> None:
+async def test_open_refuses_a_negative_half_life(place: StoreUrl) -> None:
     with pytest.raises(ValueError, match="half_life_days must be positive"):
-        await SqliteStore.open(tmp_path / "cc.db", half_life_days=-1)
-    assert not (tmp_path / "cc.db").exists()
+        await serving(place, half_life_days=-1)
+    if place.backend == "sqlite":
+        assert not Path(place.target).exists()  # refused before anything was opened
 
 
 async def test_migration_3_initialises_the_decayed_columns_from_schema_2(tmp_path: Path) -> None:
+    """SQLite only: its schema 3 added the decayed columns to existing data (PostgreSQL started with them)."""
     path = tmp_path / "cc.db"
     async with await Database.open(path) as db:
         assert await migrate(db, bundled_migrations()[:2]) == (0, 2)
@@ -355,17 +371,17 @@ def stamp(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="microseconds")
 
 
-async def test_check_invariants_reports_tampered_decayed_sums(store30: SqliteStore) -> None:
+async def test_check_invariants_reports_tampered_decayed_sums(store30: SqlStore) -> None:
     s = store30
     await answered_call(s, "u1")
     await s.record_evaluation("u1", "client_to_agent", {"attitude": 4}, "ivr", day(1))
-    async with s.db.transaction() as conn:
+    async with s.sql.transaction() as conn:
         await conn.execute(
             "UPDATE agent_rating_totals SET dtotal = dtotal * 1.001 WHERE agent_id = '1001' AND category_id = '*'"
         )
         await conn.execute(
             "UPDATE agent_rating_totals SET as_of = ? WHERE agent_id = '1001' AND category_id = 'attitude'",
-            (stamp(day(0)),),
+            (day(0),),
         )
     assert await s.check_invariants() == [
         "agent_rating_totals: agent_id 1001 category '*' stores decayed n=1 total=4.004 as of "
@@ -404,16 +420,22 @@ ops_st = st.lists(
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops_st, st.sampled_from([None, 0.5, 30.0, 365.0]), st.floats(0.0, 2000.0))
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(
+    max_examples=50,
+    deadline=None,
+    # the fixture is the session's server (or none): nothing an example could leave behind for the next one
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(ops=ops_st, half_life=st.sampled_from([None, 0.5, 30.0, 365.0]), read_day=st.floats(0.0, 2000.0))
 def test_random_operations_at_random_times_keep_decayed_totals_exact(
-    ops: list[Op], half_life: float | None, read_day: float
+    backend: str, request: pytest.FixtureRequest, ops: list[Op], half_life: float | None, read_day: float
 ) -> None:
-    asyncio.run(run(ops, half_life, day(read_day)))
+    asyncio.run(run(server_for(backend, request), ops, half_life, day(read_day)))
 
 
-async def run(ops: list[Op], half_life: float | None, read_at: datetime) -> None:
-    async with await SqliteStore.open(":memory:", half_life_days=half_life) as s:
+async def run(server: PostgresServer | None, ops: list[Op], half_life: float | None, read_at: datetime) -> None:
+    async with fresh_store(server, half_life_days=half_life) as s:
         await seed(s)
         clients: dict[str, int] = {}
         for uniqueid, (agent, number) in ANSWERED.items():

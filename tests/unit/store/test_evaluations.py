@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.store.db import Database
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import (
     AuditEntry,
@@ -12,8 +11,10 @@ from callcenter.store.models import (
     EvaluationChange,
     RatingSummary,
 )
-from callcenter.store.sqlite import SqliteStore
-from tests.unit.store.helpers import CATEGORIES, T0, answered_call, at, summary
+from callcenter.store.sql.connection import Database
+from callcenter.store.sql.store import SqlStore
+from callcenter.store.sqlite.conn import SqliteDatabase
+from tests.unit.store.helpers import CATEGORIES, T0, Recording, answered_call, at, summary
 
 
 def trail(entries: list[AuditEntry]) -> list[tuple[str, str, object, object, str | None]]:
@@ -29,7 +30,7 @@ def trail(entries: list[AuditEntry]) -> list[tuple[str, str, object, object, str
     ]
 
 
-async def test_create_update_delete_revive_with_audit_and_totals(store: SqliteStore) -> None:
+async def test_create_update_delete_revive_with_audit_and_totals(store: SqlStore) -> None:
     call = await answered_call(store, "u1", agent="1002")
     await answered_call(store, "u2", agent="1002", number="+15550002")
     other = await store.record_evaluation("u2", "client_to_agent", {"attitude": 2}, "ivr", T0)
@@ -78,7 +79,7 @@ async def test_create_update_delete_revive_with_audit_and_totals(store: SqliteSt
     assert await store.check_invariants() == []
 
 
-async def test_both_directions_are_independent(store: SqliteStore) -> None:
+async def test_both_directions_are_independent(store: SqlStore) -> None:
     call = await answered_call(store, "u1", agent="1001")
     assert call.client_id is not None
     by_caller = await store.record_evaluation("u1", "client_to_agent", {"attitude": 4}, "ivr", T0)
@@ -91,7 +92,7 @@ async def test_both_directions_are_independent(store: SqliteStore) -> None:
     assert await store.check_invariants() == []
 
 
-async def test_empty_summaries(store: SqliteStore) -> None:
+async def test_empty_summaries(store: SqlStore) -> None:
     empty = RatingSummary(count=0, score_count=0, score_total=0, per_category={}, overall_mean=None)
     assert await store.agent_summary("1003") == empty
     assert await store.agent_summary("no-such-agent") == empty
@@ -114,7 +115,7 @@ async def test_empty_summaries(store: SqliteStore) -> None:
     ],
 )
 async def test_refusals_store_nothing(
-    store: SqliteStore, uniqueid: str, scores: dict[str, int], reason: RefusalReason
+    store: SqlStore, uniqueid: str, scores: dict[str, int], reason: RefusalReason
 ) -> None:
     await answered_call(store, "ok")
     await answered_call(store, "anonymous", number="withheld")
@@ -129,7 +130,7 @@ async def test_refusals_store_nothing(
     assert await store.check_invariants() == []
 
 
-async def test_a_known_client_on_an_unanswered_call_is_refused(store: SqliteStore) -> None:
+async def test_a_known_client_on_an_unanswered_call_is_refused(store: SqlStore) -> None:
     client = await store.client_for_number("+15550001", now=T0)
     assert client is not None
     await store.start_call("u1", "u1", client.id, "support", T0)
@@ -138,7 +139,7 @@ async def test_a_known_client_on_an_unanswered_call_is_refused(store: SqliteStor
     assert refused.value.reason is RefusalReason.NOT_ANSWERED
 
 
-async def test_a_retired_category_is_refused_but_its_history_still_counts(store: SqliteStore) -> None:
+async def test_a_retired_category_is_refused_but_its_history_still_counts(store: SqlStore) -> None:
     await answered_call(store, "u1")
     await answered_call(store, "u2")
     await store.record_evaluation("u1", "client_to_agent", {"availability": 2}, "ivr", T0)
@@ -152,7 +153,7 @@ async def test_a_retired_category_is_refused_but_its_history_still_counts(store:
     assert await store.agent_summary("1001") == summary({"availability": 2}, {"other": 5})
 
 
-async def test_actor_and_direction_are_checked(store: SqliteStore) -> None:
+async def test_actor_and_direction_are_checked(store: SqlStore) -> None:
     await answered_call(store, "u1")
     with pytest.raises(ValueError, match="actor"):
         await store.record_evaluation("u1", "client_to_agent", {"attitude": 3}, " ", T0)
@@ -163,14 +164,14 @@ async def test_actor_and_direction_are_checked(store: SqliteStore) -> None:
     assert await store.list_evaluations(include_deleted=True) == []
 
 
-async def test_delete_of_a_missing_evaluation_returns_none(store: SqliteStore) -> None:
+async def test_delete_of_a_missing_evaluation_returns_none(store: SqlStore) -> None:
     await answered_call(store, "u1")
     assert await store.delete_evaluation("u1", "client_to_agent", "admin", "why", T0) is None
     assert await store.delete_evaluation("nope", "client_to_agent", "admin", "why", T0) is None
     assert await store.get_evaluation("u1", "client_to_agent") is None
 
 
-async def test_list_evaluations_filters(store: SqliteStore) -> None:
+async def test_list_evaluations_filters(store: SqlStore) -> None:
     a = await answered_call(store, "a", agent="1001", number="+15550001")
     b = await answered_call(store, "b", agent="1002", number="+15550001")
     c = await answered_call(store, "c", agent="1002", number="+15550002")
@@ -202,7 +203,7 @@ async def test_list_evaluations_filters(store: SqliteStore) -> None:
     assert b.client_id == a.client_id
 
 
-async def test_agent_summaries_in_one_query(store: SqliteStore, db: Database) -> None:
+async def test_agent_summaries_in_one_query(store: SqlStore, db: Database) -> None:
     await answered_call(store, "a", agent="1001")
     await answered_call(store, "b", agent="1002")
     await answered_call(store, "c", agent="1002", number="+15550002")
@@ -210,10 +211,14 @@ async def test_agent_summaries_in_one_query(store: SqliteStore, db: Database) ->
     await store.record_evaluation("b", "client_to_agent", {"attitude": 4, "knowledge": 2}, "ivr", T0)
     await store.record_evaluation("c", "client_to_agent", {"knowledge": 3}, "ivr", T0)
     statements: list[str] = []
-    await db._conn.set_trace_callback(statements.append)
-    summaries = await store.agent_summaries(["1001", "1002", "1003", "1001"])
-    await db._conn.set_trace_callback(lambda _: None)
-    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "ROLLBACK"]
+    if isinstance(db, SqliteDatabase):  # SQLite's own trace: one SELECT (the IN list chunked into one)
+        await db.raw._conn.set_trace_callback(statements.append)
+    recording = Recording(db)
+    summaries = await SqlStore(recording).agent_summaries(["1001", "1002", "1003", "1001"])
+    assert recording.calls == ["read", "fetch_in"]
+    if isinstance(db, SqliteDatabase):
+        await db.raw._conn.set_trace_callback(lambda _: None)
+        assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "ROLLBACK"]
     assert summaries == {
         "1001": summary({"attitude": 5}),
         "1002": summary({"attitude": 4, "knowledge": 2}, {"knowledge": 3}),
@@ -224,7 +229,7 @@ async def test_agent_summaries_in_one_query(store: SqliteStore, db: Database) ->
     assert s1002.overall_mean == 3.0
 
 
-async def test_check_invariants_reports_tampering(store: SqliteStore, db: Database) -> None:
+async def test_check_invariants_reports_tampering(store: SqlStore, db: Database) -> None:
     await answered_call(store, "u1")
     await store.record_evaluation("u1", "client_to_agent", {"attitude": 4}, "ivr", T0)
     await store.start_call("u2", "u2", None, None, T0)
@@ -234,11 +239,14 @@ async def test_check_invariants_reports_tampering(store: SqliteStore, db: Databa
             "UPDATE agent_rating_totals SET total = 5 WHERE agent_id = '1001' AND category_id = 'attitude'"
         )
         await conn.execute(
-            "INSERT INTO client_rating_totals (client_id, category_id, n, total) VALUES (1, 'knowledge', 1, 3)"
+            "INSERT INTO client_rating_totals (client_id, category_id, n, total, as_of) "
+            "VALUES (1, 'knowledge', 1, 3, ?)",
+            (T0,),
         )
         await conn.execute(
             "INSERT INTO evaluations (call_id, direction, agent_id, client_id, created_at, updated_at) "
-            "SELECT id, 'client_to_agent', '1002', 1, 'x', 'x' FROM calls WHERE uniqueid = 'u2'"
+            "SELECT id, 'client_to_agent', '1002', 1, ?, ? FROM calls WHERE uniqueid = 'u2'",
+            (T0, T0),
         )
     problems = await store.check_invariants()
     assert problems == [
@@ -250,7 +258,7 @@ async def test_check_invariants_reports_tampering(store: SqliteStore, db: Databa
     ]
 
 
-async def test_evaluation_changes_are_the_audit_trail_across_calls_newest_first(store: SqliteStore) -> None:
+async def test_evaluation_changes_are_the_audit_trail_across_calls_newest_first(store: SqlStore) -> None:
     one = await answered_call(store, "u1", agent="1001")
     two = await answered_call(store, "u2", agent="1002", number="+15550002")
     await store.record_evaluation("u1", "client_to_agent", {"attitude": 5}, f"client:{one.client_id}", at(100))

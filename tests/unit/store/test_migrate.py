@@ -1,14 +1,17 @@
+"""SQLite's migrations (0001-0006, PRAGMA user_version, its statement splitter): SQLite only, except the schema's
+own guards, which both backends' schemas must have (PostgreSQL's migrations: test_postgres.py)."""
+
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
-from callcenter.store.db import Database
-from callcenter.store.errors import MigrationError, SchemaTooNewError
-from callcenter.store.migrate import Migration, bundled_migrations, migrate, schema_version, split_statements
+from callcenter.store.errors import MigrationError, SchemaTooNewError, StoreError
+from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite import SqliteStore
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import Migration, bundled_migrations, migrate, schema_version, split_statements
 from tests.unit.store.helpers import T0, answered_call, seed
 
 TABLES = {
@@ -108,17 +111,22 @@ def test_split_statements_keeps_triggers_and_quoted_semicolons_whole() -> None:
         list(split_statements("CREATE TRIGGER x BEFORE DELETE ON t BEGIN SELECT 1;"))
 
 
-async def test_audit_rows_and_evaluations_cannot_be_deleted(db: Database, store: SqliteStore) -> None:
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM evaluation_audit", "audit rows are never deleted"),
+        ("UPDATE evaluation_audit SET actor = 'x'", "audit rows are never changed"),
+        ("DELETE FROM evaluations", "evaluations are never deleted"),
+    ],
+)
+async def test_audit_rows_and_evaluations_cannot_be_deleted(store: SqlStore, sql: str, message: str) -> None:
+    """Both backends: the schema itself refuses, whatever code runs against it (a StoreError, not a driver's)."""
     await answered_call(store, "u1")
     await store.record_evaluation("u1", "client_to_agent", {"attitude": 4}, "ivr", T0)
-    async with db.transaction() as conn:
-        for sql, message in (
-            ("DELETE FROM evaluation_audit", "audit rows are never deleted"),
-            ("UPDATE evaluation_audit SET actor = 'x'", "audit rows are never changed"),
-            ("DELETE FROM evaluations", "evaluations are never deleted"),
-        ):
-            with pytest.raises(sqlite3.IntegrityError, match=message):
-                await conn.execute(sql)
+    with pytest.raises(StoreError, match=f"refused the change: {message}"):
+        async with store.sql.transaction() as conn:
+            await conn.execute(sql)
+    assert len(await store.evaluation_history(1)) == 1
 
 
 async def test_upgrading_to_presence_keeps_existing_agents_on_duty(tmp_path: Path) -> None:

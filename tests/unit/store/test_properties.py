@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import DIRECTIONS, Direction
-from callcenter.store.sqlite import SqliteStore
-from tests.unit.store.helpers import CATEGORIES, T0, answered_call, at, seed, summary
+from callcenter.store.sql.store import SqlStore
+from tests.postgres import PostgresServer
+from tests.unit.store.helpers import BACKENDS, CATEGORIES, T0, answered_call, at, fresh_store, seed, server_for, summary
 
 # uniqueid -> (agent, caller number); None number = anonymous caller
 ANSWERED = {
@@ -56,14 +57,22 @@ ops_st = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops_st)
-def test_random_operations_keep_totals_equal_to_a_recount(ops: list[Op]) -> None:
-    asyncio.run(run(ops))
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(
+    max_examples=60,
+    deadline=None,
+    # the fixture is the session's server (or none): nothing an example could leave behind for the next one
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(ops=ops_st)
+def test_random_operations_keep_totals_equal_to_a_recount(
+    backend: str, request: pytest.FixtureRequest, ops: list[Op]
+) -> None:
+    asyncio.run(run(server_for(backend, request), ops))
 
 
-async def run(ops: list[Op]) -> None:
-    async with await SqliteStore.open(":memory:") as store:
+async def run(server: PostgresServer | None, ops: list[Op]) -> None:
+    async with fresh_store(server) as store:
         await seed(store)
         clients: dict[str, int] = {}
         for uniqueid, (agent, number) in ANSWERED.items():
@@ -95,9 +104,7 @@ async def run(ops: list[Op]) -> None:
             assert len(history) == changes[(e.call_uniqueid, e.direction)]
 
 
-async def apply(
-    store: SqliteStore, op: Op, live: dict[Key, dict[str, int]], changes: dict[Key, int], step: int
-) -> None:
+async def apply(store: SqlStore, op: Op, live: dict[Key, dict[str, int]], changes: dict[Key, int], step: int) -> None:
     key = (op.call, op.direction)
     if op.kind == "delete":
         deleted = await store.delete_evaluation(op.call, op.direction, "admin", "test", at(step))

@@ -1,4 +1,7 @@
-"""Operators' handles on the service's database: never created, never migrated, and read-only ones never written."""
+"""Operators' handles on the service's database: never created, never migrated, and read-only ones never written.
+
+The tests taking ``place`` run on both backends; the others are about SQLite's file (PostgreSQL: test_postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.store.db import Database
 from callcenter.store.errors import SchemaTooNewError, SchemaTooOldError, StoreError
-from callcenter.store.migrate import bundled_migrations, migrate, schema_version
+from callcenter.store.opening import StoreUrl
 from callcenter.store.sqlite import SqliteStore
-from tests.unit.store.helpers import T0, answered_call, seed
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import bundled_migrations, migrate, schema_version
+from tests.unit.store.helpers import T0, answered_call, existing, seed, serving
 
 
 async def scalar(db: Database, sql: str) -> object:
@@ -48,11 +52,10 @@ async def test_sqlite_itself_refuses_to_write_a_read_only_database(tmp_path: Pat
     assert path.read_bytes() == before
 
 
-async def test_a_reader_sees_what_the_running_writer_committed(tmp_path: Path) -> None:
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path) as service:
+async def test_a_reader_sees_what_the_running_writer_committed(place: StoreUrl) -> None:
+    async with await serving(place) as service:
         await seed(service)
-        async with await SqliteStore.open_existing(path) as reader:
+        async with await existing(place) as reader:
             assert await reader.get_call("u1") is None
             await answered_call(service, "u1")
             call = await reader.get_call("u1")
@@ -96,12 +99,27 @@ async def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None
     assert path.read_bytes() == b"definitely not SQLite" * 100
 
 
-async def test_a_write_handle_changes_what_it_is_asked_to_and_nothing_else(tmp_path: Path) -> None:
-    path = tmp_path / "cc.db"
-    async with await SqliteStore.open(path) as service:
+async def test_a_write_handle_changes_what_it_is_asked_to_and_nothing_else(place: StoreUrl) -> None:
+    async with await serving(place) as service:
         await seed(service)
         call = await answered_call(service, "u1")
     assert call.client_id is not None
-    async with await SqliteStore.open_existing(path, readonly=False) as operator:
+    async with await existing(place, readonly=False) as operator:
         await operator.set_client_pin(call.client_id, None, T0)
         assert (await operator.client_pin(call.client_id)) == (None, None)
+
+
+async def test_a_read_only_handle_refuses_every_write_and_changes_nothing(place: StoreUrl) -> None:
+    async with await serving(place) as service:
+        await seed(service)
+        call = await answered_call(service, "u1")
+        await service.set_client_pin(call.client_id or 0, "hash", T0)
+    async with await existing(place) as reader:
+        assert reader.sql.readonly
+        with pytest.raises(StoreError, match="open read-only: this command must not change it"):
+            await reader.set_client_pin(call.client_id or 0, None, T0)
+        with pytest.raises(StoreError, match="open read-only"):
+            await reader.record_evaluation("u1", "client_to_agent", {"attitude": 3}, "operator:x", T0)
+        assert await reader.client_pin(call.client_id or 0) == ("hash", T0)
+        assert await reader.list_evaluations(include_deleted=True) == []
+        assert await reader.check_invariants() == []

@@ -5,19 +5,24 @@ import dataclasses
 import pytest
 
 from callcenter.store.api import Store
-from callcenter.store.db import Database
 from callcenter.store.models import Agent, AgentDef, CategoryDef, Service, ServiceDef, SyncSummary
+from callcenter.store.postgres import PostgresStore
+from callcenter.store.sql.connection import Database
+from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import AGENTS, CATEGORIES, SERVICES, T0, answered_call, at
 
 
-def test_sqlite_store_implements_the_store_protocol(db: Database) -> None:
-    store: Store = SqliteStore(db)  # mypy checks the structural match
-    assert isinstance(store, SqliteStore)
+def test_every_backend_implements_the_store_protocol(db: Database) -> None:
+    # mypy checks the structural matches
+    stores: list[type[Store]] = [SqliteStore, PostgresStore]
+    store: Store = SqlStore(db)
+    assert isinstance(store, SqlStore)
+    assert all(issubclass(s, SqlStore) for s in stores)
 
 
 async def test_categories_sync_add_update_deactivate_reactivate(db: Database) -> None:
-    store = SqliteStore(db)
+    store = SqlStore(db)
     assert await store.sync_categories(CATEGORIES) == SyncSummary(added=3)
     assert await store.sync_categories(CATEGORIES) == SyncSummary()
     assert await store.list_categories() == list(CATEGORIES)
@@ -31,7 +36,7 @@ async def test_categories_sync_add_update_deactivate_reactivate(db: Database) ->
 
 
 async def test_reserved_and_duplicate_category_ids_are_rejected(db: Database) -> None:
-    store = SqliteStore(db)
+    store = SqlStore(db)
     with pytest.raises(ValueError, match="reserved"):
         await store.sync_categories([CategoryDef("*", "overall")])
     with pytest.raises(ValueError, match="more than once"):
@@ -40,7 +45,7 @@ async def test_reserved_and_duplicate_category_ids_are_rejected(db: Database) ->
 
 
 async def test_services_sync(db: Database) -> None:
-    store = SqliteStore(db)
+    store = SqlStore(db)
     assert await store.sync_services(SERVICES) == SyncSummary(added=2)
     renamed = (ServiceDef("support", "Customer support"),)
     assert await store.sync_services(renamed) == SyncSummary(updated=1, deactivated=1)
@@ -48,7 +53,7 @@ async def test_services_sync(db: Database) -> None:
 
 
 async def test_roster_sync_adds_then_is_stable(db: Database) -> None:
-    store = SqliteStore(db)
+    store = SqlStore(db)
     await store.sync_services(SERVICES)
     assert await store.sync_roster(AGENTS, now=T0) == SyncSummary(added=3)
     assert await store.sync_roster(AGENTS, now=at(60)) == SyncSummary()
@@ -71,7 +76,7 @@ async def test_roster_sync_adds_then_is_stable(db: Database) -> None:
     assert await store.get_agent("9999") is None
 
 
-async def test_roster_sync_updates_memberships_and_deactivates_missing_agents(store: SqliteStore) -> None:
+async def test_roster_sync_updates_memberships_and_deactivates_missing_agents(store: SqlStore) -> None:
     alice, bob, carol = AGENTS
     moved = dataclasses.replace(alice, services=("sales", "support"), queues=("agent-1001", "service-sales"))
     renamed = dataclasses.replace(bob, name="Robert", pin_hash="pbkdf2-sha256$bb")
@@ -100,7 +105,7 @@ async def test_roster_sync_updates_memberships_and_deactivates_missing_agents(st
     assert [a.id for a in await store.list_agents(service_id="sales")] == ["1002", "1003"]
 
 
-async def test_an_agent_with_calls_is_deactivated_not_deleted(store: SqliteStore) -> None:
+async def test_an_agent_with_calls_is_deactivated_not_deleted(store: SqlStore) -> None:
     await answered_call(store, "u1", agent="1003")
     assert await store.sync_roster(AGENTS[:2], now=at(60)) == SyncSummary(deactivated=1)
     call = await store.get_call("u1")
@@ -121,22 +126,20 @@ async def test_an_agent_with_calls_is_deactivated_not_deleted(store: SqliteStore
         ({"queues": ("",)}, "queue names"),
     ],
 )
-async def test_bad_agent_definitions_change_nothing(
-    store: SqliteStore, change: dict[str, object], message: str
-) -> None:
+async def test_bad_agent_definitions_change_nothing(store: SqlStore, change: dict[str, object], message: str) -> None:
     bad = dataclasses.replace(AGENTS[0], **change)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=message):
         await store.sync_roster([bad, *AGENTS[1:]], now=at(60))
     assert next(a for a in await store.list_agents() if a.id == "1001").services == ("support",)
 
 
-async def test_duplicate_agent_ids_are_rejected(store: SqliteStore) -> None:
+async def test_duplicate_agent_ids_are_rejected(store: SqlStore) -> None:
     twin = AgentDef(id="1001", name="Twin", interface="PJSIP/x", kind="sip", services=("support",), queues=())
     with pytest.raises(ValueError, match="1001 appear more than once"):
         await store.sync_roster([*AGENTS, twin], now=at(60))
 
 
-async def test_services_are_listed_with_their_calls_on_record(store: SqliteStore) -> None:
+async def test_services_are_listed_with_their_calls_on_record(store: SqlStore) -> None:
     assert await store.service_call_counts() == {}
     await answered_call(store, "u1")
     await answered_call(store, "u2", number="+15550002")

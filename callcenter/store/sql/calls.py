@@ -7,16 +7,14 @@ idempotent and an ended call is final: later events for it change nothing.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-import aiosqlite
-
-from callcenter.numbers import normalise_number
-from callcenter.store._sql import Repository, execute, fetch_all, fetch_one, insert, placeholders, require
+from callcenter.domain.numbers import normalise_number
 from callcenter.store.models import CALL_OUTCOMES, DIRECTIONS, Call, CallOutcome, Client, Direction
-from callcenter.store.timestamps import from_db, maybe_from_db, to_db, whole_seconds
+from callcenter.store.sql.connection import Conn, Row
+from callcenter.store.sql.repository import Repository, require
+from callcenter.store.timestamps import aware, from_db, maybe_from_db, whole_seconds
 
 
 class CallRepository(Repository):
@@ -25,20 +23,20 @@ class CallRepository(Repository):
         number = normalise_number(raw)
         if number is None:
             return None
-        at = to_db(now if now is not None else datetime.now(UTC))
+        at = aware(now if now is not None else datetime.now(UTC))
         async with self._db.transaction() as conn:
-            await execute(
-                conn,
-                "INSERT INTO clients (number, created_at) VALUES (?, ?) ON CONFLICT (number) DO NOTHING",
-                (number, at),
-            )
-            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE number = ?", (number,))
+            # look first, insert only a new number: writers are serialised, so nobody inserts it meanwhile (and an
+            # INSERT ... ON CONFLICT DO NOTHING would use up an id of PostgreSQL's sequence on every known caller)
+            row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
+            if row is None:
+                client_id = await conn.insert("INSERT INTO clients (number, created_at) VALUES (?, ?)", (number, at))
+                return Client(client_id, number)
         assert row is not None
         return Client(row["id"], row["number"])
 
     async def get_client(self, client_id: int) -> Client | None:
         async with self._db.read() as conn:
-            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE id = ?", (client_id,))
+            row = await conn.fetch_one("SELECT id, number FROM clients WHERE id = ?", (client_id,))
         return None if row is None else Client(row["id"], row["number"])
 
     async def find_client(self, raw: str) -> Client | None:
@@ -46,14 +44,14 @@ class CallRepository(Repository):
         if number is None:
             return None
         async with self._db.read() as conn:
-            row = await fetch_one(conn, "SELECT id, number FROM clients WHERE number = ?", (number,))
+            row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
         return None if row is None else Client(row["id"], row["number"])
 
     async def start_call(
         self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
     ) -> Call:
         """Record a new call; for a uniqueid already recorded, return that call unchanged."""
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
             existing = await _call_row(conn, uniqueid)
             if existing is not None:
@@ -62,8 +60,7 @@ class CallRepository(Repository):
                 await require(conn, "clients", client_id, "client")
             if service_id is not None:
                 await require(conn, "services", service_id, "service")
-            call_id = await insert(
-                conn,
+            call_id = await conn.insert(
                 "INSERT INTO calls (uniqueid, linkedid, client_id, service_id, started_at) VALUES (?, ?, ?, ?, ?)",
                 (uniqueid, linkedid, client_id, service_id, at),
             )
@@ -76,7 +73,7 @@ class CallRepository(Repository):
             agent_id=None,
             service_id=service_id,
             queue=None,
-            started_at=from_db(at),
+            started_at=at,
             joined_at=None,
             answered_at=None,
             ended_at=None,
@@ -88,10 +85,9 @@ class CallRepository(Repository):
     async def call_queued(self, uniqueid: str, queue: str, now: datetime) -> Call | None:
         """The call joined ``queue``. Hold time runs from the first join, so a call moved on to another queue
         keeps its earlier wait. None if the call is unknown."""
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
-            await execute(
-                conn,
+            await conn.execute(
                 "UPDATE calls SET queue = ?, joined_at = COALESCE(joined_at, ?) "
                 "WHERE uniqueid = ? AND answered_at IS NULL AND ended_at IS NULL",
                 (queue, at, uniqueid),
@@ -100,11 +96,10 @@ class CallRepository(Repository):
 
     async def call_answered(self, uniqueid: str, agent_id: str, now: datetime) -> Call | None:
         """``agent_id`` answered; the first answer counts. None if the call is unknown."""
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
             await require(conn, "agents", agent_id, "agent")
-            await execute(
-                conn,
+            await conn.execute(
                 "UPDATE calls SET agent_id = ?, answered_at = ? "
                 "WHERE uniqueid = ? AND answered_at IS NULL AND ended_at IS NULL",
                 (agent_id, at, uniqueid),
@@ -115,18 +110,17 @@ class CallRepository(Repository):
         """Close the call and fix its hold/talk seconds. A second end changes nothing. None if unknown."""
         if outcome not in CALL_OUTCOMES:
             raise ValueError(f"call outcome must be one of {', '.join(CALL_OUTCOMES)}, got {outcome!r}")
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
             row = await _call_row(conn, uniqueid)
             if row is None or row["ended_at"] is not None:
                 return None if row is None else _call(row)
-            end = from_db(at)
+            end = at
             joined = maybe_from_db(row["joined_at"])
             answered = maybe_from_db(row["answered_at"])
             hold = None if joined is None else whole_seconds(joined, answered or end)
             talk = None if answered is None else whole_seconds(answered, end)
-            await execute(
-                conn,
+            await conn.execute(
                 "UPDATE calls SET ended_at = ?, outcome = ?, hold_seconds = ?, talk_seconds = ? WHERE id = ?",
                 (at, outcome, hold, talk, row["id"]),
             )
@@ -136,8 +130,7 @@ class CallRepository(Repository):
         """The caller chose ``service_id`` (the call row exists from the first second, before the menu)."""
         async with self._db.transaction() as conn:
             await require(conn, "services", service_id, "service")
-            await execute(
-                conn,
+            await conn.execute(
                 "UPDATE calls SET service_id = ? WHERE uniqueid = ? AND ended_at IS NULL",
                 (service_id, uniqueid),
             )
@@ -158,7 +151,7 @@ class CallRepository(Repository):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
         where = ["c.answered_at IS NOT NULL", "c.client_id IS NOT NULL", "c.agent_id IS NOT NULL", "c.answered_at >= ?"]
-        params: list[object] = [to_db(since)]
+        params: list[object] = [aware(since)]
         if client_id is not None:
             where.append("c.client_id = ?")
             params.append(client_id)
@@ -171,7 +164,7 @@ class CallRepository(Repository):
             "ORDER BY c.answered_at DESC, c.id DESC LIMIT ?"
         )
         async with self._db.read() as conn:
-            rows = await fetch_all(conn, sql, [*params, direction, max(0, limit)])
+            rows = await conn.fetch_all(sql, [*params, direction, max(0, limit)])
         return [_call(row) for row in rows]
 
     async def served_calls(
@@ -188,7 +181,7 @@ class CallRepository(Repository):
             "AND agent_id IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT ?"
         )
         async with self._db.read() as conn:
-            rows = await fetch_all(conn, sql, [value, max(0, limit)])
+            rows = await conn.fetch_all(sql, [value, max(0, limit)])
         return [_call(row) for row in rows]
 
     async def last_answered(self, agent_ids: Iterable[str]) -> dict[str, datetime]:
@@ -198,10 +191,9 @@ class CallRepository(Repository):
             return {}
         async with self._db.read() as conn:
             # one index seek per agent (calls_agent_answered): GROUP BY over every call grew with history
-            rows = await fetch_all(
-                conn,
+            rows = await conn.fetch_in(
                 "SELECT a.id AS agent_id, (SELECT MAX(c.answered_at) FROM calls c WHERE c.agent_id = a.id) AS at "
-                f"FROM agents a WHERE a.id IN ({placeholders(ids)})",
+                "FROM agents a WHERE a.id {in_keys}",
                 ids,
             )
         return {row["agent_id"]: from_db(row["at"]) for row in rows if row["at"] is not None}
@@ -209,8 +201,8 @@ class CallRepository(Repository):
     async def service_call_counts(self) -> dict[str, int]:
         """How many calls each service has on record (services without calls are left out)."""
         async with self._db.read() as conn:
-            rows = await fetch_all(
-                conn, "SELECT service_id, COUNT(*) AS n FROM calls WHERE service_id IS NOT NULL GROUP BY service_id"
+            rows = await conn.fetch_all(
+                "SELECT service_id, COUNT(*) AS n FROM calls WHERE service_id IS NOT NULL GROUP BY service_id"
             )
         return {row["service_id"]: row["n"] for row in rows}
 
@@ -236,30 +228,29 @@ class CallRepository(Repository):
             + " ORDER BY started_at DESC, id DESC LIMIT ?"
         )
         async with self._db.read() as conn:
-            rows = await fetch_all(conn, sql, [*params, max(0, limit)])
+            rows = await conn.fetch_all(sql, [*params, max(0, limit)])
         return [_call(row) for row in rows]
 
     async def open_calls(self, started_before: datetime, limit: int = 1000) -> list[Call]:
         """Calls not closed yet that started before ``started_before``, oldest first (the reaper's candidates)."""
         async with self._db.read() as conn:
-            rows = await fetch_all(
-                conn,
+            rows = await conn.fetch_all(
                 "SELECT * FROM calls WHERE ended_at IS NULL AND started_at < ? ORDER BY started_at, id LIMIT ?",
-                (to_db(started_before), max(0, limit)),
+                (aware(started_before), max(0, limit)),
             )
         return [_call(row) for row in rows]
 
 
-async def _call_row(conn: aiosqlite.Connection, uniqueid: str) -> sqlite3.Row | None:
-    return await fetch_one(conn, "SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
+async def _call_row(conn: Conn, uniqueid: str) -> Row | None:
+    return await conn.fetch_one("SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
 
 
-async def _maybe_call(conn: aiosqlite.Connection, uniqueid: str) -> Call | None:
+async def _maybe_call(conn: Conn, uniqueid: str) -> Call | None:
     row = await _call_row(conn, uniqueid)
     return None if row is None else _call(row)
 
 
-def _call(row: sqlite3.Row) -> Call:
+def _call(row: Row) -> Call:
     return Call(
         id=row["id"],
         uniqueid=row["uniqueid"],

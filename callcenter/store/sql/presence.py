@@ -7,25 +7,21 @@ restarted Asterisk, or a restarted service, puts every agent back where they sai
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
-import aiosqlite
-
-from callcenter.store._sql import Repository, execute, fetch_in, fetch_one, require
 from callcenter.store.errors import UnknownReferenceError
 from callcenter.store.models import PRESENCE_STATES, AgentPresence, PinOutcome, PresenceState
-from callcenter.store.timestamps import from_db, maybe_from_db, to_db
+from callcenter.store.sql.connection import Conn, Row
+from callcenter.store.sql.repository import Repository, require
+from callcenter.store.timestamps import aware, from_db, maybe_from_db
 
 
 class PresenceRepository(Repository):
     async def get_presence(self, agent_ids: Iterable[str]) -> dict[str, AgentPresence]:
         """The stored presence of each agent; agents who never set one are absent (their initial state)."""
         async with self._db.read() as conn:
-            rows = await fetch_in(
-                conn, "SELECT * FROM agent_presence WHERE agent_id IN ({keys})", sorted(set(agent_ids))
-            )
+            rows = await conn.fetch_in("SELECT * FROM agent_presence WHERE agent_id {in_keys}", sorted(set(agent_ids)))
         return {row["agent_id"]: _presence(row) for row in rows}
 
     async def set_presence(
@@ -37,21 +33,19 @@ class PresenceRepository(Repository):
             raise ValueError(f"state must be one of {', '.join(PRESENCE_STATES)}")
         if (state == "paused") != (reason is not None):
             raise ValueError("a reason is given exactly when pausing")
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
             await require(conn, "agents", agent_id, "agent")
-            row = await fetch_one(conn, "SELECT * FROM agent_presence WHERE agent_id = ?", (agent_id,))
+            row = await conn.fetch_one("SELECT * FROM agent_presence WHERE agent_id = ?", (agent_id,))
             if row is not None and (row["state"], row["reason"]) == (state, reason):
                 return _presence(row)
-            await execute(
-                conn,
+            await conn.execute(
                 "INSERT INTO agent_presence (agent_id, state, reason, since, actor) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (agent_id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
                 "since = excluded.since, actor = excluded.actor",
                 (agent_id, state, reason, at, actor),
             )
-            await execute(
-                conn,
+            await conn.execute(
                 "INSERT INTO agent_presence_log (agent_id, at, state, reason, actor, via) VALUES (?, ?, ?, ?, ?, ?)",
                 (agent_id, at, state, reason, actor, via),
             )
@@ -60,7 +54,7 @@ class PresenceRepository(Repository):
     async def client_pin(self, client_id: int) -> tuple[str | None, datetime | None]:
         """The client's PIN hash and when it was set; (None, None) if they never set one."""
         async with self._db.read() as conn:
-            row = await fetch_one(conn, "SELECT pin_hash, pin_set_at FROM clients WHERE id = ?", (client_id,))
+            row = await conn.fetch_one("SELECT pin_hash, pin_set_at FROM clients WHERE id = ?", (client_id,))
         if row is None:
             raise UnknownReferenceError(f"unknown client {client_id}")
         return row["pin_hash"], maybe_from_db(row["pin_set_at"])
@@ -89,32 +83,31 @@ class PresenceRepository(Repository):
             if max_failures and await _failures(conn, subject, since) >= max_failures:
                 return "locked"
             if right:
-                await execute(conn, "DELETE FROM pin_failures WHERE subject = ?", (subject,))
+                await conn.execute("DELETE FROM pin_failures WHERE subject = ?", (subject,))
                 return "ok"
             # failures older than the window never count again: they go, so a guesser cannot grow the table
-            await execute(conn, "DELETE FROM pin_failures WHERE subject = ? AND at < ?", (subject, to_db(since)))
-            await execute(conn, "INSERT INTO pin_failures (subject, at) VALUES (?, ?)", (subject, to_db(now)))
+            await conn.execute("DELETE FROM pin_failures WHERE subject = ? AND at < ?", (subject, aware(since)))
+            await conn.execute("INSERT INTO pin_failures (subject, at) VALUES (?, ?)", (subject, aware(now)))
             return "wrong"
 
     async def set_client_pin(self, client_id: int, pin_hash: str | None, now: datetime) -> None:
         """Set (or, with None, clear: an operator's reset) the PIN protecting the client's ratings."""
         async with self._db.transaction() as conn:
-            changed = await execute(
-                conn,
+            changed = await conn.execute(
                 "UPDATE clients SET pin_hash = ?, pin_set_at = ? WHERE id = ?",
-                (pin_hash, to_db(now) if pin_hash else None, client_id),
+                (pin_hash, aware(now) if pin_hash else None, client_id),
             )
         if not changed:
             raise UnknownReferenceError(f"unknown client {client_id}")
 
 
-async def _failures(conn: aiosqlite.Connection, subject: str, since: datetime) -> int:
-    row = await fetch_one(
-        conn, "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, to_db(since))
+async def _failures(conn: Conn, subject: str, since: datetime) -> int:
+    row = await conn.fetch_one(
+        "SELECT COUNT(*) AS n FROM pin_failures WHERE subject = ? AND at >= ?", (subject, aware(since))
     )
     assert row is not None  # COUNT(*) always answers one row
     return int(row["n"])
 
 
-def _presence(row: sqlite3.Row) -> AgentPresence:
+def _presence(row: Row) -> AgentPresence:
     return AgentPresence(row["agent_id"], row["state"], row["reason"], from_db(row["since"]), row["actor"])

@@ -8,14 +8,10 @@ nobody answered, or whose caller withheld the number, cannot be rated at all.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 
-import aiosqlite
-
-from callcenter.store._sql import Repository, execute, fetch_all, fetch_in, fetch_one, insert, placeholders
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import (
     CLIENT_TO_AGENT,
@@ -28,8 +24,10 @@ from callcenter.store.models import (
     Evaluation,
     EvaluationChange,
 )
-from callcenter.store.ratings import add_to_totals, remove_from_totals, totals_decay
-from callcenter.store.timestamps import from_db, maybe_from_db, to_db
+from callcenter.store.sql.connection import Conn, Row
+from callcenter.store.sql.ratings import add_to_totals, remove_from_totals, totals_decay
+from callcenter.store.sql.repository import Repository
+from callcenter.store.timestamps import aware, from_db, maybe_from_db
 
 _SELECT = (
     "SELECT e.id, e.call_id, c.uniqueid AS call_uniqueid, e.direction, e.agent_id, e.client_id, "
@@ -50,10 +48,9 @@ class EvaluationRepository(Repository):
         _check_direction(direction)
         _check_actor(actor)
         new = _checked_scores(scores)
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
-            call = await fetch_one(
-                conn,
+            call = await conn.fetch_one(
                 "SELECT id, agent_id, client_id, answered_at FROM calls WHERE uniqueid = ?",
                 (call_uniqueid,),
             )
@@ -67,16 +64,14 @@ class EvaluationRepository(Repository):
             # re-read here, not cached at open: another process may have changed it since
             decay = await totals_decay(conn, self._decay)
             subject = call["agent_id"] if direction == CLIENT_TO_AGENT else call["client_id"]
-            row = await fetch_one(
-                conn,
+            row = await conn.fetch_one(
                 "SELECT id, updated_at, deleted_at FROM evaluations WHERE call_id = ? AND direction = ?",
                 (call["id"], direction),
             )
             # Scores count in the decayed totals from when they were given: now, for new or changed scores (an
             # edit refreshes a rating's age); the old scores leave with the age they had (their updated_at).
             if row is None:
-                evaluation_id = await insert(
-                    conn,
+                evaluation_id = await conn.insert(
                     "INSERT INTO evaluations (call_id, direction, agent_id, client_id, created_at, "
                     "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (call["id"], direction, call["agent_id"], call["client_id"], at, at),
@@ -95,8 +90,7 @@ class EvaluationRepository(Repository):
                         )
                     await _write_scores(conn, evaluation_id, new)
                     await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
-                    await execute(
-                        conn,
+                    await conn.execute(
                         "UPDATE evaluations SET deleted_at = NULL, updated_at = ? WHERE id = ?",
                         (at, evaluation_id),
                     )
@@ -107,7 +101,7 @@ class EvaluationRepository(Repository):
                     await remove_from_totals(conn, direction, subject, old, decay=decay, now=now, given_at=given_at)
                     await _write_scores(conn, evaluation_id, new)
                     await add_to_totals(conn, direction, subject, new, decay=decay, now=now)
-                    await execute(conn, "UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id))
+                    await conn.execute("UPDATE evaluations SET updated_at = ? WHERE id = ?", (at, evaluation_id))
                     await _audit(conn, evaluation_id, at=at, actor=actor, action="update", old=old, new=new)
             return await _load_one(conn, "e.id = ?", (evaluation_id,))
 
@@ -120,7 +114,7 @@ class EvaluationRepository(Repository):
         """
         _check_direction(direction)
         _check_actor(actor)
-        at = to_db(now)
+        at = aware(now)
         async with self._db.transaction() as conn:
             found = await _load(conn, "c.uniqueid = ? AND e.direction = ?", (call_uniqueid, direction))
             if not found:
@@ -138,8 +132,7 @@ class EvaluationRepository(Repository):
                 now=now,
                 given_at=evaluation.updated_at,
             )
-            await execute(
-                conn,
+            await conn.execute(
                 "UPDATE evaluations SET deleted_at = ?, updated_at = ? WHERE id = ?",
                 (at, at, evaluation.id),
             )
@@ -180,13 +173,13 @@ class EvaluationRepository(Repository):
         if not include_deleted:
             where.append("e.deleted_at IS NULL")
         async with self._db.read() as conn:
-            return await _load(conn, " AND ".join(where) or "1", params, limit=limit)
+            return await _load(conn, " AND ".join(where) or "TRUE", params, limit=limit)
 
     async def evaluation_history(self, evaluation_id: int) -> list[AuditEntry]:
         """Every change to the evaluation, oldest first."""
         async with self._db.read() as conn:
-            rows = await fetch_all(
-                conn, "SELECT * FROM evaluation_audit WHERE evaluation_id = ? ORDER BY id", (evaluation_id,)
+            rows = await conn.fetch_all(
+                "SELECT * FROM evaluation_audit WHERE evaluation_id = ? ORDER BY id", (evaluation_id,)
             )
         return [_audit_entry(row) for row in rows]
 
@@ -209,13 +202,13 @@ class EvaluationRepository(Repository):
         sql = (
             "SELECT a.*, c.uniqueid AS call_uniqueid, e.direction, e.agent_id, e.client_id "
             "FROM evaluation_audit a JOIN evaluations e ON e.id = a.evaluation_id JOIN calls c ON c.id = e.call_id "
-            f"WHERE {' AND '.join(where) or '1'} ORDER BY a.at DESC, a.id DESC"
+            f"WHERE {' AND '.join(where) or 'TRUE'} ORDER BY a.at DESC, a.id DESC"
         )
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, limit))
         async with self._db.read() as conn:
-            rows = await fetch_all(conn, sql, params)
+            rows = await conn.fetch_all(sql, params)
         return [
             EvaluationChange(
                 entry=_audit_entry(row),
@@ -256,51 +249,49 @@ def _checked_scores(scores: Mapping[str, int]) -> dict[str, int]:
     return checked
 
 
-async def _check_categories(conn: aiosqlite.Connection, scores: Mapping[str, int]) -> None:
+async def _check_categories(conn: Conn, scores: Mapping[str, int]) -> None:
     names = list(scores)
-    rows = await fetch_all(conn, f"SELECT id FROM categories WHERE active = 1 AND id IN ({placeholders(names)})", names)
+    rows = await conn.fetch_in("SELECT id FROM categories WHERE active AND id {in_keys}", names)
     unknown = sorted(set(names) - {row["id"] for row in rows})
     if unknown:
         raise EvaluationRefused(RefusalReason.UNKNOWN_CATEGORY, f"unknown category {', '.join(unknown)}")
 
 
-async def _removed_by_operator(conn: aiosqlite.Connection, evaluation_id: int) -> bool:
-    row = await fetch_one(
-        conn,
+async def _removed_by_operator(conn: Conn, evaluation_id: int) -> bool:
+    row = await conn.fetch_one(
         "SELECT actor FROM evaluation_audit WHERE evaluation_id = ? AND action = 'delete' ORDER BY id DESC LIMIT 1",
         (evaluation_id,),
     )
     return row is not None and str(row["actor"]).startswith("operator:")
 
 
-async def _write_scores(conn: aiosqlite.Connection, evaluation_id: int, scores: Mapping[str, int]) -> None:
-    await execute(conn, "DELETE FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,))
-    await conn.executemany(
+async def _write_scores(conn: Conn, evaluation_id: int, scores: Mapping[str, int]) -> None:
+    await conn.execute("DELETE FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,))
+    await conn.execute_many(
         "INSERT INTO evaluation_scores (evaluation_id, category_id, score) VALUES (?, ?, ?)",
         [(evaluation_id, category, score) for category, score in scores.items()],
     )
 
 
-async def _scores(conn: aiosqlite.Connection, evaluation_id: int) -> dict[str, int]:
-    rows = await fetch_all(
-        conn, "SELECT category_id, score FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,)
+async def _scores(conn: Conn, evaluation_id: int) -> dict[str, int]:
+    rows = await conn.fetch_all(
+        "SELECT category_id, score FROM evaluation_scores WHERE evaluation_id = ?", (evaluation_id,)
     )
     return {row["category_id"]: row["score"] for row in rows}
 
 
 async def _audit(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     evaluation_id: int,
     *,
-    at: str,
+    at: datetime,
     actor: str,
     action: AuditAction,
     old: Mapping[str, int] | None,
     new: Mapping[str, int] | None,
     reason: str | None = None,
 ) -> None:
-    await execute(
-        conn,
+    await conn.execute(
         "INSERT INTO evaluation_audit (evaluation_id, at, actor, action, old_scores, new_scores, reason) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (evaluation_id, at, actor, action, _to_json(old), _to_json(new), reason),
@@ -318,30 +309,28 @@ def _from_json(text: str | None) -> Mapping[str, int] | None:
     return MappingProxyType({str(k): int(v) for k, v in json.loads(text).items()})
 
 
-async def _load(
-    conn: aiosqlite.Connection, where: str, params: Sequence[object], limit: int | None = None
-) -> list[Evaluation]:
+async def _load(conn: Conn, where: str, params: Sequence[object], limit: int | None = None) -> list[Evaluation]:
     sql = f"{_SELECT} WHERE {where} ORDER BY e.created_at DESC, e.id DESC"
     if limit is not None:
         sql += " LIMIT ?"
         params = [*params, max(0, limit)]
-    rows = await fetch_all(conn, sql, params)
+    rows = await conn.fetch_all(sql, params)
     ids = [row["id"] for row in rows]
     scores: dict[int, dict[str, int]] = {evaluation_id: {} for evaluation_id in ids}
-    for score in await fetch_in(
-        conn, "SELECT evaluation_id, category_id, score FROM evaluation_scores WHERE evaluation_id IN ({keys})", ids
+    for score in await conn.fetch_in(
+        "SELECT evaluation_id, category_id, score FROM evaluation_scores WHERE evaluation_id {in_keys}", ids
     ):
         scores[score["evaluation_id"]][score["category_id"]] = score["score"]
     return [_evaluation(row, scores[row["id"]]) for row in rows]
 
 
-async def _load_one(conn: aiosqlite.Connection, where: str, params: tuple[object, ...]) -> Evaluation:
+async def _load_one(conn: Conn, where: str, params: tuple[object, ...]) -> Evaluation:
     found = await _load(conn, where, params)
     assert len(found) == 1, (where, params)
     return found[0]
 
 
-def _evaluation(row: sqlite3.Row, scores: dict[str, int]) -> Evaluation:
+def _evaluation(row: Row, scores: dict[str, int]) -> Evaluation:
     return Evaluation(
         id=row["id"],
         call_id=row["call_id"],
@@ -356,7 +345,7 @@ def _evaluation(row: sqlite3.Row, scores: dict[str, int]) -> Evaluation:
     )
 
 
-def _audit_entry(row: sqlite3.Row) -> AuditEntry:
+def _audit_entry(row: Row) -> AuditEntry:
     return AuditEntry(
         id=row["id"],
         evaluation_id=row["evaluation_id"],

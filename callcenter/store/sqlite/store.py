@@ -1,4 +1,4 @@
-"""The SQLite implementation of the store API: the repositories over one shared Database.
+"""The SQLite implementation of the store API: the shared repositories over one SQLite Database.
 
 Three ways to open it, one per kind of process:
 
@@ -13,21 +13,21 @@ Three ways to open it, one per kind of process:
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from callcenter.store.agents import AgentRepository
-from callcenter.store.calls import CallRepository
-from callcenter.store.db import DEFAULT_BUSY_TIMEOUT_MS, Database
 from callcenter.store.decay import Decay
-from callcenter.store.evaluations import EvaluationRepository
-from callcenter.store.migrate import migrate, require_current
-from callcenter.store.presence import PresenceRepository
-from callcenter.store.ratings import RatingRepository, recorded_decay, sync_half_life
+from callcenter.store.sql.ratings import sync_half_life
+from callcenter.store.sql.store import SqlStore
+from callcenter.store.sqlite.conn import SqliteDatabase
+from callcenter.store.sqlite.db import DEFAULT_BUSY_TIMEOUT_MS, Database
+from callcenter.store.sqlite.migrate import migrate, require_current
 
 
-class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository):
+class SqliteStore(SqlStore):
     """Implements ``callcenter.store.api.Store``. Closing the store closes its Database."""
+
+    def __init__(self, db: Database, *, half_life_days: float | None = None, owns_half_life: bool = True) -> None:
+        super().__init__(SqliteDatabase(db), half_life_days=half_life_days, owns_half_life=owns_half_life)
+        self._raw = db
 
     @classmethod
     async def open(
@@ -47,7 +47,7 @@ class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingR
         db = await Database.open(path, busy_timeout_ms=busy_timeout_ms)
         try:
             await migrate(db)
-            await sync_half_life(db, decay)
+            await sync_half_life(SqliteDatabase(db), decay)
         except BaseException:
             await db.close()
             raise
@@ -82,28 +82,6 @@ class SqliteStore(AgentRepository, CallRepository, EvaluationRepository, RatingR
         return cls(db, owns_half_life=False)
 
     @property
-    def half_life_days(self) -> float | None:
-        """The half-life this store keeps the decayed sums for as the serving process; None for no decay, and for
-        a handle that follows the database (``open_migrated``, ``open_existing``: see ``rating_half_life``)."""
-        return None if self._decay is None or self._decay.off else self._decay.half_life_days
-
-    async def rating_half_life(self) -> float | None:
-        """The half-life the database keeps its decayed sums for now (None: no decay), whoever set it."""
-        async with self._db.read() as conn:
-            decay = await recorded_decay(conn)
-        return None if decay.off else decay.half_life_days
-
-    @property
     def db(self) -> Database:
-        return self._db
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
+        """SQLite's own handle (aiosqlite connections): for the benchmarks' bulk loads and SQLite-only tests."""
+        return self._raw

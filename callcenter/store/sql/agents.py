@@ -3,14 +3,10 @@ because past calls and evaluations keep referring to them."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import aiosqlite
-
-from callcenter.store._sql import Repository, execute, fetch_all, fetch_one
 from callcenter.store.models import (
     AGENT_KINDS,
     OVERALL,
@@ -21,7 +17,9 @@ from callcenter.store.models import (
     ServiceDef,
     SyncSummary,
 )
-from callcenter.store.timestamps import to_db
+from callcenter.store.sql.connection import Conn, Row
+from callcenter.store.sql.repository import Repository
+from callcenter.store.timestamps import aware
 
 
 class AgentRepository(Repository):
@@ -34,7 +32,7 @@ class AgentRepository(Repository):
         async with self._db.transaction() as conn:
             existing = {
                 row["id"]: (row["label"], row["position"], bool(row["active"]))
-                for row in await fetch_all(conn, "SELECT id, label, position, active FROM categories")
+                for row in await conn.fetch_all("SELECT id, label, position, active FROM categories")
             }
             added = updated = 0
             for position, d in enumerate(defs):
@@ -45,11 +43,10 @@ class AgentRepository(Repository):
                     updated += 1
                 else:
                     continue
-                await execute(
-                    conn,
-                    "INSERT INTO categories (id, label, position, active) VALUES (?, ?, ?, 1) "
+                await conn.execute(
+                    "INSERT INTO categories (id, label, position, active) VALUES (?, ?, ?, TRUE) "
                     "ON CONFLICT (id) DO UPDATE SET label = excluded.label, position = excluded.position, "
-                    "active = 1",
+                    "active = TRUE",
                     (d.id, d.label, position),
                 )
             active = {key for key, (_, _, on) in existing.items() if on}
@@ -63,7 +60,7 @@ class AgentRepository(Repository):
         async with self._db.transaction() as conn:
             existing = {
                 row["id"]: (row["name"], bool(row["active"]))
-                for row in await fetch_all(conn, "SELECT id, name, active FROM services")
+                for row in await conn.fetch_all("SELECT id, name, active FROM services")
             }
             added = updated = 0
             for d in defs:
@@ -73,10 +70,9 @@ class AgentRepository(Repository):
                     updated += 1
                 else:
                     continue
-                await execute(
-                    conn,
-                    "INSERT INTO services (id, name, active) VALUES (?, ?, 1) "
-                    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, active = 1",
+                await conn.execute(
+                    "INSERT INTO services (id, name, active) VALUES (?, ?, TRUE) "
+                    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, active = TRUE",
                     (d.id, d.name),
                 )
             active = {key for key, (_, on) in existing.items() if on}
@@ -89,52 +85,45 @@ class AgentRepository(Repository):
         A deactivated agent keeps its last services and queues (visible with active_only=False) so history
         reads sensibly; routing must only use active agents.
         """
-        at = to_db(now if now is not None else datetime.now(UTC))
+        at = aware(now if now is not None else datetime.now(UTC))
         _unique("agent", [a.id for a in agents])
         for a in agents:
             _check_agent(a)
         async with self._db.transaction() as conn:
             await _check_services(conn, agents)
             before = {agent.id: agent for agent in await _load_agents(conn, None, active_only=False)}
-            added = updated = 0
-            for a in agents:
-                old = before.get(a.id)
-                if old is None:
-                    added += 1
-                    await execute(
-                        conn,
-                        "INSERT INTO agents (id, name, interface, kind, pin_hash, active, created_at, "
-                        "updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
-                        (a.id, a.name, a.interface, a.kind, a.pin_hash, at, at),
-                    )
-                elif _as_agent(a) != old:
-                    updated += 1
-                    await execute(
-                        conn,
-                        "UPDATE agents SET name = ?, interface = ?, kind = ?, pin_hash = ?, active = 1, "
-                        "updated_at = ? WHERE id = ?",
-                        (a.name, a.interface, a.kind, a.pin_hash, at, a.id),
-                    )
-                else:
-                    continue
-                await _replace_memberships(conn, a)
+            added = [a for a in agents if a.id not in before]
+            changed = [a for a in agents if a.id in before and _as_agent(a) != before[a.id]]
             keep = {a.id for a in agents}
             gone = [agent_id for agent_id, agent in before.items() if agent.active and agent_id not in keep]
-            for agent_id in gone:
-                await execute(conn, "UPDATE agents SET active = 0, updated_at = ? WHERE id = ?", (at, agent_id))
-        return SyncSummary(added=added, updated=updated, deactivated=len(gone))
+            # batched, not a statement per agent: a first sync of a 10k roster is one round trip per statement
+            # kind on a server database, not 50k
+            await conn.execute_many(
+                "INSERT INTO agents (id, name, interface, kind, pin_hash, active, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, TRUE, ?, ?)",
+                [(a.id, a.name, a.interface, a.kind, a.pin_hash, at, at) for a in added],
+            )
+            await conn.execute_many(
+                "UPDATE agents SET name = ?, interface = ?, kind = ?, pin_hash = ?, active = TRUE, "
+                "updated_at = ? WHERE id = ?",
+                [(a.name, a.interface, a.kind, a.pin_hash, at, a.id) for a in changed],
+            )
+            await _replace_memberships(conn, [*added, *changed])
+            await conn.execute_many(
+                "UPDATE agents SET active = FALSE, updated_at = ? WHERE id = ?", [(at, agent_id) for agent_id in gone]
+            )
+        return SyncSummary(added=len(added), updated=len(changed), deactivated=len(gone))
 
     async def list_categories(self) -> list[CategoryDef]:
         """Active categories in configured order."""
         async with self._db.read() as conn:
-            rows = await fetch_all(conn, "SELECT id, label FROM categories WHERE active = 1 ORDER BY position")
+            rows = await conn.fetch_all("SELECT id, label FROM categories WHERE active ORDER BY position")
         return [CategoryDef(row["id"], row["label"]) for row in rows]
 
     async def list_services(self, active_only: bool = True) -> list[Service]:
         async with self._db.read() as conn:
-            rows = await fetch_all(
-                conn,
-                "SELECT id, name, active FROM services" + (" WHERE active = 1" if active_only else "") + " ORDER BY id",
+            rows = await conn.fetch_all(
+                "SELECT id, name, active FROM services" + (" WHERE active" if active_only else "") + " ORDER BY id",
             )
         return [Service(row["id"], row["name"], bool(row["active"])) for row in rows]
 
@@ -144,7 +133,7 @@ class AgentRepository(Repository):
 
     async def get_agent(self, agent_id: str) -> Agent | None:
         async with self._db.read() as conn:
-            row = await fetch_one(conn, "SELECT * FROM agents WHERE id = ?", (agent_id,))
+            row = await conn.fetch_one("SELECT * FROM agents WHERE id = ?", (agent_id,))
             if row is None:
                 return None
             services, queues = await _memberships(conn, agent_id=agent_id)
@@ -170,8 +159,8 @@ def _check_agent(a: AgentDef) -> None:
         raise ValueError(f"agent {a.id}: queue names must not be empty")
 
 
-async def _check_services(conn: aiosqlite.Connection, agents: Sequence[AgentDef]) -> None:
-    known = {row["id"] for row in await fetch_all(conn, "SELECT id FROM services WHERE active = 1")}
+async def _check_services(conn: Conn, agents: Sequence[AgentDef]) -> None:
+    known = {row["id"] for row in await conn.fetch_all("SELECT id FROM services WHERE active")}
     for a in agents:
         unknown = [s for s in a.services if s not in known]
         if unknown:
@@ -180,42 +169,43 @@ async def _check_services(conn: aiosqlite.Connection, agents: Sequence[AgentDef]
             )
 
 
-async def _deactivate_missing(conn: aiosqlite.Connection, table: str, active: set[str], keep: set[str]) -> int:
+async def _deactivate_missing(conn: Conn, table: str, active: set[str], keep: set[str]) -> int:
     gone = sorted(active - keep)
     for key in gone:
-        await execute(conn, f"UPDATE {table} SET active = 0 WHERE id = ?", (key,))
+        await conn.execute(f"UPDATE {table} SET active = FALSE WHERE id = ?", (key,))
     return len(gone)
 
 
-async def _replace_memberships(conn: aiosqlite.Connection, a: AgentDef) -> None:
-    await execute(conn, "DELETE FROM agent_services WHERE agent_id = ?", (a.id,))
-    await execute(conn, "DELETE FROM agent_queues WHERE agent_id = ?", (a.id,))
-    await conn.executemany(
+async def _replace_memberships(conn: Conn, agents: Sequence[AgentDef]) -> None:
+    ids = [(a.id,) for a in agents]
+    await conn.execute_many("DELETE FROM agent_services WHERE agent_id = ?", ids)
+    await conn.execute_many("DELETE FROM agent_queues WHERE agent_id = ?", ids)
+    await conn.execute_many(
         "INSERT INTO agent_services (agent_id, service_id, position) VALUES (?, ?, ?)",
-        [(a.id, s, i) for i, s in enumerate(a.services)],
+        [(a.id, s, i) for a in agents for i, s in enumerate(a.services)],
     )
-    await conn.executemany(
+    await conn.execute_many(
         "INSERT INTO agent_queues (agent_id, queue, position) VALUES (?, ?, ?)",
-        [(a.id, q, i) for i, q in enumerate(a.queues)],
+        [(a.id, q, i) for a in agents for i, q in enumerate(a.queues)],
     )
 
 
-async def _load_agents(conn: aiosqlite.Connection, service_id: str | None, *, active_only: bool) -> list[Agent]:
+async def _load_agents(conn: Conn, service_id: str | None, *, active_only: bool) -> list[Agent]:
     where: list[str] = []
     params: list[object] = []
     if active_only:
-        where.append("a.active = 1")
+        where.append("a.active")
     if service_id is not None:
         where.append("a.id IN (SELECT agent_id FROM agent_services WHERE service_id = ?)")
         params.append(service_id)
     sql = "SELECT a.* FROM agents a" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
-    rows = await fetch_all(conn, sql, params)
+    rows = await conn.fetch_all(sql, params)
     services, queues = await _memberships(conn, service_id=service_id)
     return [_agent(row, services, queues) for row in rows]
 
 
 async def _memberships(
-    conn: aiosqlite.Connection, *, agent_id: str | None = None, service_id: str | None = None
+    conn: Conn, *, agent_id: str | None = None, service_id: str | None = None
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Services and queues per agent, in configured order: of one agent, of a service's agents (the offer reads
     only those), or of all."""
@@ -227,19 +217,19 @@ async def _memberships(
         where = " WHERE agent_id IN (SELECT agent_id FROM agent_services WHERE service_id = ?)"
         params = (service_id,)
     services: dict[str, list[str]] = {}
-    for row in await fetch_all(
-        conn, f"SELECT agent_id, service_id FROM agent_services{where} ORDER BY agent_id, position", params
+    for row in await conn.fetch_all(
+        f"SELECT agent_id, service_id FROM agent_services{where} ORDER BY agent_id, position", params
     ):
         services.setdefault(row["agent_id"], []).append(row["service_id"])
     queues: dict[str, list[str]] = {}
-    for row in await fetch_all(
-        conn, f"SELECT agent_id, queue FROM agent_queues{where} ORDER BY agent_id, position", params
+    for row in await conn.fetch_all(
+        f"SELECT agent_id, queue FROM agent_queues{where} ORDER BY agent_id, position", params
     ):
         queues.setdefault(row["agent_id"], []).append(row["queue"])
     return services, queues
 
 
-def _agent(row: sqlite3.Row, services: dict[str, list[str]], queues: dict[str, list[str]]) -> Agent:
+def _agent(row: Row, services: dict[str, list[str]], queues: dict[str, list[str]]) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],

@@ -1,0 +1,135 @@
+"""The SQLite Database as the shared repositories see it (``callcenter.store.sql.connection``).
+
+``Database`` (db.py) stays SQLite's own handle, yielding the aiosqlite connection (the benchmarks and the
+migrations use it as such); ``SqliteDatabase`` wraps it for the repositories: instants become fixed-width UTC
+text on the way in, IN lists become chunks of ``?``, new ids come from ``lastrowid`` (not RETURNING, so SQLite 3.24
+is still enough), and a constraint or trigger refusal becomes a StoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import aiosqlite
+
+from callcenter.store.errors import StoreError
+from callcenter.store.sql.connection import Conn, Params, Row
+from callcenter.store.sqlite.db import Database
+from callcenter.store.timestamps import to_db
+
+T = TypeVar("T")
+
+# SQLite's default limit on host parameters was 999 before 3.32; stay under it for IN lists.
+IN_CHUNK: Final = 500
+IN_KEYS: Final = "{in_keys}"
+
+
+class SqliteConn:
+    """One aiosqlite connection inside a transaction or read of its Database."""
+
+    def __init__(self, conn: aiosqlite.Connection, name: str) -> None:
+        self._conn = conn
+        self._name = name
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        with self._refusals():
+            return list(await self._conn.execute_fetchall(sql, _params(params)))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        with self._refusals():
+            cursor = await self._conn.execute(sql, _params(params))
+        try:
+            return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        with self._refusals():
+            cursor = await self._conn.execute(sql, _params(params))
+        try:
+            rowid = cursor.lastrowid
+        finally:
+            await cursor.close()
+        if rowid is None:
+            raise RuntimeError(f"INSERT returned no rowid: {sql}")
+        return rowid
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [_params(row) for row in rows]
+        if batch:
+            with self._refusals():
+                await self._conn.executemany(sql, batch)
+
+    async def fetch_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
+        before = sql[: sql.index(IN_KEYS)].count("?")
+        found: list[Row] = []
+        for chunk in _chunks(keys, IN_CHUNK):
+            marks = f"IN ({', '.join('?' for _ in chunk)})"
+            found += await self.fetch_all(sql.replace(IN_KEYS, marks), [*params[:before], *chunk, *params[before:]])
+        return found
+
+    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        marks = ", ".join("?" for _ in columns)
+        await self.execute_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    @contextlib.contextmanager
+    def _refusals(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            # a constraint or trigger said no (the schema's own guard): permanent, not a fault of the database
+            raise StoreError(f"database {self._name} refused the change: {exc}") from exc
+
+
+class SqliteDatabase:
+    """Implements ``callcenter.store.sql.connection.Database`` over SQLite's own ``Database``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @property
+    def raw(self) -> Database:
+        return self._db
+
+    @property
+    def name(self) -> str:
+        return self._db.path
+
+    @property
+    def readonly(self) -> bool:
+        return self._db.readonly
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        async with self._db.transaction() as conn:
+            yield SqliteConn(conn, self._db.path)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Conn]:
+        async with self._db.read() as conn:
+            yield SqliteConn(conn, self._db.path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+def _params(params: Params) -> Sequence[Any]:
+    # instants as the fixed-width UTC text the schema keeps (callcenter/store/timestamps.py)
+    return [to_db(p) if isinstance(p, datetime) else p for p in params]
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
