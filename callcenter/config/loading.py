@@ -184,8 +184,8 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         target = config.store.target
     except StoreError as exc:
         raise ConfigError(f"[store] url: {exc}") from None
-    if config.store.url and target.backend == "sqlite":
-        store_path = Path(target.target)
+    if config.store.url and target.file is not None:
+        store_path = target.file
         store_path = store_path if store_path.is_absolute() else base / store_path
     else:
         store_path = config.store.path
@@ -194,9 +194,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             store_path = state_dir / store_path.name if store_path == StoreConfig().path else base / store_path
     store_path = store_path.resolve()
     journal: Path | None
-    if target.backend == "sqlite":
-        # a loaded SQLite config names its file by ``path`` alone (url empty): replacing the path (a test's own
-        # database) then moves the store and, unless [store] journal is set, its journal with it
+    if target.file is not None:
+        # a loaded config of an embedded store names its file by ``path`` alone (url empty): replacing the path
+        # (a test's own database) then moves the store and, unless [store] journal is set, its journal with it
         url, journal = "", None
     else:
         url, journal = target.url, state_dir / "callcenter.pending.jsonl"

@@ -108,14 +108,14 @@ class StoreConfig:
 
     @property
     def target(self) -> StoreUrl:
-        return StoreUrl.parse(self.url) if self.url else StoreUrl.sqlite(self.path)
+        return StoreUrl.parse(self.url) if self.url else StoreUrl.embedded(self.path)
 
     @property
     def journal_file(self) -> Path:
         """The journal: ``journal`` if set, else beside the SQLite file (another store, another journal)."""
         if self.journal is not None:
             return self.journal
-        if self.target.backend != "sqlite":
+        if self.target.file is None:
             raise ValueError("a server store's journal is set when the config is loaded")  # loading does
         return self.path.with_name(self.path.name + ".pending.jsonl")
 
@@ -123,7 +123,7 @@ class StoreConfig:
     def shown(self) -> str:
         """How messages name the store: the SQLite file, or the server URL without its password."""
         target = self.target
-        return target.target if target.backend == "sqlite" else str(target)
+        return str(target.file) if target.file is not None else str(target)
 
 
 @dataclass(frozen=True, slots=True)

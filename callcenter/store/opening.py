@@ -56,6 +56,16 @@ class StoreUrl:
         return cls(SQLITE, str(path))
 
     @property
+    def file(self) -> Path | None:
+        """The database file of an embedded store (it lives beside its journal); None for a database server."""
+        return Path(self.target) if self.backend == SQLITE else None
+
+    @classmethod
+    def embedded(cls, path: str | Path) -> StoreUrl:
+        """The default kind of store: one file on this host."""
+        return cls.sqlite(path)
+
+    @property
     def url(self) -> str:
         if self.backend == SQLITE:
             return f"sqlite:///{self.target}"
