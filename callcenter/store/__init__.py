@@ -40,8 +40,6 @@ from callcenter.store.models import (
     ServiceDef,
     SyncSummary,
 )
-from callcenter.store.sqlite.db import Database
-from callcenter.store.sqlite.migrate import migrate
 from callcenter.store.sqlite.store import SqliteStore
 
 __all__ = [
@@ -55,7 +53,6 @@ __all__ = [
     "CategoryDef",
     "CategoryStat",
     "Client",
-    "Database",
     "Direction",
     "Evaluation",
     "EvaluationChange",
@@ -80,5 +77,4 @@ __all__ = [
     "StoreUnavailableError",
     "SyncSummary",
     "UnknownReferenceError",
-    "migrate",
 ]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.store.db import Database
-from callcenter.store.migrate import bundled_migrations, migrate
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.migrate import bundled_migrations, migrate
 from tests.unit.cli.support import DEMO_CONFIG, Dump, Result, digest, dump, err_lines, run
 
 READ_COMMANDS = [
