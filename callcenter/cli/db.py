@@ -48,6 +48,15 @@ async def cmd_db_check(run: Invocation) -> int:
 
 async def cmd_db_copy(run: Invocation) -> int:
     target = opening.StoreUrl.parse(run.args.to)
+    journal = run.config.store.journal_file
+    if journal.is_file() and journal.stat().st_size > 0:
+        # calls and ratings the store could not take yet: copied now they would be left behind for good (the
+        # journal belongs to this store; the service replays it into this store when it starts)
+        print(
+            f"refusing to copy: {journal} still holds calls or ratings not yet in the store; start the service "
+            "once (it writes them) and stop it, then copy"
+        )
+        return 1
     store_used(run, f"read-only, copied to {target}")
     report = await store_copy.copy_between(run.config.store.target, target, busy_timeout=run.config.store.busy_timeout)
     for line in report.lines():

@@ -76,13 +76,19 @@ class StoreUrl:
 
 
 def redacted(url: str) -> str:
-    """``url`` with any password replaced, for logs and messages."""
+    """``url`` with any password replaced (``user:pw@`` and libpq's ``?password=``), for logs and messages."""
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+    if parts.query:
+        query = [
+            f"{key}=***" if key.lower() == "password" else (f"{key}={value}" if sep else key)
+            for key, sep, value in (item.partition("=") for item in parts.query.split("&"))
+        ]
+        parts = parts._replace(query="&".join(query))
+    return urllib.parse.urlunsplit(parts)
 
 
 async def open_serving(url: StoreUrl, *, busy_timeout: float, half_life_days: float | None) -> Store:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.parse
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Final, Self
@@ -42,9 +41,11 @@ from callcenter.store.sql.connection import Conn
 WRITE_LOCK: Final = 3_580_562_047_637_829_434
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 POOL_MAX: Final = 10
-# A statement that has not answered in this long is a server that stopped answering (the IVR's writes are a few
-# rows; the longest statements are db check's scans and db copy's chunks).
+# A statement that has not answered in this long is a server that stopped answering. Operators' commands (db check's
+# scans, db copy's chunks) allow this long; the serving process allows only its busy timeout plus SERVING_SLACK:
+# a caller is listening, and a write that cannot be made in time is journaled (callcenter/journal.py) instead.
 COMMAND_TIMEOUT: Final = 60.0
+SERVING_SLACK: Final = 2.0
 CLOSE_TIMEOUT: Final = 10.0
 
 
@@ -69,6 +70,7 @@ class Database:
         readonly: bool = False,
         name: str | None = None,
         pool_max: int = POOL_MAX,
+        command_timeout: float = COMMAND_TIMEOUT,
     ) -> Database:
         """Connect to the database at ``dsn`` (``postgresql://user:password@host:port/dbname``, libpq style).
 
@@ -87,7 +89,7 @@ class Database:
                 max_size=pool_max,
                 # a server that does not answer the handshake: fail like a busy database, not hang a call
                 timeout=max(2.0, busy_timeout_ms / 1000),
-                command_timeout=COMMAND_TIMEOUT,
+                command_timeout=command_timeout,
                 server_settings=settings,
                 reset=_reset,
             )
@@ -111,7 +113,7 @@ class Database:
         exception (re-raised). StoreBusyError if another writer kept the lock past the busy timeout."""
         if self._readonly:
             raise StoreError(f"database {self._name} is open read-only: this command must not change it")
-        async with self._exclusive(), self._write_lock, self._connection() as conn:
+        async with self._exclusive(), self._write_turn(), self._connection() as conn:
             try:
                 # one round trip: simple-protocol script; SET LOCAL bounds only this transaction's lock waits
                 await conn.script(
@@ -184,6 +186,22 @@ class Database:
                 self._inside.discard(task)
 
     @contextlib.asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        """This process's writers queue here before taking a connection (a waiting writer holds none), for no
+        longer than the busy timeout: behind a writer stuck on a stalled server, the next one is busy, not silent."""
+        try:
+            async with asyncio.timeout(self._busy_timeout_ms / 1000):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise StoreBusyError(
+                f"database {self._name}: another write of this process has not finished in {self._busy_timeout_ms} ms"
+            ) from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[PgConn]:
         # bounded: every pooled connection in use, or a new one not connecting, ends as StoreUnavailableError
         with mapped(self._name):
@@ -191,7 +209,17 @@ class Database:
         try:
             yield PgConn(raw, self._name)
         finally:
-            await self._pool.release(raw)
+            # asyncpg's release waits for a timed-out query's cancellation, and on a stalled server raises
+            # TimeoutError itself: that must never replace the StoreUnavailableError being raised (the journal
+            # keeps only the store's transient errors; anything else would drop the rating). A connection that
+            # cannot be released cleanly is of no further use: terminated, the pool replaces it.
+            try:
+                await self._pool.release(raw, timeout=CLOSE_TIMEOUT)
+            except asyncio.CancelledError:
+                _terminate(raw)
+                raise
+            except Exception:
+                _terminate(raw)
 
 
 async def _reset(conn: Connection) -> None:
@@ -230,8 +258,7 @@ def _terminate(raw: Connection) -> None:
 
 
 def _redacted(dsn: str) -> str:
-    parts = urllib.parse.urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    user, _, host = parts.netloc.rpartition("@")
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}"))
+    # one redaction for every message (callcenter/store/opening.py), the query's password= included
+    from callcenter.store.opening import redacted  # noqa: PLC0415 - opening imports this backend
+
+    return redacted(dsn)

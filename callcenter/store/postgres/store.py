@@ -9,7 +9,7 @@ server itself).
 from __future__ import annotations
 
 from callcenter.store.decay import Decay
-from callcenter.store.postgres.db import DEFAULT_BUSY_TIMEOUT_MS, Database
+from callcenter.store.postgres.db import DEFAULT_BUSY_TIMEOUT_MS, SERVING_SLACK, Database
 from callcenter.store.postgres.migrate import migrate, require_current
 from callcenter.store.sql.ratings import sync_half_life
 from callcenter.store.sql.store import SqlStore
@@ -34,13 +34,14 @@ class PostgresStore(SqlStore):
         """Connect and migrate, as the serving process; recompute the decayed sums once if the database keeps
         them for another half-life than ``half_life_days`` (None = no decay)."""
         decay = Decay(half_life_days)  # refuse a bad half-life before connecting
-        db = await Database.open(dsn, busy_timeout_ms=busy_timeout_ms, name=name)
-        try:
-            await migrate(db)
-            await sync_half_life(db, decay)
-        except BaseException:
-            await db.close()
-            raise
+        # migrating and recomputing the decayed sums may take long (operators' timeout), on a pool of their own;
+        # the serving pool then gives a statement only the busy timeout plus a little (db.SERVING_SLACK)
+        async with await Database.open(dsn, busy_timeout_ms=busy_timeout_ms, name=name) as setup:
+            await migrate(setup)
+            await sync_half_life(setup, decay)
+        db = await Database.open(
+            dsn, busy_timeout_ms=busy_timeout_ms, name=name, command_timeout=busy_timeout_ms / 1000 + SERVING_SLACK
+        )
         return cls(db, half_life_days=half_life_days)
 
     @classmethod
@@ -48,7 +49,9 @@ class PostgresStore(SqlStore):
         cls, dsn: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, name: str | None = None
     ) -> PostgresStore:
         """Connect and migrate, following the half-life the database records."""
-        db = await Database.open(dsn, busy_timeout_ms=busy_timeout_ms, name=name)
+        db = await Database.open(
+            dsn, busy_timeout_ms=busy_timeout_ms, name=name, command_timeout=busy_timeout_ms / 1000 + SERVING_SLACK
+        )
         try:
             await migrate(db)
         except BaseException:

@@ -18,7 +18,7 @@ from callcenter.store import copy
 from callcenter.store.api import Store
 from callcenter.store.errors import StoreError
 from callcenter.store.models import AgentDef, CategoryDef
-from callcenter.store.opening import StoreUrl
+from callcenter.store.opening import StoreUrl, redacted
 from callcenter.store.sql.connection import Database
 from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite.conn import SqliteDatabase
@@ -237,3 +237,23 @@ def test_db_migrate_check_and_copy_from_the_command_line(
     assert f"store {target} is up to date" in out
     code, out = cli(capsys, "db", "copy", "--to", target)
     assert code == 1  # onto itself: refused
+
+
+def test_db_copy_refuses_while_the_journal_holds_what_the_store_has_not_taken(
+    cli_env: Path, postgres: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "db", "migrate")[0] == 0
+    journal = cli_env / "callcenter.db.pending.jsonl"
+    journal.write_text('{"kind": "rating"}\n')
+    target = asyncio.run(postgres.new_place(migrated=False))
+    code, out = cli(capsys, "db", "copy", "--to", target)
+    assert code == 1
+    assert f"refusing to copy: {journal} still holds calls or ratings" in out
+
+
+def test_no_password_is_shown_wherever_the_url_carries_it() -> None:
+    shown = redacted("postgresql://cc:s3cret@db.example:5432/cc?sslmode=require&password=t0p&application_name=x")
+    assert "s3cret" not in shown
+    assert "t0p" not in shown
+    assert shown == "postgresql://cc:***@db.example:5432/cc?sslmode=require&password=***&application_name=x"
+    assert str(StoreUrl.parse("postgresql://cc@h/db?password=t0p")) == "postgresql://cc@h/db?password=***"

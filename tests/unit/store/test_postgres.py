@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
+import signal
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -182,6 +184,29 @@ async def test_a_connection_lost_mid_transaction_is_store_unavailable(
     # nothing of it stayed, the lock went with the connection, and the pool replaced it
     assert await pg.pin_failures("s", T0) == 0
     assert await pg.record_pin_attempt("s", right=False, now=T0, since=T0, max_failures=3) == "wrong"
+
+
+async def test_a_server_that_stops_answering_is_store_unavailable_within_the_serving_timeout(
+    pg: PostgresStore,
+) -> None:
+    """A stalled server (its backends stopped, as a hung host would be): every write of the serving process ends
+    as StoreUnavailableError or StoreBusyError, the only errors the IVR's journal keeps, within the busy timeout
+    plus the serving slack; never asyncpg's own TimeoutError from the pool's release, never a minute's silence."""
+    async with pg.sql.read() as conn:
+        pid = await conn.fetch_value("SELECT pg_backend_pid()")
+    loop = asyncio.get_running_loop()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = loop.time()
+        writes = [pg.client_for_number(f"+1555000{i}", now=T0) for i in range(3)]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        waited = loop.time() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert all(isinstance(r, StoreUnavailableError | StoreBusyError) for r in results), results
+    # 0.3 s busy timeout + 2 s slack, the release's cancellation bounded too; far from the operators' 60 s
+    assert waited < 20
+    assert await pg.client_for_number("+15550009", now=T0) is not None  # the pool replaced the stopped one
 
 
 async def test_a_server_that_is_not_there_is_store_unavailable() -> None:
