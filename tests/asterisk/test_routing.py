@@ -152,14 +152,15 @@ async def test_a_new_evaluation_changes_the_penalty_in_asterisk_without_a_restar
         await store.record_evaluation(
             f"lift-{n}", CLIENT_TO_AGENT, dict.fromkeys(CATEGORIES, 5), "client:5550204", utcnow()
         )
-    await center.queues.agent_rated("1002")  # what the rating flow calls after storing
-    changed = await driver.log.wait_for(
-        event("QueueMemberPenalty", Queue="service-support", MemberName="1002"), since=mark
-    )
     after = member_penalty(
         score(ratings(await store.agent_summary("1002")), CATEGORIES, center.config.policy), center.config.policy
     )
-    assert int(changed.get("Penalty")) == after < before
+    assert after < before
+    await center.queues.agent_rated("1002")  # what the rating flow calls after storing
+    # the new penalty, whatever push of the seeding's (an older penalty) Asterisk still reports after the mark
+    await driver.log.wait_for(
+        event("QueueMemberPenalty", Queue="service-support", MemberName="1002", Penalty=str(after)), since=mark
+    )
     assert (await penalties_in(driver, "service-support"))["1002"] == after
 
 
