@@ -59,6 +59,11 @@ class FakeAMI:
         return [tuple(str(a.get(k, "")) for k in keys) for a in self.sent if a["Action"] == name]
 
 
+async def no_talk_times(ids: Sequence[str]) -> dict[str, list[float]]:
+    """No stored calls: every agent starts with the configured handle time."""
+    return {}
+
+
 def sync(ami: FakeAMI, duty: Mapping[str, Duty]) -> QueueSync:
     async def penalties(ids: Sequence[str]) -> dict[str, int]:
         return dict.fromkeys(ids, 0)
@@ -66,7 +71,7 @@ def sync(ami: FakeAMI, duty: Mapping[str, Duty]) -> QueueSync:
     async def duties(ids: Sequence[str]) -> dict[str, Duty]:
         return {i: duty[i] for i in ids if i in duty}
 
-    return QueueSync(cast(AMILink, ami), AGENTS, penalties, duties)
+    return QueueSync(cast(AMILink, ami), AGENTS, penalties, duties, talk_times=no_talk_times, handle_seconds=180)
 
 
 def member(agent_id: str) -> str:
