@@ -30,8 +30,7 @@ from panoramisk.message import Message
 from callcenter.ami.link import AMIActionError, AMIError, AMILink, AMISettings
 from callcenter.domain import naming
 from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
-from callcenter.domain.waits import AgentLoad, handle_time, remaining
-from callcenter.domain.waits import ewma as moving_average
+from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
 from callcenter.domain.waits import load as load_of
 from callcenter.usecases.ports import DutyOf, PenaltyOf, TalkTimesOf
 
@@ -128,7 +127,7 @@ class QueueCallers:
         self._waiters: dict[str, _Waiter] = {}  # caller uniqueid -> waiter
         self._by_agent: dict[str, set[str]] = {}  # agent -> callers waiting for them
         self._talking: dict[str, float] = {}  # agent -> monotonic time their current queue call was connected
-        self._handle: dict[str, float] = {}  # agent -> EWMA of their talk times
+        self._handle: dict[str, HandleTime] = {}  # agent -> moving average of their talk times
 
     # -- what the IVR and Asterisk tell us ----------------------------------------------------------------------
     def take(self, agent_id: str, caller: str) -> None:
@@ -160,13 +159,14 @@ class QueueCallers:
     def completed(self, agent_id: str, talk_seconds: float | None) -> None:
         self._talking.pop(agent_id, None)
         if talk_seconds is not None and talk_seconds >= 0:
-            self._handle[agent_id] = moving_average(self._handle.get(agent_id), talk_seconds)
+            self._handle[agent_id] = ewma(self._handle.get(agent_id), talk_seconds)
 
     def seed_handle(self, samples: Mapping[str, Sequence[float]]) -> None:
         """Start each agent's handle time from their stored talk times (oldest first), at start."""
         for agent_id, talks in samples.items():
-            if talks and agent_id not in self._handle:
-                self._handle[agent_id] = handle_time(talks, self.handle_default)
+            seeded = handle_time(talks)
+            if seeded is not None and agent_id not in self._handle:
+                self._handle[agent_id] = seeded
 
     def resynced(self, entries: Mapping[str, str]) -> None:
         """QueueStatus's waiting callers (uniqueid -> queue) replace what the events said; reservations not yet
@@ -189,7 +189,9 @@ class QueueCallers:
         return len(callers)
 
     def handle(self, agent_id: str) -> float:
-        return self._handle.get(agent_id, self.handle_default)
+        """The agent's handle time in seconds: their recent talk times, or the configured one before any."""
+        known = self._handle.get(agent_id)
+        return self.handle_default if known is None else known.seconds
 
     def talking_for(self, agent_id: str) -> float | None:
         """Seconds the agent has been on their current queue call; None when we saw no call start."""

@@ -5,8 +5,9 @@ instance of the root, and are regenerated only when their text changes (a ``.txt
 
 The caller's agent and service menus are read in full before a silent caller gets the default, so they are built
 from ``MENU_PROMPTS``: whole phrases ("Press 1 for", "rated 4 point 5,", "about 3 minutes wait.") rather than
-one file per word, with espeak's leading and trailing silence cut (it pads every file with about 0.35 s). The
-older prompts keep their padding: their names and sound are shared with every checkout using the same root.
+one file per word, with espeak's leading and trailing silence cut (it pads every file with about 0.35 s) and
+spoken at 170 words a minute instead of 160. The older prompts stay as they were: their names and sound are
+shared with every checkout using the same root.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ log = structlog.get_logger(__name__)
 # sox effects that cut the silence before and after the speech (below 0.3 % of full scale for 20 ms), then leave
 # 0.1 s after it, so phrases played one after another keep a short, even pause between them
 TRIM_EFFECTS = ("silence", "1", "0.02", "0.3%", "reverse", "silence", "1", "0.02", "0.3%", "reverse", "pad", "0", "0.1")
-TRIM_MARK = "(silence trimmed)"
+# ...and spoken a little faster than the older prompts (160 words a minute): still a calm pace, 5 % shorter menus
+MENU_RATE = "170"
+TRIM_MARK = f"(silence trimmed, {MENU_RATE} wpm)"
 
 # The real directory behind sounds/en (a symlink through /etc/alternatives that only resolves inside the root).
 SOUND_DIR = "usr/share/asterisk/sounds/en_US_f_Allison/cc"
@@ -145,7 +148,7 @@ def _menu_prompts() -> dict[str, str]:
         "no-free": "No agent is free right now.",
         "opt-busy": "7 for busy agents.",
         "opt-free": "7 for free agents.",
-        "opt-more": "9 for more agents.",
+        "opt-more": "9 for more.",
         "opt-details": "pound for details.",
         "opt-short": "pound for the short list.",
         "opt-rank": "8 to rank by",
@@ -253,7 +256,7 @@ async def _generate(target: Path, name: str, text: str, sidecar: str, *, trim: b
     tag = f"{os.getpid()}-{secrets.token_hex(4)}"
     raw, final = target / f"{name}.{tag}.raw.wav", target / f"{name}.{tag}.wav"
     try:
-        await _run("espeak-ng", "-v", "en-us", "-s", "160", "-w", str(raw), text)
+        await _run("espeak-ng", "-v", "en-us", "-s", MENU_RATE if trim else "160", "-w", str(raw), text)
         # Asterisk's .wav reader wants 8 kHz mono 16-bit PCM
         await _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(final), *(TRIM_EFFECTS if trim else ()))
         final.replace(target / f"{name}.wav")

@@ -4,8 +4,9 @@ on what the queue state says (callers waiting, the call in progress, the agent's
 An agent serves their own queue alone, one caller at a time, so a new caller's expected wait is what is left of
 the call in progress plus one whole handle time per caller ahead of them:
     wait = remaining(current call) + waiting * handle
-The handle time is an exponentially weighted moving average (EWMA) of the agent's recent talk times: one long
-call moves it, it does not take it over, and a change of pace shows within a few calls.
+The handle time is an exponentially weighted moving average (EWMA) of the agent's recent talk times (their mean
+over the first few): one long call moves it, it does not take it over, and a change of pace shows within a few
+calls.
 """
 
 from __future__ import annotations
@@ -47,19 +48,33 @@ class AgentLoad:
     wait_seconds: float
 
 
-def ewma(previous: float | None, sample: float, alpha: float = HANDLE_ALPHA) -> float:
-    """The moving average after one more talk time (the first sample starts it)."""
+@dataclass(frozen=True, slots=True)
+class HandleTime:
+    """An agent's recent handle time and how many talk times it has seen."""
+
+    seconds: float
+    calls: int
+
+
+def ewma(previous: HandleTime | None, sample: float, alpha: float = HANDLE_ALPHA) -> HandleTime:
+    """The moving average after one more talk time. Until it has seen 1 / alpha calls it is their plain mean (the
+    weight of the newest is 1/n): a plain EWMA would keep the very first call's weight far above alpha, so an
+    agent's first long call would say their wait for weeks."""
     if sample < 0 or not math.isfinite(sample):
         raise ValueError(f"a talk time is a number of seconds, not {sample!r}")
-    return sample if previous is None else previous + alpha * (sample - previous)
+    if previous is None:
+        return HandleTime(sample, 1)
+    calls = previous.calls + 1
+    weight = max(alpha, 1 / calls)
+    return HandleTime(previous.seconds + weight * (sample - previous.seconds), calls)
 
 
-def handle_time(samples: Iterable[float], default: float, alpha: float = HANDLE_ALPHA) -> float:
-    """The EWMA of ``samples`` (oldest first); ``default`` for an agent who has no answered call yet."""
-    value: float | None = None
+def handle_time(samples: Iterable[float], alpha: float = HANDLE_ALPHA) -> HandleTime | None:
+    """The moving average of ``samples`` (oldest first); None for an agent who has no answered call yet."""
+    value: HandleTime | None = None
     for sample in samples:
         value = ewma(value, sample, alpha)
-    return default if value is None else value
+    return value
 
 
 def remaining(handle: float, elapsed: float) -> float:
