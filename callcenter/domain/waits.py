@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 # weight of the newest talk time in the EWMA: about the last 5 calls carry 80 % of it
 HANDLE_ALPHA = 0.3
@@ -105,6 +106,20 @@ def is_full(agent: AgentLoad, limits: QueueLimits) -> bool:
     if limits.max_waiting and agent.waiting >= limits.max_waiting:
         return True
     return bool(limits.max_wait_seconds) and agent.wait_seconds > limits.max_wait_seconds
+
+
+Offering = Literal["free", "wait", "full", "away"]
+
+
+def offering(agent: AgentLoad | None, limits: QueueLimits) -> Offering:
+    """How an agent is offered: among the free agents (rings at once), among those with a wait (key 7, the wait
+    said), not at all because their own queue is full, or not at all because they cannot be reached (None: logged
+    out, paused, their phone unavailable). A full queue is never offered as free, nor as a wait worth taking."""
+    if agent is None:
+        return "away"
+    if agent.free:
+        return "free"
+    return "full" if is_full(agent, limits) else "wait"
 
 
 def spoken_minutes(seconds: float) -> int:

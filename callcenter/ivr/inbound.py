@@ -16,7 +16,7 @@ from callcenter.domain import naming
 from callcenter.domain.policy import Candidate, caller_priority, choose_queue, grade, rank
 from callcenter.domain.rules import Rater, RatingRules, may_rate
 from callcenter.domain.summaries import Scoring, ratings
-from callcenter.domain.waits import AgentLoad, QueueLimits, is_full
+from callcenter.domain.waits import AgentLoad, QueueLimits, offering
 from callcenter.ivr import speech
 from callcenter.ivr.ask import Asking, ask, say
 from callcenter.ivr.caller_ratings import CallerRatings, Unlock
@@ -211,14 +211,13 @@ class InboundFlow:
         busy: list[Offered] = []
         for candidate in scored:
             load = self.queues.load(candidate.agent_id)
-            if load is None:
+            how = offering(load, self.menus.limits)
+            if load is None or how == "away":
                 continue
-            if load.free:
-                free.append(Offered(candidate, load))
-            elif not is_full(load, self.menus.limits):
-                busy.append(Offered(candidate, load))
-            else:
+            if how == "full":
                 log.debug("agent_queue_full", agent=candidate.agent_id, waiting=load.waiting, wait=load.wait_seconds)
+                continue
+            (free if how == "free" else busy).append(Offered(candidate, load))
         return free, busy
 
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
@@ -314,7 +313,7 @@ class InboundFlow:
             # the caller chose from what they heard, seconds ago: another caller may have taken this agent since
             # (or filled their queue), and nobody is sent to wait where the menu promised no wait
             now = d.queues.load(chosen)
-            if now is None or (not now.free if not showing_busy else is_full(now, d.menus.limits)):
+            if now is None or offering(now, d.menus.limits) not in ({"free", "wait"} if showing_busy else {"free"}):
                 log.info("agent_taken_meanwhile", agent=chosen, busy=showing_busy)
                 await say(session, [speech.agent_name(chosen), "cc/queue-full" if showing_busy else "cc/not-free-now"])
                 continue

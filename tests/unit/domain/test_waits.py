@@ -18,6 +18,7 @@ from callcenter.domain.waits import (
     handle_time,
     is_full,
     load,
+    offering,
     remaining,
     spoken_minutes,
 )
@@ -130,3 +131,21 @@ def test_waits_are_spoken_in_whole_minutes(seconds: float, minutes: int) -> None
 def test_a_negative_wait_is_a_bug() -> None:
     with pytest.raises(ValueError, match="negative"):
         spoken_minutes(-1)
+
+
+def test_an_agent_is_offered_free_with_a_wait_or_not_at_all() -> None:
+    limits = QueueLimits(max_waiting=2, max_wait_seconds=600.0)
+    assert offering(AgentLoad(True, 0, 0.0), limits) == "free"
+    assert offering(AgentLoad(False, 0, 170.0), limits) == "wait"  # on a call
+    assert offering(AgentLoad(False, 1, 180.0), limits) == "wait"  # taken by a caller on the way
+    assert offering(AgentLoad(False, 2, 180.0), limits) == "full"
+    assert offering(AgentLoad(False, 1, 900.0), limits) == "full"
+    assert offering(None, limits) == "away"
+
+
+@given(st.booleans(), st.integers(min_value=0, max_value=10), st.floats(min_value=1, max_value=900), talk)
+def test_a_full_queue_is_never_offered_as_free(member_free: bool, waiting: int, handle: float, left: float) -> None:
+    agent = load(member_free=member_free, waiting=waiting, handle=handle, current=None if member_free else left)
+    how = offering(agent, QueueLimits(max_waiting=1, max_wait_seconds=300.0))
+    assert how != "free" or (member_free and waiting == 0)
+    assert how != "full" or not agent.free
