@@ -35,14 +35,15 @@ class SilentPath:
         return self.welcome + self.services + self.agents + self.hold
 
 
-def silent_path(services: Sequence[str], agent_page: speech.MenuPage, asking: Asking, sounds: PlayTime) -> SilentPath:
-    """The silent caller's path for ``services`` (their order in the config) and the first agent page they hear;
-    the service menu as a caller with a number hears it (with key 9, the ratings menu)."""
+def silent_path(services: Sequence[str], agent_menu: Sequence[str], asking: Asking, sounds: PlayTime) -> SilentPath:
+    """The silent caller's path for ``services`` (their order in the config) and the first agent menu they hear
+    (``speech.agent_menu``'s files); the service menu as a caller with a number hears it (with key 9, the ratings
+    menu)."""
     keys = [(str(i + 1), s) for i, s in enumerate(services)]
     service_menu = speech.service_menu(keys, manage_key=MANAGE_KEY)
     return SilentPath(
         welcome=sounds.seconds(WELCOME),
         services=silent_seconds(service_menu, asking, sounds, speech.service_reprompt(services[0])),
-        agents=silent_seconds(speech.agent_menu(agent_page), asking, sounds, speech.AGENT_REPROMPT),
+        agents=silent_seconds(agent_menu, asking, sounds, speech.AGENT_REPROMPT),
         hold=sounds.seconds(HOLD),
     )
