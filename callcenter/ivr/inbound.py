@@ -306,8 +306,10 @@ class InboundFlow:
                 page = 0
                 continue
             if key == "8":
+                # the short list in the new order, each agent said with that category's score (# for all of them)
                 ranked_by = next_rank
                 page = 0
+                details = False
                 continue
             chosen = offers[int(key) - 1].agent_id
             # the caller chose from what they heard, seconds ago: another caller may have taken this agent since
