@@ -24,6 +24,7 @@ from callcenter.asterisk.sounds import SoundLengths
 from callcenter.config import JourneyConfig
 from callcenter.demo.script import Caller, Driver, event, is_read, read_files
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.domain.waits import AgentLoad
 from callcenter.ivr.ask import Asking
 from callcenter.ivr.lengths import silent_path
 from tests.asterisk.conftest import ROOT, AsteriskUnderTest, store_at
@@ -287,6 +288,8 @@ async def test_the_wait_follows_the_agents_talk_times(center: CallCenter, driver
     await caller.ended()
     talk = float(str(complete.get("TalkTime")))
     assert center.queues.callers.handle("1001") == pytest.approx(talk)
+    # the caller left her queue when they were connected (QueueCallerLeave): she is free again, nobody waiting
+    assert center.queues.load("1001") == AgentLoad(True, 0, 0.0)
     await agent_on_a_call(driver, "1001")
     try:
         other = await driver.call("800", "5550642")
