@@ -7,11 +7,12 @@ lifetimes (wazo-agentd's ``main.py`` is the model).
 2. ``CallCenter.__init__``: the use cases and the routes, each given exactly what it uses; nothing is None and
    nothing is filled in later. Who depends on whom, with no cycle::
 
-       store ─▶ Penalties, DutyBook ─▶ QueueSync(AMI link) ─▶ Recorder(journal) ─▶ Ratings, AgentDuty ─▶ routes
-                                                                                                      ─▶ FastAGI
+       store ─▶ Penalties, DutyBook, RecentTalkTimes ─▶ QueueSync(AMI link) ─▶ Recorder(journal)
+             ─▶ Ratings, AgentDuty ─▶ routes ─▶ FastAGI
 
-   The queue sync reads penalties and duty from the store (not from the use cases), and the use cases push to
-   the queue sync through small ports (``usecases/ports.py``: ``PenaltyPush``, ``PresencePush``).
+   The queue sync reads penalties, duty and talk times from the store (not from the use cases), and the use cases
+   push to the queue sync through small ports (``usecases/ports.py``: ``PenaltyPush``, ``PresencePush``); the
+   inbound route reads each agent's queue load from it (``ivr/inbound.py``: ``AgentQueues``).
 3. ``CallCenter.start``: AMI before FastAGI (a wrong secret or a missing Asterisk is reported before any call is
    taken), then the reaper and the journal's replay.
 
@@ -57,6 +58,7 @@ from callcenter.usecases.penalties import Penalties
 from callcenter.usecases.ports import Clock, utcnow
 from callcenter.usecases.ratings import Ratings, penalty_follows
 from callcenter.usecases.roster_sync import RosterSync, load_config_into
+from callcenter.usecases.talk_times import RecentTalkTimes
 
 log = structlog.get_logger(__name__)
 
@@ -170,7 +172,14 @@ class CallCenter:
         # Asterisk's side: members, pauses and penalties from the store, pushed over AMI
         self.penalties = Penalties(store, scoring)
         duty_book = DutyBook(store, c.agents.initial_state)
-        self.queues = QueueSync(self.ami, self.agents, self.penalties, duty_book.duties)
+        self.queues = QueueSync(
+            self.ami,
+            self.agents,
+            self.penalties,
+            duty_book.duties,
+            talk_times=RecentTalkTimes(store),
+            handle_seconds=c.journey.handle_seconds,
+        )
         # the writes of calls and ratings: to the store, or journaled when it cannot take them
         self.recorder = Recorder(
             store, c.store.journal_file, on_stored=penalty_follows(self.queues), pending=resources.journaled
@@ -179,7 +188,7 @@ class CallCenter:
         self.ratings = Ratings(store, self.recorder, self.queues, c.rules, clock)
         self.duty = AgentDuty(duty_book, self.queues, clock)
         # the IVR's shared dialogues
-        asking = Asking(c.journey.input_timeout, c.journey.attempts)
+        asking = Asking(c.journey.input_timeout, c.journey.attempts, c.journey.reprompt_timeout)
         screenings = Screenings()
         dialogue = RatingDialogue(self.ratings, asking, scoring.categories)
         pins = PinEntry(store, asking, c.selfservice, clock)
@@ -189,14 +198,14 @@ class CallCenter:
         caller_ratings = CallerRatings(
             store=store, pins=pins, review=review, asking=asking, selfservice=c.selfservice, clock=clock
         )
-        menus = Menus(tuple(s.id for s in c.services), c.journey.offer_count, c.journey.remind_days)
+        menus = Menus(tuple(s.id for s in c.services), c.journey.offer_count, c.journey.remind_days, c.journey.limits)
         withdraw = self.queues.withdraw_caller
         routes: dict[str, Route] = {
             naming.ROUTE_SELFTEST: selftest,
             naming.ROUTE_INBOUND: InboundFlow(
                 store=store,
                 writes=self.recorder,
-                presence=lambda: self.queues.presence,
+                queues=self.queues,
                 menus=menus,
                 scoring=scoring,
                 asking=asking,

@@ -1,5 +1,6 @@
-"""Queue members in Asterisk, kept equal to what the roster, the agents' presence and the ratings say; and who
-is available now.
+"""Queue members in Asterisk, kept equal to what the roster, the agents' presence and the ratings say; who is
+available now; and how loaded each agent's own queue is (callers waiting, the call in progress, recent handle
+times), for offers that say the wait.
 
 A logged-in agent is a member ``Local/<id>@cc-agent-offer/n`` (MemberName = agent id) of their own queues
 ``agent-<id>`` and ``agent-<id>-vip`` (penalty 0) and of the shared queue ``service-<s>`` of each service they
@@ -8,11 +9,18 @@ paused member (QueuePause, with the reason); a logged-out agent is a member of n
 ``callcenter.domain.naming``'s). After every AMI
 (re)connect and every Asterisk restart, ``resync`` compares ``QueueStatus`` with that and fixes each difference,
 logging one line per correction; a presence change is applied at once by ``apply``.
+
+The queue load is kept from the events Asterisk sends anyway (QueueCallerJoin/Leave/Abandon, AgentConnect,
+AgentComplete, in ``manager.conf``'s event filter), reset from ``QueueStatus``'s entries at every resync, and
+never read from Asterisk on a caller's path: ``load`` answers from memory. The IVR's own enqueue counts at once
+(``take``), seconds before Asterisk's QueueCallerJoin, so callers choosing at the same moment do not all land on
+the same free agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +30,9 @@ from panoramisk.message import Message
 from callcenter.ami.link import AMIActionError, AMIError, AMILink, AMISettings
 from callcenter.domain import naming
 from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
-from callcenter.usecases.ports import DutyOf, PenaltyOf
+from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
+from callcenter.domain.waits import load as load_of
+from callcenter.usecases.ports import DutyOf, PenaltyOf, TalkTimesOf
 
 log = structlog.get_logger(__name__)
 
@@ -31,8 +41,14 @@ NOT_INUSE = 1
 UNKNOWN = 0
 INVALID = 4
 UNAVAILABLE = 5
+RINGING = 6
 OFFERABLE = frozenset({UNKNOWN, NOT_INUSE})
 UNREACHABLE = frozenset({INVALID, UNAVAILABLE})
+
+# A caller the IVR puts in an agent's own queue counts as waiting at once (``take``); Asterisk's QueueCallerJoin
+# confirms it a few seconds later, after "Please hold for Alice". One never confirmed (the caller hung up during
+# that sentence, Queue() failed, the AMI link is down) stops counting after this long.
+RESERVATION_SECONDS = 20.0
 
 
 @dataclass
@@ -79,18 +95,132 @@ class Presence:
         own = self._own(agent_id)
         return own is not None and not own.paused and own.status not in UNREACHABLE and self._on_duty(agent_id)
 
+    def status(self, agent_id: str) -> int | None:
+        """The device state of the agent's own-queue member (AST_DEVICE_*), None when not a member."""
+        own = self._own(agent_id)
+        return None if own is None else own.status
+
     def _on_duty(self, agent_id: str) -> bool:
         duty = self.duty.get(agent_id, ON_DUTY)
         return duty.logged_in and not duty.paused
 
 
+@dataclass
+class _Waiter:
+    agent_id: str
+    since: float  # monotonic seconds: when we first knew
+    joined: bool  # Asterisk said so (QueueCallerJoin, or QueueStatus listed them); False: the IVR's reservation
+
+
+class QueueCallers:
+    """Who waits for which agent in the agents' own queues (``agent-<id>``, ``agent-<id>-vip``), which agents are
+    on a queue call since when, and each agent's recent handle time.
+
+    Long-lived (a resync corrects it in place, it is never replaced), so a reservation made while a resync runs
+    is not lost. Callers are keyed by their uniqueid: the IVR's reservation and Asterisk's QueueCallerJoin for the
+    same caller are one waiter, whichever comes first.
+    """
+
+    def __init__(self, *, handle_default: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.handle_default = handle_default
+        self.clock = clock
+        self._waiters: dict[str, _Waiter] = {}  # caller uniqueid -> waiter
+        self._by_agent: dict[str, set[str]] = {}  # agent -> callers waiting for them
+        self._talking: dict[str, float] = {}  # agent -> monotonic time their current queue call was connected
+        self._handle: dict[str, HandleTime] = {}  # agent -> moving average of their talk times
+
+    # -- what the IVR and Asterisk tell us ----------------------------------------------------------------------
+    def take(self, agent_id: str, caller: str) -> None:
+        """The IVR is putting ``caller`` in ``agent_id``'s queue: count them now, before Asterisk's event."""
+        if caller not in self._waiters:
+            self._add(caller, _Waiter(agent_id, self.clock(), joined=False))
+
+    def joined(self, queue: str, caller: str) -> None:
+        agent_id = naming.own_queue_agent(queue)
+        if agent_id is None:
+            self.left(caller)  # a shared queue: whatever own queue they were in, they are not there now
+            return
+        known = self._waiters.get(caller)
+        if known is not None and known.agent_id == agent_id:
+            known.joined = True
+            return
+        self.left(caller)
+        self._add(caller, _Waiter(agent_id, self.clock(), joined=True))
+
+    def left(self, caller: str) -> None:
+        """Connected, abandoned, withdrawn, timed out or gone to choose again: no longer waiting."""
+        waiter = self._waiters.pop(caller, None)
+        if waiter is not None:
+            self._by_agent.get(waiter.agent_id, set()).discard(caller)
+
+    def connected(self, agent_id: str) -> None:
+        self._talking[agent_id] = self.clock()
+
+    def completed(self, agent_id: str, talk_seconds: float | None) -> None:
+        self._talking.pop(agent_id, None)
+        if talk_seconds is not None and talk_seconds >= 0:
+            self._handle[agent_id] = ewma(self._handle.get(agent_id), talk_seconds)
+
+    def seed_handle(self, samples: Mapping[str, Sequence[float]]) -> None:
+        """Start each agent's handle time from their stored talk times (oldest first), at start."""
+        for agent_id, talks in samples.items():
+            seeded = handle_time(talks)
+            if seeded is not None and agent_id not in self._handle:
+                self._handle[agent_id] = seeded
+
+    def resynced(self, entries: Mapping[str, str]) -> None:
+        """QueueStatus's waiting callers (uniqueid -> queue) replace what the events said; reservations not yet
+        confirmed stay (their callers are still on the way into Queue())."""
+        for caller, waiter in list(self._waiters.items()):
+            if waiter.joined and caller not in entries:
+                self.left(caller)
+        for caller, queue in entries.items():
+            self.joined(queue, caller)
+
+    # -- what offers read ---------------------------------------------------------------------------------------
+    def waiting(self, agent_id: str) -> int:
+        callers = self._by_agent.get(agent_id)
+        if not callers:
+            return 0
+        stale = self.clock() - RESERVATION_SECONDS
+        for caller in [c for c in callers if not self._waiters[c].joined and self._waiters[c].since < stale]:
+            log.info("queue_reservation_expired", agent=agent_id, caller=caller)
+            self.left(caller)
+        return len(callers)
+
+    def handle(self, agent_id: str) -> float:
+        """The agent's handle time in seconds: their recent talk times, or the configured one before any."""
+        known = self._handle.get(agent_id)
+        return self.handle_default if known is None else known.seconds
+
+    def talking_for(self, agent_id: str) -> float | None:
+        """Seconds the agent has been on their current queue call; None when we saw no call start."""
+        since = self._talking.get(agent_id)
+        return None if since is None else self.clock() - since
+
+    def _add(self, caller: str, waiter: _Waiter) -> None:
+        self._waiters[caller] = waiter
+        self._by_agent.setdefault(waiter.agent_id, set()).add(caller)
+
+
 class QueueSync:
-    def __init__(self, ami: AMILink, agents: Sequence[AgentSpec], penalties: PenaltyOf, duties: DutyOf) -> None:
+    def __init__(
+        self,
+        ami: AMILink,
+        agents: Sequence[AgentSpec],
+        penalties: PenaltyOf,
+        duties: DutyOf,
+        *,
+        talk_times: TalkTimesOf,
+        handle_seconds: float,
+    ) -> None:
         self.ami = ami
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
         self.duties = duties
+        self.talk_times = talk_times
         self.presence = Presence()
+        self.callers = QueueCallers(handle_default=handle_seconds)
         self.resyncs = 0  # completed resyncs; wait_resynced() lets tests and operators await the next one
         self._resynced = asyncio.Condition()
         # one membership change at a time: a presence change landing in the middle of a resync would otherwise
@@ -100,9 +230,22 @@ class QueueSync:
         self._stale_penalties: set[str] = set()
         self._pusher: asyncio.Task[None] | None = None
         ami.on_resync(self.resync)
-        for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause", "QueueMemberPenalty"):
-            ami.on_event(name, self._on_member)
-        ami.on_event("QueueMemberRemoved", self._on_removed)
+        # every event the queue sync follows, in one place; each must pass manager.conf's event filter for the
+        # service's user (tests/unit/ami/test_queues.py compares the two)
+        handlers: dict[str, Callable[[Message], Awaitable[None]]] = {
+            "QueueMemberStatus": self._on_member,
+            "QueueMemberAdded": self._on_member,
+            "QueueMemberPause": self._on_member,
+            "QueueMemberPenalty": self._on_member,
+            "QueueMemberRemoved": self._on_removed,
+            "QueueCallerJoin": self._on_caller_join,
+            "QueueCallerLeave": self._on_caller_leave,
+            "QueueCallerAbandon": self._on_caller_leave,
+            "AgentConnect": self._on_agent_connect,
+            "AgentComplete": self._on_agent_complete,
+        }
+        for name, handler in handlers.items():
+            ami.on_event(name, handler)
 
     def desired(self, penalties: Mapping[str, int], duty: Mapping[str, Duty]) -> dict[tuple[str, str], int]:
         """(queue, agent) -> penalty, for every membership the roster and the logged-in agents imply."""
@@ -115,8 +258,35 @@ class QueueSync:
         return want
 
     async def load_duty(self) -> None:
-        """Read every agent's presence from the store (at start, before Asterisk says anything)."""
+        """Read every agent's presence and recent talk times from the store (at start, before Asterisk says
+        anything): offers know who is on duty and how long their calls take from the first call on."""
         self.presence.duty = dict(await self.duties(list(self.agents)))
+        self.callers.seed_handle(await self.talk_times(list(self.agents)))
+
+    # -- offers: each agent's own queue, from memory ---------------------------------------------------------------
+    def load(self, agent_id: str) -> AgentLoad | None:
+        """How loaded ``agent_id``'s own queue is for one more caller; None when they cannot be reached at all
+        (logged out, paused, their phone unavailable). Reads nothing from Asterisk."""
+        presence, callers = self.presence, self.callers
+        if not presence.reachable(agent_id):
+            return None
+        waiting = callers.waiting(agent_id)
+        handle = callers.handle(agent_id)
+        member_free = presence.offerable(agent_id)
+        current: float | None = None
+        if not member_free:
+            talking = callers.talking_for(agent_id)
+            if talking is not None:
+                current = remaining(handle, talking)
+            elif not (presence.status(agent_id) == RINGING and waiting):
+                # busy with a call we did not see start (another queue before a resync, a call of their own):
+                # a whole handle time. Ringing for a caller of their own queue is that caller's turn, counted below.
+                current = handle
+        return load_of(member_free=member_free, waiting=waiting, handle=handle, current=current)
+
+    def take(self, agent_id: str, caller: str) -> None:
+        """``caller`` is being put in ``agent_id``'s own queue: the next offer counts them already."""
+        self.callers.take(agent_id, caller)
 
     async def resync(self) -> None:
         async with self._changing:
@@ -128,6 +298,14 @@ class QueueSync:
     async def _resync(self) -> None:
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         current: dict[tuple[str, str], MemberState] = {}
+        # callers waiting in the agents' own queues (uniqueid -> queue): the events may have missed some
+        self.callers.resynced(
+            {
+                str(m.get("Uniqueid")): str(m.get("Queue"))
+                for m in messages
+                if m.get("Event") == "QueueEntry" and naming.own_queue_agent(str(m.get("Queue"))) is not None
+            }
+        )
         for m in messages:
             if m.get("Event") != "QueueMember":
                 continue
@@ -353,6 +531,26 @@ class QueueSync:
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
 
+    async def _on_caller_join(self, event: Message) -> None:
+        self.callers.joined(str(event.get("Queue")), str(event.get("Uniqueid")))
+
+    async def _on_caller_leave(self, event: Message) -> None:
+        # QueueCallerLeave comes however the caller left (connected, timed out, withdrawn, pressed 1);
+        # QueueCallerAbandon for a hangup: either one is enough
+        self.callers.left(str(event.get("Uniqueid")))
+
+    async def _on_agent_connect(self, event: Message) -> None:
+        agent_id = _event_agent(event)
+        if agent_id is not None:
+            self.callers.connected(agent_id)
+
+    async def _on_agent_complete(self, event: Message) -> None:
+        agent_id = _event_agent(event)
+        if agent_id is not None:
+            talk = _int(event.get("TalkTime"), default=-1)
+            self.callers.completed(agent_id, talk if talk >= 0 else None)
+            log.debug("agent_handle_time", agent=agent_id, talk=talk, handle=round(self.callers.handle(agent_id)))
+
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     # an owned task's failure is logged, never lost (the next resync corrects the penalty anyway)
@@ -364,11 +562,20 @@ def _state(m: Message) -> MemberState:
     return MemberState(status=_int(m.get("Status")), paused=_int(m.get("Paused")) == 1, penalty=_int(m.get("Penalty")))
 
 
-def _int(value: object) -> int:
+def _int(value: object, default: int = 0) -> int:
     try:
         return int(str(value))
     except ValueError:
-        return 0
+        return default
+
+
+def _event_agent(event: Message) -> str | None:
+    """The agent of an AgentConnect/AgentComplete: their member interface, else the member name (an agent id)."""
+    found = naming.MEMBER.match(str(event.get("Interface") or ""))
+    if found is not None:
+        return found["agent"]
+    name = str(event.get("MemberName") or "")
+    return name if name.isdigit() else None
 
 
 class PenaltyPushOnce:

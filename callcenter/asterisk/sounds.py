@@ -80,6 +80,15 @@ class SoundLengths:
     def __len__(self) -> int:
         return len(self._lengths)
 
+    def __contains__(self, name: object) -> bool:
+        """Whether a file was measured for ``name`` (else ``length`` says ``unknown``)."""
+        return name in self._lengths
+
+    def overlay(self, newer: SoundLengths) -> SoundLengths:
+        """This table with ``newer``'s lengths where both know a sound (prompts generated elsewhere, measured over
+        a root's stock sounds)."""
+        return SoundLengths({**self._lengths, **newer._lengths}, unknown=self._unknown)
+
     def length(self, name: str) -> float:
         """One sound's playing time in seconds; ``unknown`` for a name we have no file for."""
         return self._lengths.get(name, self._unknown)

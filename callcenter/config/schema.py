@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.domain.policy import Policy
 from callcenter.domain.rules import RatingRules
+from callcenter.domain.waits import QueueLimits
 from callcenter.store.models import CategoryDef, ServiceDef
 from callcenter.store.opening import StoreUrl
 
@@ -142,6 +143,31 @@ class JourneyConfig:
     remind_days: int = 14
     # seconds between two scans for call rows whose channels are gone (callcenter/ami/reaper.py)
     reap_interval: float = 30.0
+    # seconds a caller who pressed nothing after a menu's first pass has to press a key after the short
+    # re-prompt, before the menu's default is taken (the first service, the first available agent)
+    reprompt_timeout: float = 3.0
+    # an agent's own queue is full with this many callers waiting, or when one more caller would wait longer than
+    # this many seconds: such an agent is not offered (0: no limit)
+    max_waiting: int = 2
+    max_wait_seconds: float = 600.0
+    # the handle time assumed for an agent with no answered call yet (expected waits; then their recent talk times)
+    handle_seconds: float = 180.0
+
+    def __post_init__(self) -> None:
+        # keys 1..offer_count name the agents of a page; 7, 8, 9 and 0 are the menu's own keys
+        if not 1 <= self.offer_count <= 6:
+            raise ValueError(f"offer_count {self.offer_count}: offer 1 to 6 agents per page (7, 8, 9, 0 are taken)")
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        for name in ("input_timeout", "reprompt_timeout", "handle_seconds"):
+            if not 0 < getattr(self, name) < 3600:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.max_waiting < 0 or not 0 <= self.max_wait_seconds < 86400:
+            raise ValueError("max_waiting and max_wait_seconds must not be negative (0: no limit)")
+
+    @property
+    def limits(self) -> QueueLimits:
+        return QueueLimits(self.max_waiting, self.max_wait_seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,16 @@ def own_queues(agent_id: str) -> tuple[str, str]:
     return agent_queue(agent_id), preferred_queue(agent_id)
 
 
+# an agent's own queue (either of the two): the agent id in group "agent"
+OWN_QUEUE: Final = re.compile(rf"^{AGENT_QUEUE_PREFIX}(?P<agent>[0-9]+)(?:{PREFERRED_SUFFIX})?$")
+
+
+def own_queue_agent(queue: str) -> str | None:
+    """Whose own queue ``queue`` is (``agent-1001`` and ``agent-1001-vip``: 1001); None for a shared queue."""
+    found = OWN_QUEUE.match(queue)
+    return found["agent"] if found else None
+
+
 def service_queue(service_id: str) -> str:
     """A service's shared queue ("first available"), where the member penalty comes from ratings."""
     return f"{SERVICE_QUEUE_PREFIX}{service_id}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from callcenter.agi import AGIHangup, AGISession
+from callcenter.agi import AGIHangup, AGISession, PlayTime
 from callcenter.domain import naming
 
 log = structlog.get_logger(__name__)
@@ -28,6 +28,8 @@ class Asking:
 
     timeout: float = 6.0
     attempts: int = 3
+    # the wait for a key after a menu's short re-prompt (a caller who pressed nothing after its first pass)
+    reprompt_timeout: float = 3.0
 
 
 # TIMEOUT(digit): Read()'s wait for each further key once the first came during an earlier prompt (the dialplan
@@ -77,22 +79,46 @@ async def ask(
     *,
     max_digits: int = 1,
     step: str,
+    reprompt: Sequence[str] | None = None,
 ) -> str | None:
-    """Ask until the answer is ``valid``; None after ``asking.attempts`` tries (the caller's default path).
+    """Ask until the answer is ``valid``; None when the caller takes the default path.
 
-    Invalid keys hear "not a valid choice", silence hears "we did not hear your choice"; both hear the prompt
-    again. ``step`` names the question in the logs.
+    Invalid keys hear "not a valid choice" and the prompt again, up to ``asking.attempts`` tries in all. Silence
+    hears "we did not hear your choice" and the prompt again; or, for a menu with a sane default, ``reprompt``:
+    after a first pass with no key a caller hears the short ``reprompt`` ("press a key, or hold for the first
+    available agent"), gets ``asking.reprompt_timeout`` to press one and, pressing nothing again, the default. A
+    long menu read three times would keep a caller who cannot press keys from a human for minutes (issue 12: 3 x
+    100 s). ``step`` names the question in the logs.
     """
-    for attempt in range(1, asking.attempts + 1):
-        keys = await read_keys(session, files, max_digits, asking.timeout)
+    prompt, timeout = files, asking.timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        keys = await read_keys(session, prompt, max_digits, timeout)
         if keys and valid(keys):
             log.info("keys_pressed", step=step, keys=keys, attempt=attempt)
             return keys
         log.info("keys_rejected", step=step, keys=keys, attempt=attempt)
-        if attempt < asking.attempts:
-            await read_keys(session, [INVALID if keys else NO_INPUT], 1, 0.1)
+        if not keys and reprompt is not None:
+            if prompt is not files:
+                break  # silent after the short re-prompt too
+            prompt, timeout = reprompt, asking.reprompt_timeout
+            continue
+        if attempt >= asking.attempts:
+            break
+        await read_keys(session, [INVALID if keys else NO_INPUT], 1, 0.1)
+        prompt, timeout = files, asking.timeout
     log.info("keys_default", step=step)
     return None
+
+
+def silent_seconds(files: Sequence[str], asking: Asking, sounds: PlayTime, reprompt: Sequence[str] | None) -> float:
+    """How long a caller who presses nothing spends in ``ask(files, ..., reprompt=...)`` before its default: what
+    each try plays plus its wait for a key (Asterisk's own overhead between commands aside). Pure."""
+    first = sounds.seconds(files) + asking.timeout
+    if reprompt is not None:
+        return first + sounds.seconds(reprompt) + asking.reprompt_timeout
+    return asking.attempts * first + (asking.attempts - 1) * sounds.seconds([NO_INPUT])
 
 
 async def say(session: AGISession, files: Sequence[str]) -> None:

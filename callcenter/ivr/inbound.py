@@ -4,19 +4,19 @@ wait in that agent's queue. Re-entered (CC_SERVICE set) after a decline or no-an
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
 import structlog
 
 from callcenter.agi import AGISession
-from callcenter.ami.queues import Presence
 from callcenter.domain import naming
 from callcenter.domain.policy import Candidate, caller_priority, choose_queue, grade, rank
 from callcenter.domain.rules import Rater, RatingRules, may_rate
 from callcenter.domain.summaries import Scoring, ratings
+from callcenter.domain.waits import AgentLoad, QueueLimits, offering
 from callcenter.ivr import speech
 from callcenter.ivr.ask import Asking, ask, say
 from callcenter.ivr.caller_ratings import CallerRatings, Unlock
@@ -44,6 +44,20 @@ class Choice:
     agent_id: str | None  # None: the service's shared queue (first available)
     # a free agent rings once and hands back (the caller then chooses again); a busy favourite is waited for
     ring_once: bool = True
+    # a busy favourite's queue as the caller chose it: their wait is said before Queue()
+    load: AgentLoad | None = None
+
+
+class AgentQueues(Protocol):
+    """The agents' own queues as offers see them (``ami.queues.QueueSync``): from memory, never asking Asterisk."""
+
+    def load(self, agent_id: str) -> AgentLoad | None:
+        """Free now, or who waits and how long; None: not reachable (logged out, paused, phone unavailable)."""
+        ...
+
+    def take(self, agent_id: str, caller: str) -> None:
+        """``caller`` is being put in the agent's own queue: count them before Asterisk says so."""
+        ...
 
 
 class InboundStore(CallStore, RosterStore, RatingStore, Protocol):
@@ -58,6 +72,8 @@ class Menus:
     offer_count: int
     # a caller who left an answered call unrated is reminded of it on calls within this many days
     remind_days: int
+    # when an agent's own queue is too full to offer ([journey] max_waiting, max_wait_seconds)
+    limits: QueueLimits = field(default_factory=QueueLimits)
 
 
 class InboundFlow:
@@ -66,7 +82,7 @@ class InboundFlow:
         *,
         store: InboundStore,
         writes: Recorder,
-        presence: Callable[[], Presence],
+        queues: AgentQueues,
         menus: Menus,
         scoring: Scoring,
         asking: Asking,
@@ -77,7 +93,7 @@ class InboundFlow:
     ) -> None:
         self.store = store
         self.writes = writes
-        self.presence = presence
+        self.queues = queues
         self.menus = menus
         self.scoring = scoring
         self.asking = asking
@@ -168,6 +184,7 @@ class InboundFlow:
                 lambda k: k in keys or (manage is not None and k == manage),
                 self.asking,
                 step="service",
+                reprompt=speech.service_reprompt(services[0]),
             )
             if manage is None or key != manage:
                 # no valid key after every try: the first service, the sane default
@@ -176,79 +193,136 @@ class InboundFlow:
                 return None
         return services[0]
 
-    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], list[Candidate]]:
-        """The agents of ``service`` free to take the call now, and those on a call (worth waiting for), scored."""
+    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], list[str]]:
+        """Every agent of ``service`` not in ``excluded``, scored (one store read per menu, not per page), and
+        every agent of the service (who is on duty decides between "hold" and "goodbye")."""
         d = self
-        presence = d.presence()
-        agents = [a for a in await d.store.list_agents(service) if a.id not in excluded]
-        free = [a.id for a in agents if presence.offerable(a.id)]
-        busy = [a.id for a in agents if presence.reachable(a.id) and not presence.offerable(a.id)]
-        summaries = await d.store.agent_summaries(free + busy)
-        last = await d.store.last_answered(free + busy)
+        agents = [a.id for a in await d.store.list_agents(service)]
+        offered = [a for a in agents if a not in excluded]
+        summaries = await d.store.agent_summaries(offered)
+        last = await d.store.last_answered(offered)
+        scored = [Candidate(i, d.scoring(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in offered]
+        return scored, agents
 
-        def scored(ids: list[str]) -> list[Candidate]:
-            return [Candidate(i, d.scoring(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in ids]
-
-        return scored(free), scored(busy)
-
-    async def anyone_on_duty(self, service: str) -> bool:
-        presence = self.presence()
-        return any(presence.reachable(a.id) for a in await self.store.list_agents(service))
+    def split(self, scored: list[Candidate]) -> tuple[list[Offered], list[Offered]]:
+        """The agents free to take the call now, and those worth waiting for (on a call, or with callers waiting,
+        but not full), each with their load as the queue state says it this moment."""
+        free: list[Offered] = []
+        busy: list[Offered] = []
+        for candidate in scored:
+            load = self.queues.load(candidate.agent_id)
+            how = offering(load, self.menus.limits)
+            if load is None or how == "away":
+                continue
+            if how == "full":
+                log.debug("agent_queue_full", agent=candidate.agent_id, waiting=load.waiting, wait=load.wait_seconds)
+                continue
+            (free if how == "free" else busy).append(Offered(candidate, load))
+        return free, busy
 
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
         d = self
-        free, busy = await self.candidates(service, excluded)
+        scored, everyone = await self.candidates(service, excluded)
         shared = Choice(naming.service_queue(service), None)
-        if not free:
-            log.info("no_agent_offerable", service=service, busy=len(busy))
-            # every agent this caller chose declined or did not answer: they are still the service's agents,
-            # and one of them may take the call from the shared queue; only with nobody on duty is it goodbye
-            if not busy and not await self.anyone_on_duty(service):
-                return None
-            await say(session, ["cc/no-agents"])
-            return shared
-        showing_busy = False
+        want_busy = details = False
         ranked_by: str | None = None
-        ranking = rank(free)
         page = 0
         size = d.menus.offer_count
         for _ in range(MAX_MENU_ROUNDS):
+            # the queue state moves while the caller listens: each page is built from it afresh
+            free, busy = self.split(scored)
+            if not free and not busy:
+                log.info("no_agent_offerable", service=service, excluded=len(excluded))
+                # every agent this caller chose declined or did not answer, or every queue is full: they are still
+                # the service's agents, and one of them may take the call from the shared queue; only with nobody
+                # on duty is it goodbye
+                if not any(d.queues.load(agent) is not None for agent in everyone):
+                    return None
+                await say(session, ["cc/no-agents"])
+                return shared
+            showing_busy = (want_busy and bool(busy)) or not free
+            listing = busy if showing_busy else free
+            loads = {o.candidate.agent_id: o.load for o in listing}
+            ranking = rank([o.candidate for o in listing], by=ranked_by)
+            if page * size >= len(ranking):
+                page = 0
             offers = [
-                speech.Offer(str(i + 1), c.agent_id, c.score, grade(c.score.overall, c.score.count, d.scoring.policy))
+                speech.Offer(
+                    str(i + 1),
+                    c.agent_id,
+                    c.score,
+                    grade(c.score.overall, c.score.count, d.scoring.policy),
+                    loads[c.agent_id],
+                )
                 for i, c in enumerate(ranking[page * size :][:size])
             ]
-            more = len(ranking) > size
+            other_list = bool(free) if showing_busy else bool(busy)
             next_rank = _next_category(d.scoring.categories, ranked_by)
-            files = speech.agent_menu(
-                offers, d.scoring.categories, ranked_by, next_rank, more, busy=showing_busy, other_list=bool(busy)
+            menu = speech.MenuPage(
+                offers,
+                d.scoring.categories,
+                ranked_by=ranked_by,
+                next_rank=next_rank,
+                more=len(ranking) > size,
+                busy=showing_busy,
+                other_list=other_list,
+                details=details,
+                nobody_free=not free,
             )
             allowed = (
-                {o.key for o in offers} | {"0", "*", "8"} | ({"9"} if more else set()) | ({"7"} if busy else set())
+                {o.key for o in offers}
+                | {"0", "*", "8", "#"}
+                | ({"9"} if menu.more else set())
+                | ({"7"} if other_list else set())
             )
             log.info(
                 "agents_offered",
                 agents=[o.agent_id for o in offers],
+                waits=[round(o.load.wait_seconds) if o.load else 0 for o in offers],
                 ranked_by=ranked_by or "overall",
                 busy=showing_busy,
+                details=details,
             )
-            key = await ask(session, files, allowed.__contains__, d.asking, step="agent")
+            key = await ask(
+                session,
+                speech.agent_menu(menu),
+                allowed.__contains__,
+                d.asking,
+                step="agent",
+                reprompt=speech.AGENT_REPROMPT,
+            )
             if key is None or key == "0":
                 return shared
             if key == "*":
                 continue
+            if key == "#":  # each agent's scores by category, and back to the short list
+                details = not details
+                continue
             if key == "9":
                 page = page + 1 if (page + 1) * size < len(ranking) else 0
                 continue
-            if key in {"7", "8"}:
-                if key == "7":  # the caller asks for a busy favourite (or back to the free agents)
-                    showing_busy = not showing_busy
-                else:
-                    ranked_by = next_rank
-                ranking = rank(busy if showing_busy else free, by=ranked_by)
+            if key == "7":  # the caller asks for the agents with a wait (or back to the free ones)
+                want_busy = not showing_busy
                 page = 0
                 continue
+            if key == "8":
+                # the short list in the new order, each agent said with that category's score (# for all of them)
+                ranked_by = next_rank
+                page = 0
+                details = False
+                continue
             chosen = offers[int(key) - 1].agent_id
-            return Choice(naming.agent_queue(chosen), chosen, ring_once=not showing_busy)
+            # the caller chose from what they heard, seconds ago: another caller may have taken this agent since
+            # (or filled their queue), and nobody is sent to wait where the menu promised no wait
+            now = d.queues.load(chosen)
+            if now is None or offering(now, d.menus.limits) not in ({"free", "wait"} if showing_busy else {"free"}):
+                log.info("agent_taken_meanwhile", agent=chosen, busy=showing_busy)
+                await say(session, [speech.agent_name(chosen), "cc/queue-full" if showing_busy else "cc/not-free-now"])
+                continue
+            # counted at once: the next caller's offer already sees this agent taken, before Asterisk's event
+            d.queues.take(chosen, session.env.uniqueid)
+            # a free agent rings once and hands back on a decline; for a busy one the caller waits their turn
+            return Choice(naming.agent_queue(chosen), chosen, ring_once=now.free, load=None if now.free else now)
         return shared
 
     async def enqueue(self, session: AGISession, client: Client | None, choice: Choice) -> None:
@@ -257,7 +331,7 @@ class InboundFlow:
         reputation = ratings(await d.store.client_summary(client.id)) if client else None
         priority = caller_priority(reputation, policy)
         if choice.agent_id:
-            choice = Choice(choose_queue(choice.agent_id, priority, policy), choice.agent_id, choice.ring_once)
+            choice = dataclasses.replace(choice, queue=choose_queue(choice.agent_id, priority, policy))
         # an agent's own queue rings once then hands back (n): the caller is offered someone else at once
         await session.set_variable(naming.QUEUE, choice.queue)
         await session.set_variable(naming.QUEUE_OPTS, "cn" if choice.agent_id and choice.ring_once else "c")
@@ -268,12 +342,22 @@ class InboundFlow:
         # shutting down) must not leave a caller who heard "connecting you" to the fallback
         await session.set_variable(naming.RESULT, naming.RESULT_QUEUE)
         if choice.agent_id:
-            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), "cc/leave-queue"])
+            # waiting for a busy favourite: the wait they chose, then how to leave (app_queue tells the position)
+            wait = [speech.wait_phrase(choice.load.wait_seconds)] if choice.load is not None else []
+            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), *wait, "cc/leave-queue"])
         else:
             await say(session, ["cc/shared-queue"])
         # hold time starts now, when Queue() is next, not before the sentence above
         await d.writes.call_queued(session.env.uniqueid, choice.queue, d.clock())
         log.info("caller_enqueued", queue=choice.queue, agent=choice.agent_id, priority=priority)
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """An agent worth offering, and their queue's load this moment."""
+
+    candidate: Candidate
+    load: AgentLoad
 
 
 def _next_category(categories: tuple[str, ...], current: str | None) -> str | None:

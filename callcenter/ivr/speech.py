@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from callcenter.domain.policy import Score, spoken_score
+from callcenter.domain.waits import AgentLoad, spoken_minutes
 
 # Categories' spoken labels are generated per configured category: cc/cat-<id>.
 # Agents' names are generated per roster entry: cc/agent-<id>; services' names: cc/service-<id>.
@@ -65,72 +66,156 @@ def category_name(category_id: str) -> str:
     return f"cc/cat-{category_id}"
 
 
+# --- the caller's menus: short phrases (asterisk/prompts.py MENU_PROMPTS) ------------------------------------------
+
+
+def key_for(k: str, *, lead: bool = True) -> str:
+    """ "Press 1 for" (keys 1-8: agents on a page, services); after the first of a list just "2 for"."""
+    if not (len(k) == 1 and "1" <= k <= "8"):
+        raise ValueError(f"no 'press N for' phrase for key {k!r}")
+    return f"cc/key-{k}" if lead else f"cc/then-{k}"
+
+
+def rated(value: float) -> str:
+    """ "rated 4 point 6," (one file per score a caller can hear: 1.0-5.0)."""
+    whole, tenth = spoken_score(value)
+    return f"cc/rated-{whole}-{tenth}"
+
+
+def score_phrase(value: float) -> str:
+    """ "4 point 6," """
+    whole, tenth = spoken_score(value)
+    return f"cc/score-{whole}-{tenth}"
+
+
+def grade_phrase(letter: str) -> str:
+    return f"cc/grade-{letter.lower()}"
+
+
+def wait_phrase(seconds: float) -> str:
+    """ "less than a minute." / "about 3 minutes." / "more than 30 minutes." """
+    return f"cc/wait-{spoken_minutes(seconds)}"
+
+
+def waiting_phrase(callers: int) -> list[str]:
+    """ "2 waiting," """
+    if callers < 1:
+        raise ValueError("nobody waiting is said as 'on a call' or 'free now'")
+    return [f"cc/waiting-{callers}"] if callers <= 9 else [*number(callers), "cc/callers-waiting"]
+
+
+def load_phrase(load: AgentLoad | None) -> list[str]:
+    """Whether the agent is free now, or who waits for them and how long: "free now." / "on a call, about 3
+    minutes." / "2 waiting, about 7 minutes." """
+    if load is None or load.free:
+        return ["cc/free-now"]
+    ahead = waiting_phrase(load.waiting) if load.waiting else ["cc/on-call"]
+    return [*ahead, wait_phrase(load.wait_seconds)]
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     key: str
     agent_id: str
     score: Score
     grade: str | None = None  # A-E, None before enough ratings
+    load: AgentLoad | None = None  # None: free now (as AgentLoad.free)
 
 
-def offer(item: Offer, categories: Sequence[str]) -> list[str]:
-    """ "Press 1 for Alice. Rated 4 point 6 from 12 ratings: service attitude 4 point 5, ..." or "... new here"."""
-    files = ["cc/press", *key(item.key), "cc/for", agent_name(item.agent_id)]
+def offer(item: Offer, ranked_by: str | None = None, *, lead: bool = True) -> list[str]:
+    """The first pass, about 5 s an agent: "Press 1 for Alice, rated 4 point 6, grade A, free now." Ranked by a
+    category (the page says which), that category's score instead: "2 for Carol, 4 point 8, free now."
+    ``lead``: the first agent of the page ("Press 1 for"); the next ones are "2 for", "3 for"."""
+    files = [key_for(item.key, lead=lead), agent_name(item.agent_id)]
     if item.score.is_new:
-        return [*files, "cc/is-new"]
-    count = item.score.count
-    files += ["cc/rated", *score_value(item.score.overall)]
-    if item.grade is not None:
-        files += ["cc/grade", f"letters/{item.grade.lower()}"]
-    files += ["cc/from", *number(count)]
-    files.append("cc/rating" if count == 1 else "cc/ratings")
-    for category in categories:
-        files += [category_name(category), *score_value(item.score.per_category[category])]
-    return files
-
-
-def agent_menu(
-    offers: Sequence[Offer],
-    categories: Sequence[str],
-    ranked_by: str | None,
-    next_rank: str | None,
-    more: bool,
-    *,
-    busy: bool = False,
-    other_list: bool = False,
-) -> list[str]:
-    """The whole agent menu: who is offered, then the keys for the shared queue, more, re-rank and repeat.
-
-    ``busy``: the offers are agents on a call now (the caller asked for them); ``other_list``: key 7 switches to
-    the other list (busy agents from the free ones, and back).
-    """
-    files: list[str] = ["cc/busy-agents"] if busy else []
-    if ranked_by is not None:
-        files += ["cc/ranked-by", category_name(ranked_by)]
-    for item in offers:
-        files += offer(item, categories)
-    files += ["cc/press", *key("0"), "cc/first-available"]
-    if other_list:
-        files += ["cc/press", *key("7"), "cc/free-agents" if busy else "cc/on-a-call"]
-    if more:
-        files += ["cc/press", *key("9"), "cc/more-agents"]
-    if next_rank is not None:
-        files += ["cc/press", *key("8"), "cc/to-rank-by", category_name(next_rank)]
+        files.append("cc/new-here")
     elif ranked_by is not None:
-        files += ["cc/press", *key("8"), "cc/to-rank-by", "cc/overall-score"]
-    files += ["cc/press", *key("*"), "cc/to-repeat"]
+        files.append(score_phrase(item.score.per_category[ranked_by]))
+    else:
+        files.append(rated(item.score.overall))
+        if item.grade is not None:
+            files.append(grade_phrase(item.grade))
+    return [*files, *load_phrase(item.load)]
+
+
+def offer_details(item: Offer, categories: Sequence[str], *, lead: bool = True) -> list[str]:
+    """On request (#): "Press 1 for Alice, rated 4 point 6, grade A, from 12 ratings. service attitude 4 point 5,
+    ... free now." """
+    files = [key_for(item.key, lead=lead), agent_name(item.agent_id)]
+    if item.score.is_new:
+        files.append("cc/new-here")
+    else:
+        files.append(rated(item.score.overall))
+        if item.grade is not None:
+            files.append(grade_phrase(item.grade))
+        count = item.score.count
+        files += ["cc/from", *number(count), "cc/rating" if count == 1 else "cc/ratings"]
+        for category in categories:
+            files += [category_name(category), score_phrase(item.score.per_category[category])]
+    return [*files, *load_phrase(item.load)]
+
+
+@dataclass(frozen=True, slots=True)
+class MenuPage:
+    """What one agent menu page offers, and which of its keys it names."""
+
+    offers: Sequence[Offer]
+    categories: Sequence[str]
+    ranked_by: str | None = None
+    next_rank: str | None = None
+    more: bool = False  # 9: more agents
+    busy: bool = False  # the offers are agents with a wait (key 7 asked for them), not free ones
+    other_list: bool = False  # 7 switches to the other list (busy from free, and back)
+    details: bool = False  # # asked for each agent's scores by category
+    nobody_free: bool = False  # there are only agents with a wait: say so first
+
+
+def agent_menu(page: MenuPage) -> list[str]:
+    """An agent menu page: "Press 0 for the first available agent" first, then each agent, then the other keys.
+
+    The first pass names each agent's key, name, overall score, grade and wait (``offer``); the categories come
+    on request (# for ``offer_details``) or when the caller ranks by one (8). Ranking (8) is named where the
+    categories are: in the details and once the caller ranks by one; it works on every page.
+    """
+    files: list[str] = ["cc/no-free"] if page.nobody_free else []
+    files += ["cc/press-0", "cc/first-available"]
+    if page.ranked_by is not None:
+        files += ["cc/ranked-by", category_name(page.ranked_by)]
+    for i, item in enumerate(page.offers):
+        lead = i == 0
+        files += (
+            offer_details(item, page.categories, lead=lead) if page.details else offer(item, page.ranked_by, lead=lead)
+        )
+    if page.other_list:
+        files.append("cc/opt-free" if page.busy else "cc/opt-busy")
+    if page.more:
+        files.append("cc/opt-more")
+    if page.details or page.ranked_by is not None:
+        files += ["cc/opt-rank", category_name(page.next_rank)] if page.next_rank else ["cc/opt-rank-overall"]
+    files += ["cc/opt-short" if page.details else "cc/opt-details", "cc/opt-repeat"]
     return files
+
+
+# a caller who pressed nothing after the agent menu's first pass: one short reminder, then the first available
+AGENT_REPROMPT = ("cc/or-hold-agent",)
 
 
 def service_menu(services: Sequence[tuple[str, str]], manage_key: str | None = None) -> list[str]:
-    """[(key, service id)] -> "For technical support press 1. For sales press 2. To review or change your
-    ratings, press 9." """
+    """[(key, service id)] -> "Please choose a service. Press 1 for technical support, 2 for sales. Press 9 to
+    review your ratings." """
     files = ["cc/choose-service"]
-    for k, service_id in services:
-        files += ["cc/for", service_name(service_id), "cc/press", *key(k)]
+    for i, (k, service_id) in enumerate(services):
+        files += [key_for(k, lead=i == 0), service_name(service_id)]
     if manage_key is not None:
-        files += ["cc/manage-ratings", "cc/press", *key(manage_key)]
+        if manage_key != "9":
+            raise ValueError("the ratings menu is announced as key 9")
+        files.append("cc/opt-review")
     return files
+
+
+def service_reprompt(default_service: str) -> list[str]:
+    """After a first pass with no key: "Press a key, or hold for technical support." """
+    return ["cc/or-hold-for", service_name(default_service)]
 
 
 def reputation(score: Score | None) -> list[str]:

@@ -17,6 +17,8 @@ EmitEvent = Callable[[str, Sequence[str]], Awaitable[None]]
 PenaltyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, int]]]
 # each agent's duty (logged in, paused), from the store's presence
 DutyOf = Callable[[Sequence[str]], Awaitable[Mapping[str, Duty]]]
+# each agent's recent talk times in seconds, oldest first (their handle time at start: expected waits)
+TalkTimesOf = Callable[[Sequence[str]], Awaitable[Mapping[str, Sequence[float]]]]
 
 
 def utcnow() -> datetime:

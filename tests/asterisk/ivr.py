@@ -15,11 +15,26 @@ def store_of(center: CallCenter) -> Store:
     return center.store
 
 
+# what the agent menu plays (every page says "Press 0 for the first available agent" first), and its lists
+AGENT_MENU = "cc/first-available"
+BUSY_LIST = "cc/opt-free"  # the agents with a wait: "7 for free agents" goes back
+DETAILS = "cc/opt-short"  # each agent's scores by category: "pound for the short list" goes back
+# what starts the next thing said in an agent menu: an agent's key ("Press 1 for", "2 for") or one of the options
+_NEXT = ("cc/key-", "cc/then-", "cc/opt-")
+
+
 def offer_of(menu: Sequence[str], agent: str) -> list[str]:
-    """The part of an agent menu that speaks about ``agent``: from its name to the next "press"."""
+    """The part of an agent menu that speaks about ``agent``: from its name to the next key or option."""
     start = menu.index(f"cc/agent-{agent}")
-    end = next((i for i in range(start, len(menu)) if menu[i] == "cc/press"), len(menu))
+    end = next((i for i in range(start + 1, len(menu)) if menu[i].startswith(_NEXT)), len(menu))
     return list(menu[start:end])
+
+
+def key_of(menu: Sequence[str], agent: str) -> str:
+    """The key that chooses ``agent`` in an agent menu ("Press 2 for Carol" / "2 for Carol")."""
+    phrase = menu[menu.index(f"cc/agent-{agent}") - 1]
+    assert phrase.startswith(("cc/key-", "cc/then-")), menu
+    return phrase.rsplit("-", 1)[1]
 
 
 def offered(menu: Sequence[str]) -> list[str]:
@@ -50,7 +65,7 @@ async def agent_on_a_call(driver: Driver, agent: str) -> None:
 
 
 async def wait_for_busy_favourite(caller: Caller) -> None:
-    """Service 1, then 7 (agents on a call now) and 1: the caller waits in the busy favourite's own queue."""
+    """Service 1, then 7 (agents with a wait) and 1: the caller waits in the busy favourite's own queue."""
     await caller.answer("cc/choose-service", "1")
-    await caller.answer("cc/first-available", "7")
-    await caller.answer("cc/busy-agents", "1")
+    await caller.answer(AGENT_MENU, "7")
+    await caller.answer(BUSY_LIST, "1")

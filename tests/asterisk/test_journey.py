@@ -15,7 +15,7 @@ from callcenter.domain.policy import caller_priority
 from callcenter.domain.summaries import ratings
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from tests.asterisk.conftest import AsteriskUnderTest
-from tests.asterisk.ivr import agent_on_a_call, offer_of, offered, store_of
+from tests.asterisk.ivr import AGENT_MENU, BUSY_LIST, DETAILS, agent_on_a_call, key_of, offer_of, offered, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -32,7 +32,7 @@ def heard(driver: Driver, caller: Caller) -> list[list[str]]:
 
 async def to_agent_menu(caller: Caller) -> list[str]:
     await caller.answer("cc/choose-service", "1")
-    return await caller.prompt("cc/first-available")
+    return await caller.prompt(AGENT_MENU)
 
 
 async def test_happy_path_hear_ratings_choose_wait_screen_talk_rate(
@@ -43,19 +43,23 @@ async def test_happy_path_hear_ratings_choose_wait_screen_talk_rate(
     mark = driver.log.mark()
     caller = await driver.call("800", "5550101")
     menu = await to_agent_menu(caller)
-    # best first, each with overall score, count and every category; Dave's softphone is not registered
+    # first available first; then the best first, each with overall score, grade and wait (all free now); Dave's
+    # softphone is not registered
+    assert menu[:2] == ["cc/press-0", "cc/first-available"]
     assert offered(menu) == ["1001", "1003", "1002"]
+    assert offer_of(menu, "1001") == ["cc/agent-1001", "cc/rated-4-3", "cc/grade-b", "cc/free-now"]
+    assert key_of(menu, "1001") == "1"
+    # every category and the count of ratings on request (#), then back with # again
+    await caller.press("#")
+    details = await caller.prompt(DETAILS)
     # fmt: off
-    assert offer_of(menu, "1001") == [
-        "cc/agent-1001", "cc/rated", "digits/4", "cc/point", "digits/3", "cc/grade", "letters/b",
-        "cc/from", "digits/5", "cc/ratings",
-        "cc/cat-attitude", "digits/4", "cc/point", "digits/2",
-        "cc/cat-knowledge", "digits/4", "cc/point", "digits/1",
-        "cc/cat-availability", "digits/4", "cc/point", "digits/1",
-        "cc/cat-other", "digits/4", "cc/point", "digits/1",
+    assert offer_of(details, "1001") == [
+        "cc/agent-1001", "cc/rated-4-3", "cc/grade-b", "cc/from", "digits/5", "cc/ratings",
+        "cc/cat-attitude", "cc/score-4-2", "cc/cat-knowledge", "cc/score-4-1",
+        "cc/cat-availability", "cc/score-4-1", "cc/cat-other", "cc/score-4-1", "cc/free-now",
     ]
     # fmt: on
-    assert menu[menu.index("cc/agent-1001") - 2 : menu.index("cc/agent-1001")] == ["digits/1", "cc/for"]
+    assert details[details.index("cc/opt-rank") + 1] == "cc/cat-attitude"  # 8 ranks by the first category
     await caller.press("1")
     join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
     assert join.get("Queue") == "agent-1001"
@@ -99,10 +103,10 @@ async def test_invalid_then_missing_input_reprompts_then_takes_the_defaults(cent
     await caller.answer("cc/choose-service", "7")
     await caller.prompt("cc/invalid")
     await caller.prompt("cc/choose-service")  # silence
-    await caller.prompt("cc/no-input")
-    await caller.prompt("cc/choose-service")  # silence again: the first service is the default
+    # a short re-prompt, not the whole menu again; silence again: the first service is the default
+    assert await caller.prompt("cc/or-hold-for") == ["cc/or-hold-for", "cc/service-support"]
     for _ in range(3):
-        await caller.answer("cc/first-available", "6", timeout=40)  # no agent 6: three wrong keys
+        await caller.answer(AGENT_MENU, "6", timeout=40)  # no agent 6: three wrong keys
     join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), timeout=30)
     assert join.get("Queue") == "service-support"  # the default: first available agent
     await caller.hangup()
@@ -124,7 +128,7 @@ async def test_agent_declines_and_the_caller_is_offered_another(center: CallCent
     assert no_answer.get("MemberName") == "1001"
     told = await caller.prompt("cc/declined", timeout=30)
     assert told == ["cc/agent-1001", "cc/declined"]
-    again = await caller.prompt("cc/first-available")
+    again = await caller.prompt(AGENT_MENU)
     assert "1001" not in offered(again)
     await caller.press("1")
     chosen = offered(again)[0]
@@ -146,7 +150,7 @@ async def test_agent_does_not_answer_then_caller_hangs_up(center: CallCenter, dr
     await caller.press("1")
     await driver.log.wait_for(event("AgentRingNoAnswer", Queue="agent-1001"), since=mark, timeout=30)
     assert await caller.prompt("cc/not-answering", timeout=30) == ["cc/agent-1001", "cc/not-answering"]
-    await caller.prompt("cc/first-available")
+    await caller.prompt(AGENT_MENU)
     await caller.hangup()
     await caller.ended()
     call = await store_of(center).get_call(caller.uniqueid)
@@ -167,7 +171,7 @@ async def test_caller_hanging_up_while_waiting_is_abandoned_with_the_priority_fr
     mark = driver.log.mark()
     caller = await driver.call("800", "5551001")
     await caller.answer("cc/choose-service", "1")
-    await caller.answer("cc/first-available", "1")
+    await caller.answer(AGENT_MENU, "1")
     await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
     entries = await driver.link.send_list({"Action": "QueueStatus", "Queue": "agent-1001"})
     entry = next(e for e in entries if e.get("Event") == "QueueEntry" and e.get("Uniqueid") == caller.uniqueid)
@@ -248,32 +252,18 @@ async def test_a_rating_in_one_call_changes_the_scores_and_ranking_the_next_call
     first = await driver.call("800", "5550108")
     before = await to_agent_menu(first)
     assert offered(before) == ["1003", "1002", "1001"]
-    assert offer_of(before, "1002")[1:9] == [
-        "cc/rated",
-        "digits/3",
-        "cc/point",
-        "digits/8",
-        "cc/grade",
-        "letters/c",
-        "cc/from",
-        "digits/3",
-    ]
+    assert offer_of(before, "1002")[1:3] == ["cc/rated-3-8", "cc/grade-c"]
     await first.press("2")  # Bob
     await first.answer("cc/please-rate", "5555", timeout=40)
     await first.ended()
     second = await driver.call("800", "5550109")
     after = await to_agent_menu(second)
     assert offered(after) == ["1002", "1003", "1001"]
-    assert offer_of(after, "1002")[1:9] == [
-        "cc/rated",
-        "digits/4",
-        "cc/point",
-        "digits/1",
-        "cc/grade",
-        "letters/b",
-        "cc/from",
-        "digits/4",
-    ]
+    assert offer_of(after, "1002")[1:3] == ["cc/rated-4-1", "cc/grade-b"]
+    # and the details count the new rating
+    await second.press("#")
+    details = await second.prompt(DETAILS)
+    assert offer_of(details, "1002")[3:6] == ["cc/from", "digits/4", "cc/ratings"]
     await second.hangup()
     await second.ended()
 
@@ -328,7 +318,7 @@ async def test_pressing_1_while_waiting_leaves_the_queue_to_choose_again(center:
     await caller.press("1")  # Queue() listens for one key (queues.conf context = cc-queue-exit)
     left = await driver.log.wait_for(event("QueueCallerLeave", Uniqueid=caller.uniqueid), since=mark)
     assert left.get("Queue") == "agent-1001"
-    again = await caller.prompt("cc/first-available")
+    again = await caller.prompt(AGENT_MENU)
     assert "1001" in offered(again)  # leaving by choice does not exclude the agent
     await caller.hangup()
     await caller.ended()
@@ -344,10 +334,12 @@ async def test_a_caller_can_ask_for_a_busy_favourite_and_wait_for_them(center: C
         caller = await driver.call("800", "5550113")
         free = await to_agent_menu(caller)
         assert "1001" not in offered(free)
-        assert free[free.index("cc/on-a-call") - 2 : free.index("cc/on-a-call")] == ["cc/press", "digits/7"]
+        assert "cc/opt-busy" in free  # "7 for busy agents"
         await caller.press("7")
-        busy = await caller.prompt("cc/busy-agents")
+        busy = await caller.prompt(BUSY_LIST)
         assert offered(busy) == ["1001"]
+        # on a call we did not see start: a whole handle time (the configured 3 minutes, no stored talk times)
+        assert offer_of(busy, "1001")[-2:] == ["cc/on-call", "cc/wait-3"]
         await caller.press("1")
         join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
         assert join.get("Queue") == "agent-1001"
@@ -368,14 +360,14 @@ async def test_a_busy_favourite_who_declines_releases_the_waiting_caller(center:
         caller = await driver.call("800", "5550114")
         await to_agent_menu(caller)
         await caller.press("7")
-        await caller.prompt("cc/busy-agents")
+        await caller.prompt(BUSY_LIST)
         await caller.press("1")
         await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
         await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
         # Alice is rung, declines: the caller is withdrawn at once instead of being offered to her again
         await driver.log.wait_for(event("QueueCallerLeave", Uniqueid=caller.uniqueid), since=mark, timeout=30)
         assert await caller.prompt("cc/declined", timeout=30) == ["cc/agent-1001", "cc/declined"]
-        again = await caller.prompt("cc/first-available")
+        again = await caller.prompt(AGENT_MENU)
         assert "1001" not in offered(again)
         rung = driver.log.matching(event("AgentCalled", Queue="agent-1001"), mark)
         assert len(rung) == 1

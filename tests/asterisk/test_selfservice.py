@@ -21,7 +21,7 @@ from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest, store_at
-from tests.asterisk.ivr import offer_of, offered, restart_asterisk, store_of
+from tests.asterisk.ivr import DETAILS, offer_of, offered, restart_asterisk, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -75,10 +75,12 @@ async def test_caller_adds_changes_and_deletes_a_rating_and_the_next_caller_hear
     call = await served(store, "ss-call-1", "5550401", "1002", days_ago=1)
 
     async def bobs_offer(number: str) -> list[str]:
-        """What a caller hears about Bob, up to his count of ratings."""
-        other, menu = await agent_menu_of_a_new_caller(driver, number)
+        """What a caller hears about Bob in the details (#), up to his count of ratings."""
+        other, _ = await agent_menu_of_a_new_caller(driver, number)
+        await other.press("#")
+        details = await other.prompt(DETAILS)
         await hang_up(other)
-        offer = offer_of(menu, "1002")
+        offer = offer_of(details, "1002")
         return offer[: offer.index("cc/from") + 2]
 
     caller = await driver.call("800", "5550401")

@@ -26,6 +26,7 @@ from panoramisk.message import Message
 from callcenter.app import CallCenter
 from callcenter.demo.script import Caller, Driver, event, read_files
 from tests.asterisk.conftest import AsteriskUnderTest
+from tests.asterisk.ivr import key_of as spoken_key
 from tests.asterisk.sipp_support import (
     TelephoneEvents,
     Twin,
@@ -85,10 +86,9 @@ async def key_of(caller: Caller, agent: str, pages: int = 3) -> str:
         offered = [f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")]
         if agent in offered:
             key = str(offered.index(agent) + 1)
-            at = menu.index(f"cc/agent-{agent}")
-            assert menu[at - 2 : at] == [f"digits/{key}", "cc/for"], menu  # "press <key> for Dave"
+            assert spoken_key(menu, agent) == key, menu  # "press <key> for Dave" / "<key> for Dave"
             return key
-        assert "cc/more-agents" in menu, f"agent {agent} not offered: {offered}"
+        assert "cc/opt-more" in menu, f"agent {agent} not offered: {offered}"
         await caller.press("9")
     raise AssertionError(f"agent {agent} not offered in {pages} pages")
 

@@ -11,6 +11,11 @@ from callcenter.ami.queues import QueueSync
 from callcenter.domain.agents import AgentSpec, Duty
 
 
+async def no_talk_times(ids: Sequence[str]) -> dict[str, list[float]]:
+    """No stored calls: every agent starts with the configured handle time."""
+    return {}
+
+
 class SilentLink:
     """An AMI link that takes every action and never answers it."""
 
@@ -41,7 +46,7 @@ async def test_a_rating_returns_at_once_while_the_push_waits_on_a_silent_link() 
     async def duties(ids: Sequence[str]) -> dict[str, Duty]:
         return {i: Duty(logged_in=True) for i in ids}
 
-    sync = QueueSync(link, [agent("1001")], penalties, duties)  # type: ignore[arg-type]
+    sync = QueueSync(link, [agent("1001")], penalties, duties, talk_times=no_talk_times, handle_seconds=180)  # type: ignore[arg-type]
     async with asyncio.timeout(1):
         await sync.agent_rated("1001")  # returns before Asterisk answers anything
     await asyncio.wait_for(link.stalled.wait(), 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from panoramisk.message import Message
@@ -10,6 +12,8 @@ from panoramisk.message import Message
 from callcenter.ami.link import AMIActionError, AMILink
 from callcenter.ami.queues import QueueSync
 from callcenter.domain.agents import AgentSpec, Duty
+from callcenter.domain.waits import AgentLoad
+from callcenter.usecases.ports import TalkTimesOf
 
 
 def agent(agent_id: str, *services: str) -> AgentSpec:
@@ -22,14 +26,22 @@ AGENTS = (agent("1001", "support"), agent("1002", "support"), agent("1003", "sup
 class FakeAMI:
     """Records actions; QueueStatus answers with the members it was given."""
 
-    def __init__(self, members: Sequence[tuple[str, str, bool]] = ()) -> None:
+    def __init__(self, members: Sequence[tuple[str, str, bool]] = (), entries: Sequence[tuple[str, str]] = ()) -> None:
         self.members = list(members)  # (queue, agent, paused)
+        self.entries = list(entries)  # (queue, caller uniqueid): callers waiting, as QueueStatus lists them
         self.sent: list[dict[str, Any]] = []
         self.connected = True
         self.refuse: set[tuple[str, str]] = set()  # (action, queue) answered with an error
+        self.handlers: dict[str, Callable[[Message], Awaitable[None]]] = {}
 
-    def on_event(self, *_: object) -> None: ...
+    def on_event(self, name: str, handler: Callable[[Message], Awaitable[None]]) -> None:
+        self.handlers[name] = handler
+
     def on_resync(self, *_: object) -> None: ...
+
+    async def emit(self, name: str, **fields: str) -> None:
+        """Deliver an event as the link's dispatcher would."""
+        await self.handlers[name](Message({"Event": name, **fields}))
 
     async def send(self, action: dict[str, Any]) -> Message:
         self.sent.append(action)
@@ -40,7 +52,11 @@ class FakeAMI:
 
     async def send_list(self, action: dict[str, Any]) -> list[Message]:
         assert action == {"Action": "QueueStatus"}
-        return [
+        entries = [
+            Message({"Event": "QueueEntry", "Queue": queue, "Uniqueid": caller, "Position": "1"})
+            for queue, caller in self.entries
+        ]
+        return entries + [
             Message(
                 {
                     "Event": "QueueMember",
@@ -59,14 +75,19 @@ class FakeAMI:
         return [tuple(str(a.get(k, "")) for k in keys) for a in self.sent if a["Action"] == name]
 
 
-def sync(ami: FakeAMI, duty: Mapping[str, Duty]) -> QueueSync:
+async def no_talk_times(ids: Sequence[str]) -> dict[str, list[float]]:
+    """No stored calls: every agent starts with the configured handle time."""
+    return {}
+
+
+def sync(ami: FakeAMI, duty: Mapping[str, Duty], talk_times: TalkTimesOf = no_talk_times) -> QueueSync:
     async def penalties(ids: Sequence[str]) -> dict[str, int]:
         return dict.fromkeys(ids, 0)
 
     async def duties(ids: Sequence[str]) -> dict[str, Duty]:
         return {i: duty[i] for i in ids if i in duty}
 
-    return QueueSync(cast(AMILink, ami), AGENTS, penalties, duties)
+    return QueueSync(cast(AMILink, ami), AGENTS, penalties, duties, talk_times=talk_times, handle_seconds=180)
 
 
 def member(agent_id: str) -> str:
@@ -145,3 +166,130 @@ async def test_a_failed_step_of_a_log_in_is_followed_by_a_resync() -> None:
     await queues.apply("1001", Duty(True))
     # all three adds were tried, then the resync (QueueStatus: nothing there in this fake) tried every one again
     assert [q for q, *_ in ami.actions("QueueAdd")] == all_queues("1001") * 2
+
+
+# --- the queue load offers read --------------------------------------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parents[3]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def loaded(entries: Sequence[tuple[str, str]] = ()) -> tuple[FakeAMI, QueueSync, Clock]:
+    """Every agent logged in and free; ``entries`` callers already waiting when the resync runs."""
+    ami = FakeAMI([(q, a.id, False) for a in AGENTS for q in all_queues(a.id)], entries)
+    queues = sync(ami, {})
+    clock = Clock()
+    queues.callers.clock = clock
+    await queues.resync()
+    return ami, queues, clock
+
+
+def test_the_service_user_receives_exactly_the_events_the_service_handles() -> None:
+    """manager.conf filters the service's events by name: a handler whose event is not let through never runs,
+    and an event let through that nobody handles only costs (and is one more thing a forged line could be)."""
+    ami = FakeAMI()
+    sync(ami, {})
+    text = (PROJECT / "asterisk-conf/manager.conf").read_text()
+    service = text.split("[{{ami_user}}]", 1)[1].split("\n[", 1)[0]
+    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\) =", service, flags=re.MULTILINE))
+    # the link resyncs on FullyBooted and drops on Shutdown; the reaper's Status list travels as events
+    assert filtered == set(ami.handlers) | {"FullyBooted", "Shutdown", "Status", "StatusComplete"}
+
+
+async def test_a_caller_the_ivr_enqueues_makes_the_agent_taken_before_asterisk_says_so() -> None:
+    ami, queues, _ = await loaded()
+    assert queues.load("1001") == AgentLoad(True, 0, 0.0)
+    queues.take("1001", "caller-1")
+    # the next offer: Alice has a caller on the way, the next one would wait a whole handle time
+    assert queues.load("1001") == AgentLoad(False, 1, 180.0)
+    # Asterisk's join (the preferred queue, for a caller with a good reputation) is the same caller
+    await ami.emit("QueueCallerJoin", Queue="agent-1001-vip", Uniqueid="caller-1", Position="1")
+    assert queues.load("1001") == AgentLoad(False, 1, 180.0)
+    # connected (or withdrawn, timed out, gone back to the menu): no longer waiting
+    await ami.emit("QueueCallerLeave", Queue="agent-1001-vip", Uniqueid="caller-1")
+    assert queues.load("1001") == AgentLoad(True, 0, 0.0)
+    # a caller of the shared queue waits for nobody in particular
+    await ami.emit("QueueCallerJoin", Queue="service-support", Uniqueid="caller-2", Position="1")
+    assert queues.load("1001") == AgentLoad(True, 0, 0.0)
+
+
+async def test_a_reservation_asterisk_never_confirms_stops_counting() -> None:
+    _, queues, clock = await loaded()
+    queues.take("1002", "hung-up-during-the-sentence")
+    clock.now += 15
+    assert queues.load("1002") == AgentLoad(False, 1, 180.0)
+    clock.now += 10  # past RESERVATION_SECONDS without a QueueCallerJoin
+    assert queues.load("1002") == AgentLoad(True, 0, 0.0)
+
+
+async def test_a_joined_caller_counts_until_they_leave_however_long_they_wait() -> None:
+    ami, queues, clock = await loaded()
+    await ami.emit("QueueCallerJoin", Queue="agent-1002", Uniqueid="patient", Position="1")
+    clock.now += 3600
+    assert queues.load("1002") == AgentLoad(False, 1, 180.0)
+    await ami.emit("QueueCallerAbandon", Queue="agent-1002", Uniqueid="patient")
+    assert queues.load("1002") == AgentLoad(True, 0, 0.0)
+
+
+async def test_the_wait_follows_the_call_in_progress_and_the_talk_times() -> None:
+    ami, queues, clock = await loaded()
+    await ami.emit("AgentConnect", Queue="service-support", MemberName="1003", Interface=member("1003"))
+    await ami.emit("QueueMemberStatus", Queue="agent-1003", Interface=member("1003"), Status="2", Paused="0")
+    clock.now += 30
+    assert queues.load("1003") == AgentLoad(False, 0, 150.0)  # 180 s handle time, 30 s into the call
+    await ami.emit("QueueCallerJoin", Queue="agent-1003", Uniqueid="next", Position="1")
+    assert queues.load("1003") == AgentLoad(False, 1, 330.0)
+    clock.now += 30
+    await ami.emit("AgentComplete", Queue="service-support", MemberName="1003", Interface=member("1003"), TalkTime="60")
+    await ami.emit("QueueMemberStatus", Queue="agent-1003", Interface=member("1003"), Status="1", Paused="0")
+    # the first talk time is the handle time now; the caller waiting is next
+    assert queues.callers.handle("1003") == 60.0
+    assert queues.load("1003") == AgentLoad(False, 1, 60.0)
+
+
+async def test_a_busy_agent_whose_call_we_did_not_see_start_counts_a_whole_handle_time() -> None:
+    ami, queues, _ = await loaded()
+    await ami.emit("QueueMemberStatus", Queue="agent-1001", Interface=member("1001"), Status="2", Paused="0")
+    assert queues.load("1001") == AgentLoad(False, 0, 180.0)
+    # ringing for the caller at the head of their own queue: that caller's turn, not one more call
+    await ami.emit("QueueCallerJoin", Queue="agent-1001", Uniqueid="head", Position="1")
+    await ami.emit("QueueMemberStatus", Queue="agent-1001", Interface=member("1001"), Status="6", Paused="0")
+    assert queues.load("1001") == AgentLoad(False, 1, 180.0)
+
+
+async def test_agents_who_cannot_be_reached_have_no_load() -> None:
+    ami, queues, _ = await loaded()
+    await ami.emit("QueueMemberPause", Queue="agent-1002", Interface=member("1002"), Status="1", Paused="1")
+    assert queues.load("1002") is None
+    await ami.emit("QueueMemberStatus", Queue="agent-1003", Interface=member("1003"), Status="5", Paused="0")
+    assert queues.load("1003") is None
+
+
+async def test_the_resync_takes_the_waiting_callers_from_queue_status() -> None:
+    ami, queues, _ = await loaded(entries=[("agent-1002", "was-waiting"), ("service-support", "shared")])
+    assert queues.load("1002") == AgentLoad(False, 1, 180.0)
+    # events lost while the link was down: one caller left, another joined, one reservation is on its way
+    await ami.emit("QueueCallerJoin", Queue="agent-1001", Uniqueid="left-meanwhile", Position="1")
+    queues.take("1003", "on-the-way")
+    ami.entries = [("agent-1001-vip", "joined-meanwhile")]
+    await queues.resync()
+    assert queues.load("1001") == AgentLoad(False, 1, 180.0)  # the one QueueStatus lists, not the one it does not
+    assert queues.load("1002") == AgentLoad(True, 0, 0.0)
+    assert queues.load("1003") == AgentLoad(False, 1, 180.0)  # not in Queue() yet: kept
+
+
+async def test_handle_times_start_from_the_stored_talk_times() -> None:
+    async def talk_times(ids: Sequence[str]) -> dict[str, list[float]]:
+        return {"1001": [100.0, 200.0], "1002": []}
+
+    queues = sync(FakeAMI(), {}, talk_times)
+    await queues.load_duty()
+    assert queues.callers.handle("1001") == 150.0
+    assert queues.callers.handle("1002") == 180.0  # no calls yet: the configured handle time

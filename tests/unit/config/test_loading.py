@@ -85,3 +85,31 @@ def test_policy_knobs_come_from_the_file_and_are_validated(tmp_path: Path) -> No
     assert (config.policy.prior_weight, config.policy.min_ratings) == (5.0, 1)
     with pytest.raises(ConfigError, match="priority_neutral"):
         load_config(write(tmp_path, "[policy]\npriority_neutral = 42\n"), {})
+
+
+def test_journey_queue_limits_and_waits_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "[journey]\nmax_waiting = 3\nhandle_seconds = 240\n")
+    config = load_config(
+        path, {"CALLCENTER_JOURNEY_MAX_WAIT_SECONDS": "900", "CALLCENTER_JOURNEY_REPROMPT_TIMEOUT": "2"}
+    )
+    journey = config.journey
+    assert (journey.max_waiting, journey.max_wait_seconds, journey.handle_seconds) == (3, 900.0, 240.0)
+    assert journey.reprompt_timeout == 2.0
+    assert (journey.limits.max_waiting, journey.limits.max_wait_seconds) == (3, 900.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[journey]\noffer_count = 7\n", "offer_count 7: offer 1 to 6"),
+        ("[journey]\noffer_count = 0\n", "offer_count 0"),
+        ("[journey]\nmax_waiting = -1\n", "must not be negative"),
+        ("[journey]\nmax_wait_seconds = -5\n", "must not be negative"),
+        ("[journey]\nreprompt_timeout = 0\n", "reprompt_timeout must be a positive"),
+        ("[journey]\nhandle_seconds = 0\n", "handle_seconds must be a positive"),
+        ("[journey]\nattempts = 0\n", "attempts must be at least 1"),
+    ],
+)
+def test_journey_values_that_cannot_work_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), {})

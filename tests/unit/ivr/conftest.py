@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import re
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from callcenter.agi import AGISession
 from callcenter.config import SelfServiceConfig
 from callcenter.domain.agents import Duty
+from callcenter.domain.naming import DIGITS
 from callcenter.domain.pins import hash_agent_pin
 from callcenter.domain.rules import RatingRules
 from callcenter.ivr.agent_menu import AgentMenuFlow
@@ -99,13 +100,23 @@ class Transcript:
 
 
 async def _answer(
-    fake: FakeAsterisk, keys: Mapping[str, str], transcript: Transcript, variables: Mapping[str, str]
+    fake: FakeAsterisk,
+    keys: Mapping[str, str],
+    transcript: Transcript,
+    variables: Mapping[str, str],
+    reads: Sequence[str] = (),
 ) -> None:
-    """Reply to each command: GET DATA gets the digits ``keys`` has for its prompt; a Read hears nothing; GET
-    VARIABLE answers from ``variables``."""
+    """Reply to each command: GET DATA gets the digits ``keys`` has for its prompt; each Read hears the next of
+    ``reads`` (then nothing); GET VARIABLE answers from ``variables``."""
+    pressed = list(reads)
+    heard = ""
     while line := await fake.reader.readline():
         transcript.commands.append(line)
-        if (data := _GET_DATA.match(line)) is not None:
+        if _READ.match(line) is not None:
+            heard = pressed.pop(0) if pressed else ""
+        if line.startswith(f"GET VARIABLE {DIGITS}".encode()) and heard:
+            reply = f"200 result=1 ({heard})\n"
+        elif (data := _GET_DATA.match(line)) is not None:
             digits = keys.get(data.group(1).decode(), "")
             reply = f"200 result={digits}\n" if digits else "200 result= (timeout)\n"
         elif line.startswith(b"GET VARIABLE READSTATUS"):
@@ -128,6 +139,7 @@ async def phone_call(
     query: str = "",
     callerid: str = "5559009",
     variables: Mapping[str, str] | None = None,
+    reads: Sequence[str] = (),
 ) -> AsyncIterator[tuple[AGISession, Transcript]]:
     """One call's AGISession, its Asterisk answering from ``keys`` (prompt file -> digits keyed)."""
     ours, theirs = socket.socketpair()
@@ -137,7 +149,7 @@ async def phone_call(
         reader, writer, env_for(route, query=query, callerid=callerid), command_timeout=DEADLINE, max_line=8192
     )
     transcript = Transcript()
-    answering = asyncio.create_task(_answer(fake, keys, transcript, variables or {}))
+    answering = asyncio.create_task(_answer(fake, keys, transcript, variables or {}, reads))
     try:
         async with asyncio.timeout(DEADLINE):
             yield session, transcript
