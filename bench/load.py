@@ -347,6 +347,7 @@ class Figures:
     idle_agent_seconds: float
     idle_longest: float
     max_concurrent_talking: int
+    max_ringing: int  # most rings (AgentCalled not yet answered or over) in the shared queue at one moment
     favourite_queue_max: int  # most callers that joined one agent's own queue
     erlang_load: float | None
     erlang_wait: float | None
@@ -378,6 +379,7 @@ def analyse(
     horizon = max([t.at for t in timeline] + [time.time()])
     attempts = attempts_of(timeline, horizon)
     connecting = {(a.caller, a.member): a for a in attempts if a.connected}
+    connect_at = {(t.get("Uniqueid"), t.get("MemberName")): t.at for t in timeline if t.get("Event") == "AgentConnect"}
     waits, handles, arrivals = [], [], []
     for r in connected:
         assert r.connect is not None
@@ -414,11 +416,20 @@ def analyse(
     talking = []
     for a in attempts:
         if a.connected and a.end is not None:
-            talking += [(a.start, 1), (a.end, -1)]
+            talking += [(connect_at.get((a.caller, a.member), a.start), 1), (a.end, -1)]
     concurrent = peak = 0
     for _, d in sorted(talking):
         concurrent += d
         peak = max(peak, concurrent)
+    ringing_points = []
+    for a in attempts:
+        if a.queue == SERVICE_QUEUE:
+            rang_until = a.end if not a.connected else connect_at.get((a.caller, a.member), a.end)
+            ringing_points += [(a.start, 1), (rang_until or horizon, -1)]
+    ringing = max_ringing = 0
+    for _, d in sorted(ringing_points):
+        ringing += d
+        max_ringing = max(max_ringing, ringing)
     own_queue_joins: dict[str, int] = defaultdict(int)
     for r in records:
         for _, q in r.joins:
@@ -456,6 +467,7 @@ def analyse(
         idle_agent_seconds=idle,
         idle_longest=longest,
         max_concurrent_talking=peak,
+        max_ringing=max_ringing,
         favourite_queue_max=max(own_queue_joins.values(), default=0),
         erlang_load=load,
         erlang_wait=ec,
@@ -493,7 +505,8 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         f"first ring (shared)   p50 {fmt(f.first_ring_p50)}, p95 {fmt(f.first_ring_p95)}, "
         f"max {fmt(f.first_ring_max)} from joining {SERVICE_QUEUE} to its first AgentCalled",
         f"calls per agent       min {f.calls_per_agent[0]}, median {f.calls_per_agent[1]}, "
-        f"max {f.calls_per_agent[2]} (of {agents} agents); at most {f.max_concurrent_talking} connected at once",
+        f"max {f.calls_per_agent[2]} (of {agents} agents); at most {f.max_concurrent_talking} connected and "
+        f"{f.max_ringing} ringing or screening (shared queue) at once",
         f"occupancy             {fmt(f.occupancy and f.occupancy * 100, ' %', 0)} (ringing + screening + talking, "
         f"over {f.window:.0f} s from the first join to the last event)",
         f"agents never rung     {len(f.never_rung)} of {agents}"
