@@ -160,7 +160,7 @@ def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
 def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
     lines: list[str] = []
     for service in config.services:
-        lines += [f"; shared queue of service {service.name}", f"[service-{service.id}](cc-queue)", ""]
+        lines += [f"; shared queue of service {service.name}", f"[service-{service.id}](cc-shared-queue)", ""]
     for agent in agents:
         lines += [
             f"; {agent.name}'s own queues; callers with a good reputation join the weighted one, which",
