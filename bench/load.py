@@ -515,18 +515,31 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         f"idle while waiting    {f.idle_agent_seconds:.1f} agent-seconds an agent was free while a caller sat in "
         f"{SERVICE_QUEUE} unrung (longest stretch {f.idle_longest:.1f} s)",
         f"favourite's queue     at most {f.favourite_queue_max} callers joined one agent's own queue",
-        f"Erlang C              {agents} agents, {scenario.callers / max(scenario.over, 1e-9):.2f} calls/s, handle "
+        f"Erlang C (M/M/c)      {agents} agents, {_rate(scenario)} calls/s, handle "
         f"{fmt(f.handle_mean)} (ring + screening + talk): A = {fmt(f.erlang_load, ' Erl', 1)}, "
-        f"expected wait {fmt(f.erlang_wait, ' s', 2)}",
+        + (
+            f"expected wait {fmt(f.erlang_wait, ' s', 2)}"
+            if f.erlang_wait is not None and not math.isinf(f.erlang_wait)
+            else "no steady state (A >= agents: the queue grows while the arrivals last)"
+        ),
         f"                      measured wait (join -> the ring that connected) {fmt(f.wait_mean, ' s', 2)}"
         + (f", ratio {f.ratio:.2f}" if f.ratio is not None else "")
-        + f"; ideal FIFO distributor on the same arrivals and handle times {fmt(f.ideal_wait, ' s', 2)}",
+        + f"; ideal FIFO distributor on the same arrivals and handle times {fmt(f.ideal_wait, ' s', 2)}"
+        + (
+            f" (measured - ideal = {f.wait_mean - f.ideal_wait:+.2f} s)"
+            if f.wait_mean is not None and f.ideal_wait is not None
+            else ""
+        ),
         "CPU                   "
         + ", ".join(f"{k} {sec:.1f} s ({share * 100:.0f} % of a core)" for k, (sec, share) in f.cpu.items()),
         f"agent menu            first page {fmt(f.menu_seconds)} of audio ({f.menu_files} files); "
         f"'first available' heard after {fmt(f.menu_to_first_available)}",
     ]
     return "\n".join(lines)
+
+
+def _rate(scenario: Scenario) -> str:
+    return f"{scenario.callers / scenario.over:.2f}" if scenario.over > 0 else "all at once"
 
 
 def _load(x: tuple[float, float, float]) -> str:
@@ -561,6 +574,12 @@ def conf_from(commit: str, into: Path) -> Path:
             ).stdout
             (into / folder / name).write_text(text)
     shutil.copy(PROJECT / "dialplan/cc-demo.conf", into / "dialplan/cc-demo.conf")
+    queues = into / "asterisk-conf/queues.conf"
+    text = queues.read_text()
+    if "[cc-shared-queue]" not in text:
+        # older than the shared queues' own template (render.py names it): they used cc-queue as it was
+        include = "#include queues-generated.conf"
+        queues.write_text(text.replace(include, f"[cc-shared-queue](!,cc-queue)\n\n{include}"))
     return into
 
 
