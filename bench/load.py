@@ -261,29 +261,34 @@ def attempts_of(timeline: Sequence[Timed], horizon: float) -> list[Attempt]:
     return done
 
 
+def _merged(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
 def idle_while_waiting(
     timeline: Sequence[Timed], attempts: Sequence[Attempt], agents: Sequence[str], queue: str
 ) -> tuple[float, float]:
     """Agent-seconds when an agent was free while a caller sat in ``queue`` with nobody ringing for them, and the
-    longest such stretch (s)."""
-    points: list[tuple[float, int, int]] = []  # (at, change in busy agents, change in callers waiting unrung)
+    longest time one agent stayed free while some caller waited so (s).
+
+    An agent is busy from each AgentCalled to the end of that ring or of the call it connected; a caller waits
+    unrung from joining to the first ring, and again from a ring that failed to the next.
+    """
     wanted = set(agents)
-    # per agent: merge their attempts into busy intervals
-    per_agent: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    busy: dict[str, list[tuple[float, float]]] = {a: [] for a in agents}
     for a in attempts:
         if a.member in wanted and a.end is not None:
-            per_agent[a.member].append((a.start, a.end))
-    for spans in per_agent.values():
-        spans.sort()
-        start, end = spans[0]
-        for s, e in spans[1:]:
-            if s > end:
-                points += [(start, 1, 0), (end, -1, 0)]
-                start, end = s, e
-            else:
-                end = max(end, e)
-        points += [(start, 1, 0), (end, -1, 0)]
-    # callers in the queue with no ring going: join .. first ring, ring end .. next ring, .. leave
+            busy[a.member].append((a.start, a.end))
+    points: list[tuple[float, int, int]] = []  # (at, change in busy agents, change in callers waiting unrung)
+    for agent in agents:
+        busy[agent] = _merged(busy[agent])
+        points += [p for s, e in busy[agent] for p in ((s, 1, 0), (e, -1, 0))]
     ringing: dict[str, int] = defaultdict(int)
     inside: set[str] = set()
     for t in timeline:
@@ -302,23 +307,28 @@ def idle_while_waiting(
         now = caller in inside and ringing[caller] == 0
         if now != was:
             points.append((t.at, 0, 1 if now else -1))
+    if not points:
+        return 0.0, 0.0
     points.sort()
-    busy = waiting = 0
-    idle = longest = 0.0
-    stretch_start: float | None = None
-    last = points[0][0] if points else 0.0
+    n_busy = waiting = 0
+    idle = 0.0
+    someone_waits: list[tuple[float, float]] = []
+    last = points[0][0]
     for at, d_busy, d_wait in points:
-        free = len(agents) - busy
-        overlap = min(max(free, 0), waiting)
-        idle += overlap * (at - last)
-        busy += d_busy
+        idle += min(max(len(agents) - n_busy, 0), waiting) * (at - last)
+        if waiting > 0 and at > last:
+            someone_waits.append((last, at))
+        n_busy += d_busy
         waiting += d_wait
-        if overlap > 0 and stretch_start is None:
-            stretch_start = last
-        if min(max(len(agents) - busy, 0), waiting) == 0 and stretch_start is not None:
-            longest = max(longest, at - stretch_start)
-            stretch_start = None
         last = at
+    waits = _merged(someone_waits)
+    first, end = points[0][0], points[-1][0]
+    longest = 0.0
+    for spans in busy.values():
+        edges = [first, *(x for span in spans for x in span), end]
+        for free_from, free_to in zip(edges[::2], edges[1::2], strict=True):
+            for w_from, w_to in waits:
+                longest = max(longest, min(free_to, w_to) - max(free_from, w_from))
     return idle, longest
 
 
@@ -513,7 +523,7 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         + (f": {_ids(f.never_rung)}" if f.never_rung else "")
         + f"; queue_log shows {f.rung_queue_log} of {agents} rung",
         f"idle while waiting    {f.idle_agent_seconds:.1f} agent-seconds an agent was free while a caller sat in "
-        f"{SERVICE_QUEUE} unrung (longest stretch {f.idle_longest:.1f} s)",
+        f"{SERVICE_QUEUE} unrung; the longest one agent stayed free while a caller waited: {f.idle_longest:.1f} s",
         f"favourite's queue     at most {f.favourite_queue_max} callers joined one agent's own queue",
         f"Erlang C (M/M/c)      {agents} agents, {_rate(scenario)} calls/s, handle "
         f"{fmt(f.handle_mean)} (ring + screening + talk): A = {fmt(f.erlang_load, ' Erl', 1)}, "
