@@ -368,6 +368,7 @@ class Figures:
     menu_seconds: float | None
     menu_to_first_available: float | None
     menu_files: int
+    silent_to_queue: float | None  # a caller who never presses a key: from the welcome to Queue()
     window: float
 
 
@@ -452,6 +453,20 @@ def analyse(
     ec = erlang_c_wait(len(world.support), rate, handle) if handle is not None else None
     wait_mean = statistics.fmean(waits) if waits else None
     menu = next((r.menu for r in records if r.menu), [])
+    service_menu = next((r.service_menu for r in records if r.service_menu), [])
+    journey = world.config.journey
+    # welcome; each menu asked `attempts` times, each time followed by the input timeout, with "we did not hear
+    # your choice" between tries; then the default (the first service, the first available agent) is taken
+    silent = (
+        sounds.seconds(["cc/welcome", "cc/shared-queue"])
+        + sum(
+            journey.attempts * (sounds.seconds(page) + journey.input_timeout)
+            + (journey.attempts - 1) * sounds.length("cc/no-input")
+            for page in (service_menu, menu)
+        )
+        if menu and service_menu
+        else None
+    )
     upto = menu[: menu.index("cc/first-available") + 1] if "cc/first-available" in menu else menu
     return Figures(
         scenario=scenario.describe(),
@@ -488,6 +503,7 @@ def analyse(
         menu_seconds=sounds.seconds(menu) if menu else None,
         menu_to_first_available=sounds.seconds(upto) if menu else None,
         menu_files=len(menu),
+        silent_to_queue=silent,
         window=window,
     )
 
@@ -543,7 +559,8 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         "CPU                   "
         + ", ".join(f"{k} {sec:.1f} s ({share * 100:.0f} % of a core)" for k, (sec, share) in f.cpu.items()),
         f"agent menu            first page {fmt(f.menu_seconds)} of audio ({f.menu_files} files); "
-        f"'first available' heard after {fmt(f.menu_to_first_available)}",
+        f"'first available' heard after {fmt(f.menu_to_first_available)}; a caller who presses nothing is "
+        f"queued after {fmt(f.silent_to_queue)}",
     ]
     return "\n".join(lines)
 

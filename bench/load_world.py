@@ -378,6 +378,7 @@ class CallerRecord:
     uniqueid: str = ""
     channel: str = ""
     menu: list[str] = field(default_factory=list)  # the first agent menu page heard
+    service_menu: list[str] = field(default_factory=list)  # the service menu heard
     pressed_at: float | None = None
     key: str = ""
     joins: list[tuple[float, str]] = field(default_factory=list)
@@ -461,6 +462,7 @@ async def _step(driver: LoadDriver, record: CallerRecord, script: CallerScript, 
             return False
         record.channel = t.get("Channel")
         if "cc/choose-service" in files:
+            record.service_menu = record.service_menu or files
             await driver.press(record.channel, "1")
         elif "cc/first-available" in files:
             if not record.menu:
