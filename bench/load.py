@@ -610,7 +610,9 @@ def conf_from(commit: str, into: Path) -> Path:
     return into
 
 
-async def run_scenario(scenario: Scenario, directory: Path, project: Path, conf: str) -> Figures:
+async def run_scenario(
+    scenario: Scenario, directory: Path, project: Path, conf: str, *, debug: bool = False
+) -> Figures:
     name = f"l{os.getpid() % 100000}"
     world = await boot_world(
         directory,
@@ -621,6 +623,12 @@ async def run_scenario(scenario: Scenario, directory: Path, project: Path, conf:
         seed=scenario.seed,
     )
     try:
+        if debug:
+            # app_queue's own reasoning ("It's our turn", "has another call trying", "not available"), into
+            # asterisk-logs/debug.log (kept with --keep): the evidence behind the figures
+            assert world.sandbox.process is not None
+            await world.sandbox.process.cli("logger add channel debug.log debug")
+            await world.sandbox.process.cli("core set debug 3 app_queue.so")
         async with (
             service_process(world, directory / "service.log") as service,
             LoadDriver(world.driver_settings) as driver,
@@ -678,6 +686,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="15 agents, 20 callers together, 5 s talk")
     parser.add_argument("--conf-from", metavar="COMMIT", help="measure the Asterisk config of this git commit")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--asterisk-debug", action="store_true", help="app_queue's debug log into the kept asterisk-logs/debug.log"
+    )
     parser.add_argument("--keep", type=Path, help="keep the run's directory (logs, queue_log, database) here")
     return parser.parse_args(argv)
 
@@ -710,7 +721,7 @@ async def main_async(args: argparse.Namespace) -> Figures:
         if args.conf_from:
             project = conf_from(args.conf_from, directory / "project")
             conf = f"commit {args.conf_from} (scripted agents of this tree)"
-        figures = await run_scenario(scenario, directory / "run", project, conf)
+        figures = await run_scenario(scenario, directory / "run", project, conf, debug=args.asterisk_debug)
         print(report(figures, scenario, conf), flush=True)
         if args.keep:
             shutil.copytree(directory, args.keep, dirs_exist_ok=True)
