@@ -55,6 +55,7 @@ from bench.load_world import (
     choices_by_mix,
     place_callers,
     queue_log_agents,
+    talk_times,
 )
 from callcenter.asterisk.sounds import SoundLengths
 
@@ -634,14 +635,14 @@ async def run_scenario(
             LoadDriver(world.driver_settings) as driver,
         ):
             await driver.set_global("CC_DEMO_TALK", f"{scenario.talk:g}")
-            await driver.set_global("CC_DEMO_TALK_EXP", "1" if scenario.exp else "0")
+            talks = talk_times(scenario.callers, scenario.talk, exponential=scenario.exp, seed=scenario.seed + 2)
             choices = choices_by_mix(scenario.callers, scenario.mix, scenario.seed)
             rated = choices_by_mix(
                 scenario.callers, {"first": scenario.rate_share, "best": 1 - scenario.rate_share}, scenario.seed + 1
             )
             scripts = [
-                CallerScript(choice, scenario.patience, rate == "first", key_seed=scenario.seed * 1000 + i)
-                for i, (choice, rate) in enumerate(zip(choices, rated, strict=True))
+                CallerScript(choice, scenario.patience, rate == "first", key_seed=scenario.seed * 1000 + i, talk=talk)
+                for i, (choice, rate, talk) in enumerate(zip(choices, rated, talks, strict=True))
             ]
             arrivals = arrivals_over(scenario.callers, scenario.over, scenario.seed)
             watch = CpuWatch({"service": service.pid, "Asterisk": world.asterisk_pid()})

@@ -3,8 +3,8 @@ rendered from this project's config, and a driver that places many scripted call
 
 Shared by the load benchmark (``python -m bench.load``) and the distribution tests
 (``tests/asterisk/test_distribution.py``). The scripted agents are ``dialplan/cc-demo.conf``'s; their talk time is
-the global ``CC_DEMO_TALK`` (seconds), drawn per call from an exponential distribution of that mean when
-``CC_DEMO_TALK_EXP=1``.
+the global ``CC_DEMO_TALK`` (seconds), or the caller's own ``CC_DEMO_CALL_TALK`` (``CallerScript.talk``), which
+the agent's legs inherit.
 
 Why not ``callcenter.demo.script.Driver``: it keeps every event in one list and each waiting caller rescans it on
 every new event, which is fine for a handful of callers and quadratic for two hundred. Here every event is routed
@@ -297,8 +297,13 @@ class LoadDriver:
     async def set_global(self, name: str, value: str) -> None:
         await self.link.send({"Action": "Setvar", "Variable": name, "Value": value})
 
-    async def call(self, service_number: str, number: str, timeout: float = 60.0) -> tuple[str, asyncio.Queue[Timed]]:
-        """Dial the service from a scripted phone showing ``number``; the IVR half's uniqueid and its events."""
+    async def call(
+        self, service_number: str, number: str, timeout: float = 60.0, *, talk: float | None = None
+    ) -> tuple[str, asyncio.Queue[Timed]]:
+        """Dial the service from a scripted phone showing ``number``; the IVR half's uniqueid and its events.
+
+        ``talk``: the seconds the scripted agent who takes this call talks (default: CC_DEMO_TALK).
+        """
         loop = asyncio.get_running_loop()
         action_id = f"load-{next(self._ids)}-{os.getpid()}"
         originated: asyncio.Future[Message] = loop.create_future()
@@ -314,6 +319,8 @@ class LoadDriver:
                 "Timeout": str(int(timeout * 1000)),
                 "CallerID": f'"load" <{number}>',
                 "ActionID": action_id,
+                # inherited by the IVR half and from it by every agent leg (cc-demo.conf reads it)
+                "Variable": [f"__CC_DEMO_CALL_TALK={talk:.1f}"] if talk is not None else [],
             }
         )
         async with asyncio.timeout(timeout):
@@ -409,6 +416,7 @@ class CallerScript:
     rate: bool  # rate the agent afterwards (else hang up at the rating prompt)
     deadline: float = 900.0  # the whole call, whatever happens
     key_seed: int = 0
+    talk: float | None = None  # how long the agent talks on this call (None: CC_DEMO_TALK)
 
 
 async def run_caller(
@@ -418,7 +426,7 @@ async def run_caller(
     record = CallerRecord(number, script.choice, arrive=time.time())
     rng = random.Random(script.key_seed)
     try:
-        record.uniqueid, events = await driver.call(service_number, number)
+        record.uniqueid, events = await driver.call(service_number, number, talk=script.talk)
     except (RuntimeError, TimeoutError, AMIError) as exc:
         record.error = f"originate: {exc}"
         return record
@@ -520,6 +528,14 @@ def arrivals_over(count: int, seconds: float, seed: int) -> list[float]:
         return [0.0] * count
     rng = random.Random(seed)
     return sorted(rng.uniform(0, seconds) for _ in range(count))
+
+
+def talk_times(count: int, mean: float, *, exponential: bool, seed: int) -> list[float]:
+    """Each call's talk time: all ``mean``, or exponential with that mean (what Erlang C assumes), by seed."""
+    if not exponential:
+        return [mean] * count
+    rng = random.Random(seed)
+    return [round(rng.expovariate(1 / mean), 1) for _ in range(count)]
 
 
 def choices_by_mix(count: int, mix: Mapping[str, float], seed: int) -> list[str]:

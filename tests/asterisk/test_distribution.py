@@ -74,7 +74,6 @@ async def center(world: World) -> AsyncIterator[CallCenter]:
 async def driver(world: World) -> AsyncIterator[LoadDriver]:
     async with LoadDriver(world.driver_settings) as drv:
         await drv.set_global("CC_DEMO_TALK", str(TALK))
-        await drv.set_global("CC_DEMO_TALK_EXP", "0")
         for agent in world.support:
             await drv.set_global(f"CC_DEMO_{agent}", "accept")
         yield drv
