@@ -60,6 +60,9 @@ from bench.load_world import (
 from callcenter.asterisk.sounds import SoundLengths
 
 SERVICE_LEVEL_SECONDS = 20.0
+# app_queue rechecks a caller who is not yet due once a second: an agent free this long while a caller waits is
+# app_queue's rhythm, not a distribution fault
+IDLE_SLACK = 1.5
 
 
 # -- parameters ------------------------------------------------------------------------------------------------
@@ -272,11 +275,17 @@ def _merged(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Idle:
+    agent_seconds: float  # summed over agents: free while a caller sat unrung in the queue
+    longest: float  # the longest one agent stayed free while some caller waited so (s)
+    by_agent: dict[str, float]  # that longest, per agent
+
+
 def idle_while_waiting(
     timeline: Sequence[Timed], attempts: Sequence[Attempt], agents: Sequence[str], queue: str
-) -> tuple[float, float]:
-    """Agent-seconds when an agent was free while a caller sat in ``queue`` with nobody ringing for them, and the
-    longest time one agent stayed free while some caller waited so (s).
+) -> Idle:
+    """How long agents were free while a caller sat in ``queue`` with nobody ringing for them.
 
     An agent is busy from each AgentCalled to the end of that ring or of the call it connected; a caller waits
     unrung from joining to the first ring, and again from a ring that failed to the next.
@@ -309,7 +318,7 @@ def idle_while_waiting(
         if now != was:
             points.append((t.at, 0, 1 if now else -1))
     if not points:
-        return 0.0, 0.0
+        return Idle(0.0, 0.0, dict.fromkeys(agents, 0.0))
     points.sort()
     n_busy = waiting = 0
     idle = 0.0
@@ -324,13 +333,15 @@ def idle_while_waiting(
         last = at
     waits = _merged(someone_waits)
     first, end = points[0][0], points[-1][0]
-    longest = 0.0
-    for spans in busy.values():
+    by_agent = {}
+    for agent, spans in busy.items():
         edges = [first, *(x for span in spans for x in span), end]
+        longest = 0.0
         for free_from, free_to in zip(edges[::2], edges[1::2], strict=True):
             for w_from, w_to in waits:
                 longest = max(longest, min(free_to, w_to) - max(free_from, w_from))
-    return idle, longest
+        by_agent[agent] = longest
+    return Idle(idle, max(by_agent.values(), default=0.0), by_agent)
 
 
 @dataclass
@@ -354,6 +365,7 @@ class Figures:
     calls_per_agent: tuple[int, int, int]  # min / median / max
     occupancy: float | None
     never_rung: list[str]
+    never_rung_while_waited: list[str]  # of those, free for longer than IDLE_SLACK while a caller waited unrung
     rung_queue_log: int
     idle_agent_seconds: float
     idle_longest: float
@@ -413,7 +425,6 @@ def analyse(
         assert r.connect is not None
         if r.connect[1] in per_agent:
             per_agent[r.connect[1]] += 1
-    rung = {a.member for a in attempts}
     qlog = queue_log_agents(world.layout.queue_log)
     rung_qlog = {
         agent
@@ -424,7 +435,8 @@ def analyse(
     window_start = min(starts) if starts else since
     window = max(1e-9, horizon - window_start)
     busy = sum((a.end or horizon) - a.start for a in attempts if a.member in support)
-    idle, longest = idle_while_waiting(timeline, attempts, world.support, SERVICE_QUEUE)
+    idle = idle_while_waiting(timeline, attempts, world.support, SERVICE_QUEUE)
+    never_rung = sorted(support - {a.member for a in attempts}, key=int)
     talking = []
     for a in attempts:
         if a.connected and a.end is not None:
@@ -488,17 +500,19 @@ def analyse(
         handle_mean=handle,
         calls_per_agent=(counts[0], int(statistics.median(counts)), counts[-1]) if counts else (0, 0, 0),
         occupancy=busy / (len(support) * window),
-        never_rung=sorted(support - rung, key=int),
+        never_rung=never_rung,
+        never_rung_while_waited=[a for a in never_rung if idle.by_agent.get(a, 0.0) > IDLE_SLACK],
         rung_queue_log=len(rung_qlog),
-        idle_agent_seconds=idle,
-        idle_longest=longest,
+        idle_agent_seconds=idle.agent_seconds,
+        idle_longest=idle.longest,
         max_concurrent_talking=peak,
         max_ringing=max_ringing,
         favourite_queue_max=max(own_queue_joins.values(), default=0),
         erlang_load=load,
         erlang_wait=ec,
         ideal_wait=ideal_fifo_wait(arrivals, handles, len(world.support)) if handles else None,
-        ratio=(wait_mean / ec) if wait_mean is not None and ec not in (None, 0.0, math.inf) else None,
+        # a ratio of two waits of a few milliseconds says nothing
+        ratio=(wait_mean / ec) if wait_mean is not None and ec is not None and 0.05 <= ec < math.inf else None,
         cpu=cpu,
         loadavg=loads,
         menu_seconds=sounds.seconds(menu) if menu else None,
@@ -538,7 +552,12 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         f"over {f.window:.0f} s from the first join to the last event)",
         f"agents never rung     {len(f.never_rung)} of {agents}"
         + (f": {_ids(f.never_rung)}" if f.never_rung else "")
-        + f"; queue_log shows {f.rung_queue_log} of {agents} rung",
+        + f"; queue_log shows {f.rung_queue_log} of {agents} rung"
+        + (
+            f"; of them {len(f.never_rung_while_waited)} free > {IDLE_SLACK:g} s while a caller waited"
+            if f.never_rung
+            else ""
+        ),
         f"idle while waiting    {f.idle_agent_seconds:.1f} agent-seconds an agent was free while a caller sat in "
         f"{SERVICE_QUEUE} unrung; the longest one agent stayed free while a caller waited: {f.idle_longest:.1f} s",
         f"favourite's queue     at most {f.favourite_queue_max} callers joined one agent's own queue",
