@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= callcenter/demo/callcenter.toml
 
-.PHONY: run demo test lint unit bench format root clean
+.PHONY: run demo test lint unit bench bench-load format root clean
 
 $(BIN)/callcenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,19 @@ root: $(BIN)/callcenter
 ## bench: print how each IVR step scales with agents, callers and ratings
 bench: $(BIN)/callcenter
 	$(BIN)/python -m bench
+
+## bench-load: callers through the real Asterisk under load: 100 callers / 63 agents, then 200 / 100, each as a
+## burst (the issue's: all within 10-20 s) and as a steady load for the Erlang-C comparison (a few minutes each);
+## one run of your own: make bench-load LOAD="--quick" or LOAD="--callers 50 --mix first=0.5,best=0.5"
+bench-load: root
+ifdef LOAD
+	$(BIN)/python -m bench.load $(LOAD)
+else
+	$(BIN)/python -m bench.load --callers 100 --agents 63 --over 10 --talk 30
+	$(BIN)/python -m bench.load --callers 100 --agents 63 --over 100 --talk 55 --exp
+	$(BIN)/python -m bench.load --callers 200 --agents 100 --over 20 --talk 30
+	$(BIN)/python -m bench.load --callers 200 --agents 100 --over 100 --talk 44 --exp
+endif
 
 format: $(BIN)/callcenter
 	$(BIN)/ruff format .

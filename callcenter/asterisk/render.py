@@ -164,7 +164,7 @@ def queues_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
     for service in config.services:
         lines += [
             f"; shared queue of service {service.name}",
-            f"[{naming.service_queue(service.id)}]({naming.QUEUE_TEMPLATE})",
+            f"[{naming.service_queue(service.id)}]({naming.SHARED_QUEUE_TEMPLATE})",
             "",
         ]
     for agent in agents:

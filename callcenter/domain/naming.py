@@ -63,8 +63,10 @@ CONTEXTS: Final = frozenset(
     }
 )
 
-# the queues.conf template every generated queue inherits from
+# the queues.conf template every generated queue inherits from, and the shared queues' own (no position
+# announcements: they hold the caller they play to while agents come free)
 QUEUE_TEMPLATE: Final = "cc-queue"
+SHARED_QUEUE_TEMPLATE: Final = "cc-shared-queue"
 
 # --- queues -------------------------------------------------------------------------------------------------------
 
@@ -226,6 +228,8 @@ def iface_global(agent_id: str) -> str:
 DEMO_MODE_PREFIX: Final = "CC_DEMO_"
 DEMO_SCORE_PREFIX: Final = "CC_DEMO_SCORE_"
 DEMO_TALK: Final = "CC_DEMO_TALK"
+# set (inherited: __) on a benchmark's caller: the scripted agent who answers talks this long instead of DEMO_TALK
+DEMO_CALL_TALK: Final = "CC_DEMO_CALL_TALK"
 
 
 def demo_mode(agent_id: str) -> str:
@@ -259,7 +263,7 @@ DIALPLAN_LOCALS: Final = frozenset(
 # What the routes and the dialplan both use: each is set on one side and read on the other
 SHARED_VARIABLES: Final = frozenset(
     {RESULT, CALL, AGENT, SERVICE, QUEUE, QUEUE_OPTS, PRIO, LEFT_QUEUE, SCREEN, WAITING_IN, CALLER_CHAN}
-    | {ECHO, AGI_URL, RING_TIMEOUT, QUEUE_TIMEOUT, DEFAULT_SERVICE, DEMO_TALK}
+    | {ECHO, AGI_URL, RING_TIMEOUT, QUEUE_TIMEOUT, DEFAULT_SERVICE, DEMO_TALK, DEMO_CALL_TALK}
 )
 ROUTE_VARIABLES: Final = frozenset({CHOSEN, EXCLUDE, DIGITS, LAST_OUTCOME})
 # Families of variables: the prefix, then an agent id

@@ -40,7 +40,7 @@ def test_render_writes_every_file_with_ports_secrets_and_generated_parts(tmp_pat
     assert "bind = 127.0.0.1:15060" in (etc / "pjsip.conf").read_text()
     assert "CC_AGI=agi://127.0.0.1:14573" in (etc / "callcenter-globals-generated.conf").read_text()
     queues = (etc / "queues-generated.conf").read_text()
-    for queue in ("[service-support](cc-queue)", "[service-sales](cc-queue)", "[agent-1001](cc-queue)"):
+    for queue in ("[service-support](cc-shared-queue)", "[service-sales](cc-shared-queue)", "[agent-1001](cc-queue)"):
         assert queue in queues
     agents_conf = (etc / "pjsip-agents-generated.conf").read_text()
     assert "[agent1004]" in agents_conf

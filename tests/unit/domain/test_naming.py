@@ -43,8 +43,10 @@ def test_every_context_the_config_files_use_is_named() -> None:
     """Goto, Gosub, hangup handlers, Local/...@context, context = ... in queues.conf and pjsip.conf."""
     used = set(CONTEXT_TOKEN.findall(code(DIALPLAN + ASTERISK_CONF)))
     assert used, "no context found: the pattern is wrong"
-    assert used - naming.CONTEXTS == {naming.QUEUE_TEMPLATE}
-    assert f"[{naming.QUEUE_TEMPLATE}](!)" in (PROJECT / "asterisk-conf/queues.conf").read_text()
+    assert used - naming.CONTEXTS == {naming.QUEUE_TEMPLATE, naming.SHARED_QUEUE_TEMPLATE}
+    queues_conf = (PROJECT / "asterisk-conf/queues.conf").read_text()
+    assert f"[{naming.QUEUE_TEMPLATE}](!)" in queues_conf
+    assert f"[{naming.SHARED_QUEUE_TEMPLATE}](!,{naming.QUEUE_TEMPLATE})" in queues_conf
     assert f"context = {naming.QUEUE_EXIT}" in code(ASTERISK_CONF)
     assert f"context = {naming.INBOUND}" in code(ASTERISK_CONF)
 
@@ -104,7 +106,10 @@ def rendered() -> tuple[str, str, set[str], set[str]]:
 def test_the_rendered_queues_are_the_ones_naming_names(rendered: tuple[str, str, set[str], set[str]]) -> None:
     queues, _, services, agents = rendered
     sections = re.findall(r"^\[([a-z0-9-]+)\]\(([a-z-]+)\)$", queues, flags=re.MULTILINE)
-    assert {template for _, template in sections} == {naming.QUEUE_TEMPLATE}
+    assert {template for _, template in sections} == {naming.QUEUE_TEMPLATE, naming.SHARED_QUEUE_TEMPLATE}
+    assert {name for name, t in sections if t == naming.SHARED_QUEUE_TEMPLATE} == {
+        naming.service_queue(s) for s in services
+    }
     expected = {naming.service_queue(s) for s in services} | {q for a in agents for q in naming.own_queues(a)}
     assert {name for name, _ in sections} == expected
     assert all(naming.is_service_queue(naming.service_queue(s)) for s in services)
