@@ -168,11 +168,12 @@ class QueueCallers:
             if seeded is not None and agent_id not in self._handle:
                 self._handle[agent_id] = seeded
 
-    def resynced(self, entries: Mapping[str, str]) -> None:
-        """QueueStatus's waiting callers (uniqueid -> queue) replace what the events said; reservations not yet
-        confirmed stay (their callers are still on the way into Queue())."""
+    def resynced(self, entries: Mapping[str, str], as_of: float) -> None:
+        """QueueStatus's waiting callers (uniqueid -> queue), asked for at ``as_of``, replace what the events said;
+        reservations not yet confirmed stay (their callers are still on the way into Queue()), and so do callers
+        whose QueueCallerJoin came after the question (the list cannot know them)."""
         for caller, waiter in list(self._waiters.items()):
-            if waiter.joined and caller not in entries:
+            if waiter.joined and waiter.since <= as_of and caller not in entries:
                 self.left(caller)
         for caller, queue in entries.items():
             self.joined(queue, caller)
@@ -296,15 +297,18 @@ class QueueSync:
             self._resynced.notify_all()
 
     async def _resync(self) -> None:
+        asked = self.callers.clock()
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         current: dict[tuple[str, str], MemberState] = {}
-        # callers waiting in the agents' own queues (uniqueid -> queue): the events may have missed some
+        # callers waiting in the agents' own queues (uniqueid -> queue): the events lost with a link may have
+        # missed some joining or leaving
         self.callers.resynced(
             {
                 str(m.get("Uniqueid")): str(m.get("Queue"))
                 for m in messages
                 if m.get("Event") == "QueueEntry" and naming.own_queue_agent(str(m.get("Queue"))) is not None
-            }
+            },
+            as_of=asked,
         )
         for m in messages:
             if m.get("Event") != "QueueMember":

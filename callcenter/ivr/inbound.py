@@ -311,19 +311,31 @@ class InboundFlow:
                 page = 0
                 details = False
                 continue
-            chosen = offers[int(key) - 1].agent_id
-            # the caller chose from what they heard, seconds ago: another caller may have taken this agent since
-            # (or filled their queue), and nobody is sent to wait where the menu promised no wait
-            now = d.queues.load(chosen)
-            if now is None or offering(now, d.menus.limits) not in ({"free", "wait"} if showing_busy else {"free"}):
-                log.info("agent_taken_meanwhile", agent=chosen, busy=showing_busy)
-                await say(session, [speech.agent_name(chosen), "cc/queue-full" if showing_busy else "cc/not-free-now"])
-                continue
-            # counted at once: the next caller's offer already sees this agent taken, before Asterisk's event
-            d.queues.take(chosen, session.env.uniqueid)
-            # a free agent rings once and hands back on a decline; for a busy one the caller waits their turn
-            return Choice(naming.agent_queue(chosen), chosen, ring_once=now.free, load=None if now.free else now)
+            choice = await self.take(session, offers[int(key) - 1].agent_id, from_busy=showing_busy)
+            if choice is not None:
+                return choice
         return shared
+
+    async def take(self, session: AGISession, chosen: str, *, from_busy: bool) -> Choice | None:
+        """The caller pressed ``chosen``'s key: their choice, counted in the agent's queue at once; None (and told
+        why) when it is no longer what the menu said, and the caller chooses again.
+
+        They chose from what they heard seconds ago: another caller may have taken this agent since, or filled
+        their queue. Nobody is sent to wait where the menu promised no wait, nor into a full queue.
+        """
+        d = self
+        now = d.queues.load(chosen)
+        how = offering(now, d.menus.limits)
+        if now is None or how not in ({"free", "wait"} if from_busy else {"free"}):
+            log.info("agent_taken_meanwhile", agent=chosen, now=how, busy=from_busy)
+            notice = "cc/queue-full" if how == "full" else "cc/not-free-now"
+            await say(session, [speech.agent_name(chosen), notice])
+            return None
+        # no await between the check above and this: the next caller's offer already sees this agent taken,
+        # before Asterisk's QueueCallerJoin, however many callers pressed a key at the same moment
+        d.queues.take(chosen, session.env.uniqueid)
+        # a free agent rings once and hands back on a decline; for a busy one the caller waits their turn
+        return Choice(naming.agent_queue(chosen), chosen, ring_once=now.free, load=None if now.free else now)
 
     async def enqueue(self, session: AGISession, client: Client | None, choice: Choice) -> None:
         d = self

@@ -21,7 +21,7 @@ from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
 from tests.asterisk.conftest import AsteriskUnderTest, store_at
-from tests.asterisk.ivr import DETAILS, offer_of, offered, restart_asterisk, store_of
+from tests.asterisk.ivr import DETAILS, key_of, offer_of, offered, restart_asterisk, store_of
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -388,7 +388,7 @@ async def test_outside_phone_agent_logs_in_by_access_number_and_takes_a_call(
     caller, menu = await agent_menu_of_a_new_caller(driver, "5550462", service_key="2")
     assert "1005" in offered(menu)
     mark = driver.log.mark()
-    await caller.press(menu[menu.index("cc/agent-1005") - 2].removeprefix("digits/"))
+    await caller.press(key_of(menu, "1005"))
     join = await driver.log.wait_for(event("QueueCallerJoin", Uniqueid=caller.uniqueid), since=mark)
     assert join.get("Queue") == "agent-1005"
     # app_queue rang her member, whose Dial went out through cc-outbound to her outside number

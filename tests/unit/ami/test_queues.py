@@ -293,3 +293,14 @@ async def test_handle_times_start_from_the_stored_talk_times() -> None:
     await queues.load_duty()
     assert queues.callers.handle("1001") == 150.0
     assert queues.callers.handle("1002") == 180.0  # no calls yet: the configured handle time
+
+
+async def test_a_caller_who_joined_after_queue_status_was_asked_for_is_kept() -> None:
+    ami, queues, clock = await loaded()
+    queues.callers.resynced({}, as_of=clock.now)
+    await ami.emit("QueueCallerJoin", Queue="agent-1001", Uniqueid="just-now", Position="1")
+    # a resync whose QueueStatus was asked for before that join (a presence change's, running beside the events)
+    queues.callers.resynced({}, as_of=clock.now - 1)
+    assert queues.load("1001") == AgentLoad(False, 1, 180.0)
+    queues.callers.resynced({}, as_of=clock.now + 1)
+    assert queues.load("1001") == AgentLoad(True, 0, 0.0)

@@ -1,0 +1,149 @@
+"""The inbound route's agent menu against a fake Asterisk and a fake queue state: what it offers from the queue
+load, and a choice checked again when the key comes (callers choosing the same agent at the same moment)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from callcenter.config import SelfServiceConfig
+from callcenter.domain.policy import Policy
+from callcenter.domain.rules import RatingRules
+from callcenter.domain.summaries import Scoring
+from callcenter.domain.waits import AgentLoad, QueueLimits
+from callcenter.ivr.ask import Asking
+from callcenter.ivr.caller_ratings import CallerRatings
+from callcenter.ivr.inbound import InboundFlow, Menus
+from callcenter.ivr.rating import RatingDialogue
+from callcenter.ivr.review import Review
+from callcenter.journal import Recorder
+from callcenter.store.sqlite import SqliteStore
+from callcenter.usecases.ratings import Ratings
+from tests.unit.ivr.conftest import NoPush, Transcript, phone_call, pin_entry
+from tests.unit.store.helpers import T0
+
+FREE = AgentLoad(True, 0, 0.0)
+
+
+class FakeQueues:
+    """The queue state as the flow sees it: each agent's load, and taking one counts a caller for them.
+    ``rival``: after that many loads, another caller takes Alice (1001), as while this one listens to the menu."""
+
+    def __init__(self, loads: Mapping[str, AgentLoad | None], rival: int | None = None) -> None:
+        self.loads = dict(loads)
+        self.taken: list[tuple[str, str]] = []
+        self.rival = rival
+        self.reads = 0
+
+    def load(self, agent_id: str) -> AgentLoad | None:
+        self.reads += 1
+        if self.reads == self.rival:
+            self.take("1001", "another-caller")
+        return self.loads.get(agent_id)
+
+    def take(self, agent_id: str, caller: str) -> None:
+        self.taken.append((agent_id, caller))
+        now = self.loads[agent_id]
+        assert now is not None
+        self.loads[agent_id] = AgentLoad(False, now.waiting + 1, now.wait_seconds + 120.0)
+
+
+def inbound(store: SqliteStore, queues: FakeQueues, limits: QueueLimits | None = None) -> InboundFlow:
+    asking = Asking(timeout=0.5, attempts=2, reprompt_timeout=0.5)
+    rules = RatingRules()
+    categories = ("attitude", "knowledge", "availability")
+    dialogue = RatingDialogue(Ratings(store, Recorder(store, None), NoPush(), rules, lambda: T0), asking, categories)
+    review = Review(
+        evaluations=store,
+        dialogue=dialogue,
+        asking=asking,
+        selfservice=SelfServiceConfig(),
+        rules=rules,
+        clock=lambda: T0,
+    )
+    return InboundFlow(
+        store=store,
+        writes=Recorder(store, None),
+        queues=queues,
+        menus=Menus(("support", "sales"), 3, 14, limits or QueueLimits()),
+        scoring=Scoring(categories, Policy()),
+        asking=asking,
+        dialogue=dialogue,
+        caller_ratings=CallerRatings(
+            store=store,
+            pins=pin_entry(store),
+            review=review,
+            asking=asking,
+            selfservice=SelfServiceConfig(),
+            clock=lambda: T0,
+        ),
+        rules=rules,
+        clock=lambda: T0,
+    )
+
+
+def menus(transcript: Transcript) -> list[list[str]]:
+    return [
+        line.decode().split(",")[1].split("&")
+        for line in transcript.commands
+        if line.startswith(b"EXEC Read") and b"cc/first-available" in line
+    ]
+
+
+async def test_of_two_callers_pressing_the_same_free_agent_one_gets_them_the_other_is_told_and_chooses_again(
+    store: SqliteStore,
+) -> None:
+    queues = FakeQueues({"1001": FREE, "1002": FREE})
+    flow = inbound(store, queues)
+    # both heard Alice (1001) offered free as key 1; their keys are taken one after the other
+    async with phone_call({}, route="inbound") as (first, _):
+        assert await flow.take(first, "1001", from_busy=False) is not None
+    async with phone_call({}, route="inbound") as (second, heard):
+        assert await flow.take(second, "1001", from_busy=False) is None
+    assert queues.taken == [("1001", first.env.uniqueid)]
+    assert heard.prompts() == ["cc/agent-1001", "cc/not-free-now"]
+
+
+async def test_a_stale_choice_hears_why_then_a_fresh_menu_without_that_agent_among_the_free(
+    store: SqliteStore,
+) -> None:
+    # the menu is built from two loads (Alice, Bob); by the third, the check of the key, Alice was taken
+    queues = FakeQueues({"1001": FREE, "1002": FREE}, rival=3)
+    flow = inbound(store, queues)
+    # the menu's Read answers 1 (Alice); the notice hears nothing; the fresh menu's 1 is Bob
+    async with phone_call({}, route="inbound", reads=["1", "", "1"]) as (session, transcript):
+        choice = await flow.choose(session, "support", set())
+    assert choice is not None
+    assert (choice.agent_id, choice.ring_once) == ("1002", True)
+    assert queues.taken == [("1001", "another-caller"), ("1002", session.env.uniqueid)]
+    first, again = menus(transcript)
+    assert first[first.index("cc/key-1") + 1] == "cc/agent-1001"
+    assert again[again.index("cc/key-1") + 1] == "cc/agent-1002"
+    assert "cc/agent-1001" not in again
+    assert "cc/opt-busy" in again  # Alice is behind 7, with her wait
+    assert transcript.prompts()[len(first) : len(first) + 2] == ["cc/agent-1001", "cc/not-free-now"]
+
+
+async def test_a_full_queue_is_offered_neither_free_nor_with_a_wait(store: SqliteStore) -> None:
+    queues = FakeQueues({"1001": AgentLoad(False, 2, 300.0), "1002": AgentLoad(False, 0, 100.0)})
+    flow = inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
+    async with phone_call({}, route="inbound", reads=[""]) as (session, transcript):
+        choice = await flow.choose(session, "support", set())
+    assert choice is not None
+    assert choice.agent_id is None  # the silent caller's default: the first available agent
+    (menu,) = menus(transcript)
+    # nobody free: the agents with a wait, without Alice, whose queue is full
+    assert menu[:3] == ["cc/no-free", "cc/press-0", "cc/first-available"]
+    assert [f for f in menu if f.startswith("cc/agent-")] == ["cc/agent-1002"]
+    assert "cc/opt-free" not in menu
+
+
+async def test_a_favourite_whose_queue_filled_while_the_caller_listened_is_refused(store: SqliteStore) -> None:
+    queues = FakeQueues({"1001": AgentLoad(False, 1, 300.0), "1002": FREE})
+    flow = inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
+    async with phone_call({}, route="inbound") as (first, _):
+        choice = await flow.take(first, "1001", from_busy=True)  # 1 waiting: one more may
+    assert choice is not None
+    assert (choice.ring_once, choice.load) == (False, AgentLoad(False, 1, 300.0))  # waits, told the wait
+    async with phone_call({}, route="inbound") as (second, heard):
+        assert await flow.take(second, "1001", from_busy=True) is None  # 2 waiting: full
+    assert heard.prompts() == ["cc/agent-1001", "cc/queue-full"]
