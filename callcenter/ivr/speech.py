@@ -6,6 +6,7 @@ number files (``digits/...``), then played with ``Read()`` so that a key pressed
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -194,6 +195,16 @@ def agent_menu(page: MenuPage) -> list[str]:
         files += ["cc/opt-rank", category_name(page.next_rank)] if page.next_rank else ["cc/opt-rank-overall"]
     files += ["cc/opt-short" if page.details else "cc/opt-details", "cc/opt-repeat"]
     return files
+
+
+def menu_keys(files: Sequence[str]) -> list[tuple[str, str]]:
+    """The (key, agent id) pairs an agent menu offers, in order: ``agent_menu`` read back, for scripted callers
+    (the tests, a load benchmark) that choose an agent by what they heard."""
+    keys: list[tuple[str, str]] = []
+    for before, name in itertools.pairwise(files):
+        if name.startswith("cc/agent-") and before.startswith(("cc/key-", "cc/then-")):
+            keys.append((before.rsplit("-", 1)[1], name.removeprefix("cc/agent-")))
+    return keys
 
 
 # a caller who pressed nothing after the agent menu's first pass: one short reminder, then the first available

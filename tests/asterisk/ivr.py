@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from callcenter.app import CallCenter
 from callcenter.demo.script import Caller, Driver
+from callcenter.ivr import speech
 from callcenter.store import Store
 from tests.asterisk.conftest import AsteriskUnderTest
 
@@ -32,9 +33,9 @@ def offer_of(menu: Sequence[str], agent: str) -> list[str]:
 
 def key_of(menu: Sequence[str], agent: str) -> str:
     """The key that chooses ``agent`` in an agent menu ("Press 2 for Carol" / "2 for Carol")."""
-    phrase = menu[menu.index(f"cc/agent-{agent}") - 1]
-    assert phrase.startswith(("cc/key-", "cc/then-")), menu
-    return phrase.rsplit("-", 1)[1]
+    keys = {a: k for k, a in speech.menu_keys(menu)}
+    assert agent in keys, menu
+    return keys[agent]
 
 
 def offered(menu: Sequence[str]) -> list[str]:

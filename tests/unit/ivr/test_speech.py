@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,17 @@ def all_prompts_of_demo() -> dict[str, str]:
     config = load_config(project / "callcenter/demo/callcenter.toml", {})
     agents = load_roster(project / "callcenter/demo/agents.toml", {s.id for s in config.services})
     return all_prompts(config, agents) | {"agent-1001": "", "agent-1002": "", "agent-1003": "", "agent-1009": ""}
+
+
+def test_the_keys_of_a_menu_read_back() -> None:
+    page = speech.MenuPage(
+        [agent_offer("1", "1001", 4.5), agent_offer("2", "1003", 4.0), agent_offer("3", "1002", 3.5, None)],
+        CATEGORIES,
+        more=True,
+        other_list=True,
+    )
+    assert speech.menu_keys(speech.agent_menu(page)) == [("1", "1001"), ("2", "1003"), ("3", "1002")]
+    details = dataclasses.replace(page, details=True)
+    assert speech.menu_keys(speech.agent_menu(details)) == [("1", "1001"), ("2", "1003"), ("3", "1002")]
+    # a service menu names services, not agents
+    assert speech.menu_keys(speech.service_menu([("1", "support")], "9")) == []
