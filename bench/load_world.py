@@ -41,6 +41,7 @@ from callcenter.demo.script import read_files
 from callcenter.demo.seed import seed_history
 from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec
+from callcenter.ivr import speech
 
 PROJECT = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("CALLCENTER_ASTERISK_ROOT", "/var/cache/callcenter/asterisk-root"))
@@ -365,12 +366,8 @@ class LoadDriver:
 
 
 def agent_menu_keys(files: Sequence[str]) -> list[str]:
-    """The keys of the agents an agent menu offers ("press 1 for <agent> ..."), in order."""
-    keys = []
-    for i, name in enumerate(files):
-        if name.startswith("cc/agent-") and i >= 3 and files[i - 1] == "cc/for" and files[i - 3] == "cc/press":
-            keys.append(files[i - 2].removeprefix("digits/"))
-    return keys
+    """The keys of the agents an agent menu offers, in order (the IVR's own reading of its menu)."""
+    return [key for key, _ in speech.menu_keys(files)]
 
 
 # -- one scripted caller ---------------------------------------------------------------------------------------
