@@ -14,16 +14,14 @@ from importlib import resources
 
 from callcenter.store.errors import (
     MigrationError,
-    SchemaTooNewError,
-    SchemaTooOldError,
     StoreBusyError,
     StoreError,
     StoreUnavailableError,
 )
 from callcenter.store.postgres.conn import PgConn
 from callcenter.store.postgres.db import Database
+from callcenter.store.schema_versions import Migration, check_sequence, read_migrations, refuse_newer, require_exactly
 from callcenter.store.sql.connection import Conn
-from callcenter.store.sqlite.migrate import Migration, check_sequence, read_migrations
 
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -46,17 +44,7 @@ async def require_current(db: Database) -> int:
     """The schema version, if it is exactly the one this callcenter writes; never changes the database."""
     latest = len(bundled_migrations())
     version = await schema_version(db)
-    if version < latest:
-        raise SchemaTooOldError(
-            f"database {db.name} is at schema version {version}, this callcenter needs version {latest}: "
-            "run `callcenter db migrate` (the service also migrates when it starts)"
-        )
-    if version > latest:
-        raise SchemaTooNewError(
-            f"database {db.name} is at schema version {version}, this callcenter knows versions up to {latest}: "
-            "it was written by a newer release; upgrade callcenter (`callcenter db migrate` cannot downgrade)"
-        )
-    return version
+    return require_exactly(db.name, version, latest)
 
 
 async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -> tuple[int, int]:
@@ -64,12 +52,7 @@ async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -
     steps = bundled_migrations() if migrations is None else check_sequence(migrations)
     latest = len(steps)
     start = await schema_version(db)
-    if start > latest:
-        raise SchemaTooNewError(
-            f"database {db.name} has schema version {start}, but this callcenter only knows versions up to "
-            f"{latest}; it was written by a newer release. Upgrade callcenter (or restore a backup) "
-            "instead of running an older one against it."
-        )
+    refuse_newer(db.name, start, latest)
     for migration in steps[start:]:
         async with db.transaction() as conn:
             assert isinstance(conn, PgConn)

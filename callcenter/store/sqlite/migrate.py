@@ -10,53 +10,23 @@ rebuilds a referenced table must keep the references valid at every statement (o
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from importlib import resources
-from importlib.resources.abc import Traversable
-from typing import Final
 
 import aiosqlite
 
-from callcenter.store.errors import MigrationError, SchemaTooNewError, SchemaTooOldError
+from callcenter.store.errors import MigrationError, SchemaTooOldError
+from callcenter.store.schema_versions import Migration, check_sequence, read_migrations, refuse_newer, require_exactly
 from callcenter.store.sqlite.db import Database
 
-_FILENAME: Final = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
+# the shared pieces, importable from here as before
+__all__ = ["Migration", "bundled_migrations", "check_sequence", "migrate", "read_migrations", "require_current"]
 
 
 def bundled_migrations() -> tuple[Migration, ...]:
     """The migrations shipped in the package, checked to be numbered 1, 2, 3, ... without gaps."""
     return read_migrations(resources.files("callcenter.store.sqlite").joinpath("migrations"))
-
-
-def read_migrations(folder: Traversable) -> tuple[Migration, ...]:
-    """The ``NNNN_name.sql`` files of ``folder`` (each backend has its own), in order, checked for gaps."""
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        match = _FILENAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    return check_sequence(found)
-
-
-def check_sequence(migrations: Sequence[Migration]) -> tuple[Migration, ...]:
-    for expected, migration in enumerate(migrations, start=1):
-        if migration.version != expected:
-            raise MigrationError(
-                f"migration {migration.name} has version {migration.version}, expected {expected}: "
-                "migrations must be numbered 0001, 0002, ... with no gaps or duplicates"
-            )
-    return tuple(migrations)
 
 
 async def schema_version(db: Database) -> int:
@@ -75,17 +45,7 @@ async def require_current(db: Database) -> int:
         version = await schema_version(db)
     except sqlite3.DatabaseError as exc:
         raise SchemaTooOldError(f"database {db.path} cannot be read ({exc})") from exc
-    if version < latest:
-        raise SchemaTooOldError(
-            f"database {db.path} is at schema version {version}, this callcenter needs version {latest}: "
-            "run `callcenter db migrate` (the service also migrates when it starts)"
-        )
-    if version > latest:
-        raise SchemaTooNewError(
-            f"database {db.path} is at schema version {version}, this callcenter knows versions up to {latest}: "
-            "it was written by a newer release; upgrade callcenter (`callcenter db migrate` cannot downgrade)"
-        )
-    return version
+    return require_exactly(db.path, version, latest)
 
 
 async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -> tuple[int, int]:
@@ -93,12 +53,7 @@ async def migrate(db: Database, migrations: Sequence[Migration] | None = None) -
     steps = bundled_migrations() if migrations is None else check_sequence(migrations)
     latest = len(steps)
     start = await schema_version(db)
-    if start > latest:
-        raise SchemaTooNewError(
-            f"database {db.path} has schema version {start}, but this callcenter only knows versions up to "
-            f"{latest}; it was written by a newer release. Upgrade callcenter (or restore a backup) "
-            "instead of running an older one against it."
-        )
+    refuse_newer(db.path, start, latest)
     for migration in steps[start:]:
         async with db.transaction() as conn:
             if await _user_version(conn) >= migration.version:
