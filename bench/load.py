@@ -357,6 +357,10 @@ class Figures:
     hold_p50: float | None
     hold_p95: float | None
     hold_max: float | None
+    # from pressing the agent-menu key to an agent: includes choosing again after a chosen agent was taken
+    choice_mean: float | None
+    choice_p95: float | None
+    choice_max: float | None
     wait_mean: float | None  # join -> the ring that connected (Erlang C's "wait")
     first_ring_p50: float | None  # shared queue: join -> first AgentCalled
     first_ring_p95: float | None
@@ -396,6 +400,7 @@ def analyse(
     sounds: SoundLengths,
 ) -> Figures:
     holds = [r.hold for r in records if r.hold is not None]
+    choice = [r.connect[0] - r.pressed_at for r in records if r.connect is not None and r.pressed_at is not None]
     connected = [r for r in records if r.connect is not None]
     joined = [r for r in records if r.first_join is not None]
     within = [r for r in joined if r.hold is not None and r.hold <= SERVICE_LEVEL_SECONDS]
@@ -493,6 +498,9 @@ def analyse(
         hold_p50=percentile(holds, 0.5),
         hold_p95=percentile(holds, 0.95),
         hold_max=max(holds) if holds else None,
+        choice_mean=statistics.fmean(choice) if choice else None,
+        choice_p95=percentile(choice, 0.95),
+        choice_max=max(choice) if choice else None,
         wait_mean=wait_mean,
         first_ring_p50=percentile(first_rings, 0.5),
         first_ring_p95=percentile(first_rings, 0.95),
@@ -543,6 +551,8 @@ def report(f: Figures, scenario: Scenario, conf: str) -> str:
         f"{SERVICE_LEVEL_SECONDS:g} s of joining a queue",
         f"hold (join->connect)  mean {fmt(f.hold_mean)}, p50 {fmt(f.hold_p50)}, p95 {fmt(f.hold_p95)}, "
         f"max {fmt(f.hold_max)}",
+        f"choice->connect       mean {fmt(f.choice_mean)}, p95 {fmt(f.choice_p95)}, max {fmt(f.choice_max)} from "
+        "pressing the agent-menu key to an agent (choosing again included)",
         f"first ring (shared)   p50 {fmt(f.first_ring_p50)}, p95 {fmt(f.first_ring_p95)}, "
         f"max {fmt(f.first_ring_max)} from joining {SERVICE_QUEUE} to its first AgentCalled",
         f"calls per agent       min {f.calls_per_agent[0]}, median {f.calls_per_agent[1]}, "

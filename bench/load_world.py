@@ -65,6 +65,8 @@ QUEUE_EVENTS = frozenset(
         "AgentRingNoAnswer",
         "AgentDump",
         "QueueMemberStatus",
+        # the dialplan's own (CallCenterAgentTaken: a chosen agent was taken by another caller meanwhile)
+        "UserEvent",
     }
 )
 

@@ -166,3 +166,47 @@ async def test_the_best_rated_free_agents_ring_first(world: World, center: CallC
         better = [a for a, p in penalty.items() if p < penalty[agent]]
         # AMI events from app_queue's caller threads may be published a few ms out of order
         assert all(a in first_ring and first_ring[a] <= at + 0.2 for a in better), (agent, penalty[agent])
+
+
+async def test_callers_who_chose_the_same_free_agent_are_back_to_choose_at_once(
+    world: World, center: CallCenter, driver: LoadDriver
+) -> None:
+    """Six callers press 1 together for the agent the menu offers first, who talks 30 s: one is rung; the five
+    for whom that agent is no longer free do not wait in the agent's own queue for that call to end (before: all
+    waited there, one call after another) but choose again at once (here: first available) and are answered."""
+    talk = 30.0
+    mark = len(driver.timeline)
+    scripts = [CallerScript("best", patience=120, rate=False, deadline=180, key_seed=i, talk=talk) for i in range(6)]
+    records = await place_callers(driver, scripts, [0.0] * 6, first_number=5572000)
+    assert all(r.connect is not None for r in records), [r.number for r in records if r.connect is None]
+    assert {r.key for r in records} == {"1"}
+    timeline = driver.timeline[mark:]
+    ours = {r.uniqueid for r in records}
+    winners = [r for r in records if r.connect is not None and r.connect[2].startswith("agent-")]
+    assert len(winners) == 1  # everyone heard the same menu and chose the same agent
+    queue = winners[0].connect[2] if winners[0].connect else ""
+    losers = ours - {winners[0].uniqueid}
+    taken = {
+        t.get("Call") for t in timeline if t.get("UserEvent") == "CallCenterAgentTaken" and t.get("Queue") == queue
+    }
+    joined = {
+        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerJoin" and t.get("Queue") == queue
+    }
+    left = {
+        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerLeave" and t.get("Queue") == queue
+    }
+    # each loser was either turned back before joining (the agent was no longer free) or left the agent's queue
+    # long before that agent's call ended (CC_RING_ONCE_WAIT; a position announcement app_queue had begun first)
+    assert all(c in taken or (c in joined and left[c] - joined[c] < talk / 3) for c in losers), (
+        taken,
+        {c: round(left[c] - joined[c], 2) for c in joined if c in left},
+    )
+    # ... and each of them then reached another agent through the shared queue
+    assert all(r.connect is not None and r.connect[2] == SERVICE_QUEUE for r in records if r.uniqueid in losers)
+    store = center.store
+    assert store is not None
+    for r in records:
+        call = await store.get_call(r.uniqueid)
+        assert call is not None
+        assert r.connect is not None
+        assert (call.outcome, call.agent_id) == ("answered", r.connect[1])
