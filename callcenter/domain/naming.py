@@ -257,6 +257,9 @@ DIALPLAN_LOCALS: Final = frozenset(
         "CC_MODE",  # cc-demo-agent: the scripted phone's behaviour
         "CC_SCORE",  # cc-demo-agent: the score it keys
         "CC_TALK",  # cc-demo-agent: seconds it talks
+        "CC_RING_ONCE",  # cc-inbound: 1 when the caller chose an agent found free (one ring cycle)
+        "CC_WAIT",  # cc-inbound: Queue()'s wait, CC_RING_ONCE_WAIT or CC_QUEUE_TIMEOUT
+        "CC_RING_ONCE_WAIT",  # extensions.conf [globals]: an operator's knob, not rendered by the service
     }
 )
 
@@ -283,5 +286,8 @@ EVENT_FALLBACK: Final = "CallCenterFallback"
 EVENT_FALLBACK_GOODBYE: Final = "CallCenterFallbackGoodbye"
 EVENT_FALLBACK_QUEUE: Final = "CallCenterFallbackQueue"
 EVENT_SELFTEST: Final = "CallCenterSelfTest"
+EVENT_AGENT_TAKEN: Final = "CallCenterAgentTaken"  # a chosen free agent was taken by another caller meanwhile
 ROUTE_EVENTS: Final = frozenset({EVENT_RATED, EVENT_RATING_DELETED, EVENT_SCREEN, EVENT_CALL_ENDED})
-DIALPLAN_EVENTS: Final = frozenset({EVENT_FALLBACK, EVENT_FALLBACK_GOODBYE, EVENT_FALLBACK_QUEUE, EVENT_SELFTEST})
+DIALPLAN_EVENTS: Final = frozenset(
+    {EVENT_FALLBACK, EVENT_FALLBACK_GOODBYE, EVENT_FALLBACK_QUEUE, EVENT_SELFTEST, EVENT_AGENT_TAKEN}
+)

@@ -353,10 +353,15 @@ class InboundFlow:
         # the decision is the dialplan's from here: a route stopped during the sentence below (the service
         # shutting down) must not leave a caller who heard "connecting you" to the fallback
         await session.set_variable(naming.RESULT, naming.RESULT_QUEUE)
-        if choice.agent_id:
+        if choice.agent_id and choice.load is not None:
             # waiting for a busy favourite: the wait they chose, then how to leave (app_queue tells the position)
-            wait = [speech.wait_phrase(choice.load.wait_seconds)] if choice.load is not None else []
-            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), *wait, "cc/leave-queue"])
+            wait = speech.wait_phrase(choice.load.wait_seconds)
+            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id), wait, "cc/leave-queue"])
+        elif choice.agent_id:
+            # a free agent, rung at once: only the name. The agent is held for this caller by the service alone
+            # (queues.take), not by Asterisk: the shared queue may ring them for another caller until Queue() is
+            # reached, so the sentence before it is kept short (cc-inbound turns the caller back should it happen)
+            await say(session, ["cc/connecting", speech.agent_name(choice.agent_id)])
         else:
             await say(session, ["cc/shared-queue"])
         # hold time starts now, when Queue() is next, not before the sentence above

@@ -147,3 +147,23 @@ async def test_a_favourite_whose_queue_filled_while_the_caller_listened_is_refus
     async with phone_call({}, route="inbound") as (second, heard):
         assert await flow.take(second, "1001", from_busy=True) is None  # 2 waiting: full
     assert heard.prompts() == ["cc/agent-1001", "cc/queue-full"]
+
+
+async def test_a_caller_put_through_to_a_free_agent_hears_only_the_name_one_waiting_hears_the_wait_and_the_way_out(
+    store: SqliteStore,
+) -> None:
+    """Until Queue() the agent is held for this caller by the service alone, so the sentence before it is short;
+    "while you wait, press 1" is for callers who will wait."""
+    queues = FakeQueues({"1001": FREE, "1002": AgentLoad(False, 1, 200.0)})
+    flow = inbound(store, queues)
+    heard: dict[str, list[str]] = {}
+    for agent, busy in (("1001", False), ("1002", True)):
+        async with phone_call({}, route="inbound") as (session, transcript):
+            choice = await flow.take(session, agent, from_busy=busy)
+            assert choice is not None
+            await flow.enqueue(session, None, choice)
+        heard[agent] = transcript.prompts()
+    assert heard["1001"] == ["cc/connecting", "cc/agent-1001"]
+    connecting, agent, wait, leave = heard["1002"]
+    assert (connecting, agent, leave) == ("cc/connecting", "cc/agent-1002", "cc/leave-queue")
+    assert wait.startswith("cc/wait-")
