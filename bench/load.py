@@ -58,6 +58,8 @@ from bench.load_world import (
     talk_times,
 )
 from callcenter.asterisk.sounds import SoundLengths
+from callcenter.ivr.ask import Asking
+from callcenter.ivr.lengths import silent_path
 
 SERVICE_LEVEL_SECONDS = 20.0
 # app_queue rechecks a caller who is not yet due once a second: an agent free this long while a caller waits is
@@ -471,20 +473,12 @@ def analyse(
     ec = erlang_c_wait(len(world.support), rate, handle) if handle is not None else None
     wait_mean = statistics.fmean(waits) if waits else None
     menu = next((r.menu for r in records if r.menu), [])
-    service_menu = next((r.service_menu for r in records if r.service_menu), [])
     journey = world.config.journey
-    # welcome; each menu asked `attempts` times, each time followed by the input timeout, with "we did not hear
-    # your choice" between tries; then the default (the first service, the first available agent) is taken
-    silent = (
-        sounds.seconds(["cc/welcome", "cc/shared-queue"])
-        + sum(
-            journey.attempts * (sounds.seconds(page) + journey.input_timeout)
-            + (journey.attempts - 1) * sounds.length("cc/no-input")
-            for page in (service_menu, menu)
-        )
-        if menu and service_menu
-        else None
-    )
+    # the path a caller who presses nothing takes to the shared queue, as the service's own measure computes it
+    # (ivr/lengths.py: each menu's first pass and wait, then its short re-prompt and wait), from the menus heard
+    asking = Asking(journey.input_timeout, journey.attempts, journey.reprompt_timeout)
+    services = [s.id for s in world.config.services]
+    silent = silent_path(services, menu, asking, sounds).total if menu else None
     upto = menu[: menu.index("cc/first-available") + 1] if "cc/first-available" in menu else menu
     return Figures(
         scenario=scenario.describe(),
