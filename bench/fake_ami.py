@@ -15,6 +15,12 @@ import contextlib
 from collections.abc import Mapping
 
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
+# actions Asterisk answers with an event list: here always an empty one (no channels, no queue entries)
+LISTS = {
+    "status": "StatusComplete",
+    "queuestatus": "QueueStatusComplete",
+    "coreshowchannels": "CoreShowChannelsComplete",
+}
 
 
 def _message(fields: Mapping[str, str]) -> bytes:
@@ -70,8 +76,14 @@ class FakeAMI:
                 reply = {"Response": "Success"}
                 if "actionid" in action:
                     reply["ActionID"] = action["actionid"]
+                done: dict[str, str] | None = None
                 if name == "ping":
                     reply["Ping"] = "Pong"
+                elif name in LISTS:
+                    reply.update({"EventList": "start", "Message": "bench: an empty list follows"})
+                    done = {"Event": LISTS[name], "EventList": "Complete", "ListItems": "0"}
+                    if "actionid" in action:
+                        done["ActionID"] = action["actionid"]
                 elif name == "logoff":
                     reply = {
                         "Response": "Goodbye",
@@ -80,6 +92,8 @@ class FakeAMI:
                 else:
                     reply["Message"] = "bench: accepted"
                 writer.write(_message(reply))
+                if done is not None:
+                    writer.write(_message(done))
                 await writer.drain()
                 if name == "logoff":
                     return
