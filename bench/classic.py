@@ -262,6 +262,15 @@ async def sandbox(directory: Path, agents: int, name: str) -> AsyncIterator[Worl
         yield world
     finally:
         await world.close()
+        # keep_logs removes the instance's directory: never while anything is mounted inside the root
+        if not mounted_under(ROOT):
+            world.keep_logs(directory / "asterisk-logs")
+
+
+def mounted_under(root: Path) -> bool:
+    prefix = str(root.resolve()).rstrip("/") + "/"
+    with Path("/proc/self/mounts").open() as mounts:
+        return any(line.split()[1].startswith(prefix) for line in mounts if len(line.split()) > 1)
 
 
 @dataclass
