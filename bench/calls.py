@@ -51,12 +51,14 @@ class CallsPlan:
     reps: int
     cell_budget: float  # seconds per (roster, level): repetitions stop once it is spent (at least one runs)
     warmup: int
+    # the history axis: the smallest roster again with this few evaluations, one session at a time
+    few_evaluations: int
 
     @classmethod
     def make(cls, *, quick: bool) -> CallsPlan:
         if quick:
-            return cls((100,), 10_000, 1_000, (1, 10), {1: 4, 10: 10}, 2, 5.0, 2)
-        return cls((100, 1_000, 10_000), 1_000_000, 100_000, (1, 50, 200), {1: 10, 50: 50, 200: 200}, 3, 30.0, 3)
+            return cls((100,), 10_000, 1_000, (1, 10), {1: 4, 10: 10}, 2, 5.0, 2, 1_000)
+        return cls((100, 1_000, 10_000), 1_000_000, 100_000, (1, 50, 200), {1: 10, 50: 50, 200: 200}, 3, 30.0, 3, 1_000)
 
 
 @dataclass
@@ -138,8 +140,18 @@ def _scripts(batch: fake_calls.Batch) -> dict[str, list[str]]:
     return scripts
 
 
-async def run_roster(plan: CallsPlan, directory: Path, agents: int, log: list[str]) -> list[Level]:
-    sizes = callworld.Sizes(agents=agents, clients=plan.clients, evaluations=plan.evaluations)
+async def run_roster(
+    plan: CallsPlan,
+    directory: Path,
+    agents: int,
+    log: list[str],
+    *,
+    evaluations: int | None = None,
+    levels_of: tuple[int, ...] | None = None,
+) -> list[Level]:
+    sizes = callworld.Sizes(
+        agents=agents, clients=plan.clients, evaluations=plan.evaluations if evaluations is None else evaluations
+    )
     files = await callworld.prepare(directory, sizes, log)
     for line in log:
         print(f"   {line}", flush=True)
@@ -169,7 +181,7 @@ async def run_roster(plan: CallsPlan, directory: Path, agents: int, log: list[st
                 log_path=directory / "floor.log",
             ) as floor:
                 await _batch(floor_port, files, floor.pid, calls=plan.warmup, sessions=1, ami=None, first=call_no)
-                for sessions in plan.levels:
+                for sessions in plan.levels if levels_of is None else levels_of:
                     level = Level(agents, sessions)
                     calls = plan.calls[sessions]
                     cell_start = time.perf_counter()
@@ -277,9 +289,35 @@ async def calls(directory: Path, *, quick: bool, targets: Targets) -> None:
     log: list[str] = []
     for agents in plan.rosters:
         levels += await run_roster(plan, directory / f"calls-{agents}", agents, log)
+    small = min(plan.rosters)
+    few = await run_roster(
+        plan, directory / f"calls-{small}-few", small, log, evaluations=plan.few_evaluations, levels_of=(1,)
+    )
     print(
         "\n   notes: the fake Asterisk answers at once (prompts take no time); the service is `callcenter serve` on a "
         "copy of the cached store, logging JSON at info to a file; the fake AMI never sends FullyBooted, so every "
         "agent on duty counts as free (no queue resync); p99 over fewer than 100 samples is the maximum."
     )
     report_targets(levels, targets, callworld.count_label(plan.evaluations))
+    many = next(lv for lv in levels if lv.roster == small and lv.sessions == 1)
+    history_row(many, few[0], plan, targets)
+
+
+def history_row(many: Level, few: Level, plan: CallsPlan, targets: Targets) -> None:
+    """The rating write and the ranking (the offer) with a long history vs a short one, same roster, one call at a
+    time: the service's p50 of each step, the ratio of the long history's to the short one's."""
+    rating = "after-queue: rating prompt key -> end"
+    parts = []
+    worst = 0.0
+    for step, what in ((rating, "rating write"), (OFFER, "ranking (offer)")):
+        a, b = pct(many.service.samples[step], 0.5), pct(few.service.samples[step], 0.5)
+        worst = max(worst, ratio(a, b))
+        parts.append(f"{what} {ms(a)} vs {ms(b)}: {times(ratio(a, b))}")
+    targets.add(
+        f"rating write and ranking, {callworld.count_label(plan.few_evaluations)} vs "
+        f"{callworld.count_label(plan.evaluations)} evaluations ({many.roster} agents, one call at a time, p50)",
+        "; ".join(parts),
+        "keep <= 1.5x",
+        check(worst, lambda x: x <= 1.5),
+        COMMAND,
+    )
