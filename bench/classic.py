@@ -381,7 +381,7 @@ async def classic_roster(
     targets.add(
         f"backend CPU per call, FastAGI vs classic process-per-call AGI (pyst2), real Asterisk, {agents} agents",
         f"{ms(_median(f.cpu_per_call) * 1e9)} vs {ms(_median(c.cpu_per_call) * 1e9)}: {times(advantage)} "
-        f"({spread(per_rep)})",
+        "(median of 3 interleaved reps)",
         ">= 50x (FastAGI's calls per CPU-second over the classic's)",
         check(advantage, lambda x: x >= 50),
         "make bench BENCH='--only classic'",
@@ -421,7 +421,8 @@ async def asterisk_load(directory: Path, *, targets: Targets) -> None:
                         steps[step].append(took)
                 errors = [c.error for c in callers if c.error]
                 print(
-                    f"\n   {level} callers at once, {LOAD_AGENTS} agents (real inbound route): {wall:.1f} s, "
+                    f"\n   {level} callers at once, {LOAD_AGENTS} agents (real inbound route, the IVR part: each "
+                    f"hangs up at the prompt after choosing): {wall:.1f} s, "
                     f"CPU service {used['service']:.2f} s ({100 * used['service'] / wall:.0f} % of a core), "
                     f"Asterisk {used['Asterisk']:.2f} s ({100 * used['Asterisk'] / wall:.0f} %), errors {len(errors)}"
                 )
@@ -435,7 +436,7 @@ async def asterisk_load(directory: Path, *, targets: Targets) -> None:
                 saturation.append((level, used["service"] / wall, used["Asterisk"] / wall))
     level, svc, ast = saturation[-1]
     targets.add(
-        f"which process saturates first under {level} concurrent calls ({LOAD_AGENTS} agents)",
+        f"which process saturates first under {level} concurrent calls ({LOAD_AGENTS} agents, IVR part of the call)",
         f"Asterisk {100 * ast:.0f} % CPU vs service {100 * svc:.0f} %",
         "Asterisk, at every roster size",
         ast > svc,
