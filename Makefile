@@ -39,9 +39,12 @@ unit: $(BIN)/callcenter
 root: $(BIN)/callcenter
 	$(BIN)/callcenter asterisk build-root
 
-## bench: print how each IVR step scales with agents, callers and ratings
-bench: $(BIN)/callcenter
-	$(BIN)/python -m bench
+## bench: the store steps, then whole calls vs the bare-route floor (fake Asterisk), the classic pyst2 AGI vs FastAGI
+## and a load level (real sandbox Asterisk): issue 13's figures beside their targets, under 10 minutes once the
+## seeded stores are cached (~/.cache/callcenter-bench; the first run seeds them, a few minutes more). One part:
+## make bench BENCH="--only calls" (or classic, asterisk, offer ...; python -m bench --help)
+bench: root
+	$(BIN)/python -m bench $(BENCH)
 
 ## bench-load: callers through the real Asterisk under load: 100 callers / 63 agents (issue 12's measurement with
 ## the demo agents' 3 s talk, a burst with 30 s talk, a steady load for Erlang C, the same with a choice mix), then

@@ -3,7 +3,12 @@
 python -m bench                 full run (under a minute on two cores)
 python -m bench --quick         smaller sizes, short budgets: a smoke run
 python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants
-                                selfservice
+                                selfservice calls classic asterisk
+
+calls:    whole calls (every route of one call) against a fake Asterisk, the service beside a bare-route floor
+classic:  the agent offer as a process-per-call pyst2 AGI script vs the FastAGI route, through a real Asterisk
+asterisk: callers through a real Asterisk and the real inbound route at 50 and 100 at once
+(classic and asterisk boot the sandbox Asterisk and are skipped by --quick)
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 
 from bench import steps
 from bench.agi_roundtrip import agi
+from bench.calls import calls
+from bench.classic import asterisk_load, classic
 from bench.config import Config, Worlds
 from bench.report import Section, print_header
 from callcenter.logsetup import configure_logging
@@ -30,6 +37,27 @@ StepFn = Callable[[steps.Context, Section], Awaitable[None]]
 async def _agi(ctx: steps.Context, section: Section) -> None:
     await agi(ctx.config, section)
 
+
+async def _calls(ctx: steps.Context, section: Section) -> None:
+    await calls(ctx.config.directory, quick=ctx.config.quick, targets=ctx.targets)
+
+
+async def _classic(ctx: steps.Context, section: Section) -> None:
+    if ctx.config.quick:
+        print("   skipped in --quick (boots the sandbox Asterisk)")
+        return
+    await classic(ctx.config.directory, targets=ctx.targets)
+
+
+async def _asterisk(ctx: steps.Context, section: Section) -> None:
+    if ctx.config.quick:
+        print("   skipped in --quick (boots the sandbox Asterisk)")
+        return
+    await asterisk_load(ctx.config.directory, targets=ctx.targets)
+
+
+# steps that print their own tables (figures beside the issue's targets), not the store steps' columns
+OWN_TABLES = frozenset({"calls", "classic", "asterisk"})
 
 STEPS: dict[str, tuple[str, StepFn]] = {
     "offer": ("1. agent offer: list_agents + agent_summaries + last_answered + score/rank -> top 3", steps.offer),
@@ -46,6 +74,13 @@ STEPS: dict[str, tuple[str, StepFn]] = {
     "agi": ("6. FastAGI round trip (our server, fake Asterisk process, loopback)", _agi),
     "invariants": ("7. invariant check (operator tooling, not the call path)", steps.invariants),
     "selfservice": ("8. self-service: review lists, presence changes, PIN checks", steps.selfservice),
+    "calls": (
+        "9. whole calls (inbound -> screen -> connected -> after-queue -> call-end) vs the bare-route floor, "
+        "fake Asterisk",
+        _calls,
+    ),
+    "classic": ("10. the agent offer: classic process-per-call AGI (pyst2) vs FastAGI, real Asterisk", _classic),
+    "asterisk": ("11. callers through a real Asterisk: CPU and key-press-to-next-prompt", _asterisk),
 }
 
 
@@ -76,13 +111,14 @@ async def run(args: argparse.Namespace) -> None:
                 if key not in chosen:
                     continue
                 section = Section(key, title)
-                section.begin()
+                section.begin(columns=key not in OWN_TABLES)
                 started = time.perf_counter()
                 await step(ctx, section)
                 section.notes.append(f"step took {time.perf_counter() - started:.1f} s including seeding")
                 section.end()
         finally:
             await ctx.worlds.close()
+        ctx.targets.print()
 
 
 def main(argv: list[str] | None = None) -> int:

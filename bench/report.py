@@ -35,9 +35,10 @@ class Section:
         # printed as measured, so a slow machine shows progress (and a cut-short run still shows something)
         print(_format_cells(_cells(row)), flush=True)
 
-    def begin(self) -> None:
+    def begin(self, *, columns: bool = True) -> None:
         print(f"\n== {self.title}", flush=True)
-        print(_format_cells(_COLUMNS), flush=True)
+        if columns:
+            print(_format_cells(_COLUMNS), flush=True)
 
     def end(self) -> None:
         for note in self.notes:

@@ -66,6 +66,8 @@ class World:
     numbers: list[str] = field(default_factory=list)
     # client_to_agent evaluations seeded: (call uniqueid, scores), for update benchmarks
     rated: list[tuple[str, Scores]] = field(default_factory=list)
+    # the categories rated: this module's own set, or a service config's (bench.callworld)
+    categories: tuple[str, ...] = CATEGORY_IDS
     _calls: int = 0
 
     def next_uniqueid(self, kind: str) -> str:
@@ -75,7 +77,7 @@ class World:
     def scores_for(self, agent_id: str) -> Scores:
         """Four 1-5 scores around the agent's skill, so rankings have something to rank."""
         skill = self.agent_skill[agent_id]
-        return {c: max(MIN_SCORE, min(MAX_SCORE, round(self.rng.gauss(skill, 0.9)))) for c in CATEGORY_IDS}
+        return {c: max(MIN_SCORE, min(MAX_SCORE, round(self.rng.gauss(skill, 0.9)))) for c in self.categories}
 
     async def close(self) -> None:
         await self.store.close()
@@ -190,7 +192,7 @@ def _call_row(call_id: int, uniqueid: str, client: int, agent: str, start: datet
         client,
         agent,
         SERVICE,
-        naming.agent_queue(str(int(agent[1:]))),
+        naming.agent_queue(_queue_agent(agent)),
         to_db(start),
         to_db(start + timedelta(seconds=1)),
         to_db(start + timedelta(seconds=21)),
@@ -201,9 +203,14 @@ def _call_row(call_id: int, uniqueid: str, client: int, agent: str, start: datet
     )
 
 
+def _queue_agent(agent: str) -> str:
+    """The id in the agent's queue name: this module's "a00042" is agent 42; a roster's own ids are digits."""
+    return agent if agent.isdigit() else str(int(agent[1:]))
+
+
 def _client_scores(world: World) -> Scores:
     # agents rate callers on the same categories in this benchmark; mostly polite callers
-    return {c: world.rng.choice((3, 4, 4, 5, 5)) for c in CATEGORY_IDS}
+    return {c: world.rng.choice((3, 4, 4, 5, 5)) for c in world.categories}
 
 
 def _to_json(scores: Scores) -> str:

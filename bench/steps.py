@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bench.config import Config, Worlds
+from bench.figures import Targets
 from bench.report import Section
 from bench.seed import CATEGORY_IDS, SERVICE, T0, Scores, World, add_answered_calls, add_clients, number_of
 from bench.timing import Op, Parts, Stats, format_count, measure, timed
@@ -29,6 +30,8 @@ class Context:
     config: Config
     worlds: Worlds
     policy: Policy = field(default_factory=Policy)
+    # issue 13's figures beside their targets, printed together at the end of the run
+    targets: Targets = field(default_factory=Targets)
 
 
 def sizes(**values: int) -> str:
