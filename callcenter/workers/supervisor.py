@@ -135,8 +135,9 @@ class Supervisor:
         host, port = self.config.agi.host, self.config.agi.port
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         try:
+            # as asyncio's own servers do: the connections of a previous run in TIME_WAIT must not block the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if self.config.service.listen == "shared":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((host, port))
                 sock.listen(socket.SOMAXCONN)
                 sock.set_inheritable(True)
