@@ -29,6 +29,7 @@ class FakeAMI:
     def __init__(self, agents: Sequence[AgentSpec]) -> None:
         self.members = member_lines(agents)
         self.actions: list[dict[str, str]] = []  # every action received, for tests
+        self.by_session: list[list[dict[str, str]]] = []  # the same, per manager session (one per worker)
         self.logins = 0
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
@@ -71,12 +72,15 @@ class FakeAMI:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(GREETING)
+        mine: list[dict[str, str]] = []
+        self.by_session.append(mine)
         try:
             while True:
                 action = await _read_message(reader)
                 if action is None:
                     return
                 self.actions.append(action)
+                mine.append(action)
                 writer.write(self._answer(action))
                 if action.get("Action", "").lower() == "login":
                     self.logins += 1
