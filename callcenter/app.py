@@ -294,7 +294,7 @@ class CallCenter:
             ami=f"{self.config.ami.host}:{self.config.ami.port}",
             store=self.config.store.shown,
             agents=len(self.agents),
-            worker=f"{self.role.index + 1}/{self.role.count}",
+            workers=self.role.count,  # (each worker's lines carry its index)
         )
 
     def stop_reaping(self) -> None:
