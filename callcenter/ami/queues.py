@@ -305,7 +305,8 @@ class QueueSync:
             self.resyncs += 1
             self._resynced.notify_all()
 
-    async def _resync(self) -> None:
+    async def _resync(self, *, correct: bool | None = None) -> None:
+        """``correct``: whether to fix the members (default: ``corrects``, i.e. worker 0)."""
         asked = self.callers.clock()
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         current: dict[tuple[str, str], MemberState] = {}
@@ -327,7 +328,7 @@ class QueueSync:
                 continue
             current[(str(m.get("Queue")), found["agent"])] = _state(m)
         duty = dict(await self.duties(list(self.agents)))
-        corrections = await self._correct(current, duty) if self.corrects else 0
+        corrections = await self._correct(current, duty) if (self.corrects if correct is None else correct) else 0
         presence = Presence(synced=True, duty=duty)
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
@@ -422,8 +423,9 @@ class QueueSync:
                 log.warning("presence_step_failed", queue=queue, agent=agent.id, error=str(exc))
                 failed = True
         if failed:
-            # compare with QueueStatus and fix what is left, rather than leave the agent in half their queues
-            await self._resync()
+            # compare with QueueStatus and fix what is left, rather than leave the agent in half their queues: in
+            # whichever worker served the agent's menu (their change, not a reconnect's)
+            await self._resync(correct=True)
             return
         own = self.presence.members.get(agent.id, {}).get(agent.own_queue)
         if own is not None:
