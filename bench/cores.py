@@ -225,12 +225,19 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """user + system CPU of the service's processes (the supervisor and its workers) so far."""
-        total = 0
+        return sum(self.cpu_by_process())
+
+    def cpu_by_process(self) -> list[float]:
+        """Each process's CPU-seconds so far: the supervisor (or the one process), then each worker."""
+        seconds = []
         for pid in self.pids:
-            with contextlib.suppress(OSError):
+            try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        return total / CLOCK_TICKS
+            except OSError:
+                seconds.append(0.0)
+                continue
+            seconds.append((int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        return seconds
 
 
 async def start_service(config: Path, workers: int, ami: FakeAMI, agi_port: int) -> Service:
@@ -295,6 +302,7 @@ class Point:
     service_cpu: float  # CPU-seconds over the window
     generator_cpu: float
     seconds: float
+    worker_cpu: tuple[float, ...]  # each worker's share of the service's CPU (the spread of the connections)
 
 
 def p(samples: list[int], q: float) -> float:
@@ -312,9 +320,11 @@ async def measure(
 ) -> Point:
     await driver.callers(concurrency, warmup)
     driver.calls, driver.failed, driver.latencies_ns = 0, 0, []
-    cpu0, gen0, t0 = service.cpu_seconds(), own_cpu(), time.monotonic()
+    cpu0, gen0, t0 = service.cpu_by_process(), own_cpu(), time.monotonic()
     await driver.callers(concurrency, seconds)
     elapsed = time.monotonic() - t0
+    cpu = [b - a for a, b in zip(cpu0, service.cpu_by_process(), strict=True)]
+    workers_cpu = cpu[1:] if len(cpu) > 1 else cpu
     lat = driver.latencies_ns or [0]
     return Point(
         workers=workers,
@@ -323,9 +333,10 @@ async def measure(
         p50_ms=p(lat, 0.50),
         p99_ms=p(lat, 0.99),
         failed=driver.failed,
-        service_cpu=service.cpu_seconds() - cpu0,
+        service_cpu=sum(cpu),
         generator_cpu=own_cpu() - gen0,
         seconds=elapsed,
+        worker_cpu=tuple(c / max(sum(workers_cpu), 1e-9) for c in workers_cpu),
     )
 
 
@@ -378,7 +389,8 @@ async def run(args: argparse.Namespace) -> int:
                             f"  rep {rep + 1} workers {workers} callers {level:3d}: {point.calls_per_s:7.1f} calls/s  "
                             f"p50 {point.p50_ms:7.1f} ms  p99 {point.p99_ms:7.1f} ms  failed {point.failed}  "
                             f"service CPU {point.service_cpu / point.seconds:4.2f} cores  "
-                            f"generator CPU {point.generator_cpu / point.seconds:4.2f} cores",
+                            f"generator CPU {point.generator_cpu / point.seconds:4.2f} cores"
+                            + (f"  split {'/'.join(f'{c:.0%}' for c in point.worker_cpu)}" if workers > 1 else ""),
                             flush=True,
                         )
                 finally:
