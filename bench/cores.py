@@ -273,9 +273,15 @@ async def _listening(port: int) -> bool:
 
 
 def _children(pid: int) -> list[int]:
+    """The service's worker processes (none with one worker: it serves in the process itself)."""
     with contextlib.suppress(OSError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
+    found = []  # a kernel without /proc/<pid>/task/<tid>/children: every process whose parent it is
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 async def stop_service(service: Service) -> None:
