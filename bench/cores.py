@@ -427,6 +427,16 @@ def report(results: dict[int, list[list[Point]]], p99_ms: float) -> int:
             f"  ratio 2/1: {', '.join(f'{r:.2f}' for r in ratios)}  median {statistics.median(ratios):.2f} "
             "(target >= 1.8)"
         )
+    for other in (p99_ms / 2, p99_ms * 2):
+        # the same at a stricter and a looser latency: the ratio should not hinge on the one chosen
+        a = [at_latency(points, other) for points in results[1]]
+        b = [at_latency(points, other) for points in results[2]]
+        more = [y / x for x, y in zip(a, b, strict=True) if x > 0]
+        if more:
+            print(
+                f"  at p99 <= {other:g} ms: 1 worker {statistics.median(a):.1f}, 2 workers {statistics.median(b):.1f}"
+                f" calls/s, ratio median {statistics.median(more):.2f}"
+            )
     print(
         f"service CPU per call (median over levels): 1 worker {svc_per_call[1]:.2f} ms, "
         f"2 workers {svc_per_call[2]:.2f} ms"
