@@ -16,6 +16,10 @@ lifetimes (wazo-agentd's ``main.py`` is the model).
 3. ``CallCenter.start``: AMI before FastAGI (a wrong secret or a missing Asterisk is reported before any call is
    taken), then the reaper and the journal's replay.
 
+With ``[service] workers`` > 1 each worker process (callcenter/workers/) runs all of this once, for its
+``WorkerRole``: its own journal file (and a view of the others'), the reaper and the queue corrections in worker 0
+only, the FastAGI port shared with the others.
+
 ``serving(config, agents)`` does all three and stops everything on the way out.
 """
 
