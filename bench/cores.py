@@ -308,12 +308,20 @@ class Point:
     service_cpu: float  # CPU-seconds over the window
     generator_cpu: float
     seconds: float
+    others_cpu: float  # what the rest of the machine used meanwhile (a shared machine: other people's work)
     worker_cpu: tuple[float, ...]  # each worker's share of the service's CPU (the spread of the connections)
 
 
 def p(samples: list[int], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+
+def machine_busy() -> float:
+    """CPU-seconds the whole machine has been busy (every core, every process), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
 def own_cpu() -> float:
@@ -326,9 +334,10 @@ async def measure(
 ) -> Point:
     await driver.callers(concurrency, warmup)
     driver.calls, driver.failed, driver.latencies_ns = 0, 0, []
-    cpu0, gen0, t0 = service.cpu_by_process(), own_cpu(), time.monotonic()
+    cpu0, gen0, busy0, t0 = service.cpu_by_process(), own_cpu(), machine_busy(), time.monotonic()
     await driver.callers(concurrency, seconds)
     elapsed = time.monotonic() - t0
+    busy = machine_busy() - busy0
     cpu = [b - a for a, b in zip(cpu0, service.cpu_by_process(), strict=True)]
     workers_cpu = cpu[1:] if len(cpu) > 1 else cpu
     lat = driver.latencies_ns or [0]
@@ -342,6 +351,7 @@ async def measure(
         service_cpu=sum(cpu),
         generator_cpu=own_cpu() - gen0,
         seconds=elapsed,
+        others_cpu=max(0.0, busy - sum(cpu) - (own_cpu() - gen0)),
         worker_cpu=tuple(c / max(sum(workers_cpu), 1e-9) for c in workers_cpu),
     )
 
@@ -395,7 +405,8 @@ async def run(args: argparse.Namespace) -> int:
                             f"  rep {rep + 1} workers {workers} callers {level:3d}: {point.calls_per_s:7.1f} calls/s  "
                             f"p50 {point.p50_ms:7.1f} ms  p99 {point.p99_ms:7.1f} ms  failed {point.failed}  "
                             f"service CPU {point.service_cpu / point.seconds:4.2f} cores  "
-                            f"generator CPU {point.generator_cpu / point.seconds:4.2f} cores"
+                            f"generator CPU {point.generator_cpu / point.seconds:4.2f} cores  "
+                            f"others {point.others_cpu / point.seconds:4.2f}"
                             + (f"  split {'/'.join(f'{c:.0%}' for c in point.worker_cpu)}" if workers > 1 else ""),
                             flush=True,
                         )
@@ -442,6 +453,11 @@ def report(results: dict[int, list[list[Point]]], p99_ms: float) -> int:
         f"2 workers {svc_per_call[2]:.2f} ms"
     )
     print(f"load generator CPU: median {statistics.median(gen):.2f} cores, max {max(gen):.2f} (of the machine's 2)")
+    others = [pt.others_cpu / pt.seconds for runs in results.values() for points in runs for pt in points]
+    print(
+        f"other processes on the machine meanwhile: median {statistics.median(others):.2f} cores, max "
+        f"{max(others):.2f} (anything above ~0.1 takes a core from the workers: the ratio is then not the service's)"
+    )
     return 0
 
 

@@ -6,7 +6,7 @@ from bench.cores import Point, at_latency
 
 
 def point(concurrency: int, calls_per_s: float, p99_ms: float) -> Point:
-    return Point(1, concurrency, calls_per_s, p99_ms / 2, p99_ms, 0, 1.0, 0.1, 1.0, (1.0,))
+    return Point(1, concurrency, calls_per_s, p99_ms / 2, p99_ms, 0, 1.0, 0.1, 1.0, 0.0, (1.0,))
 
 
 LEVELS = [point(2, 50, 20), point(4, 90, 40), point(8, 120, 120), point(16, 125, 260)]
