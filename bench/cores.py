@@ -107,8 +107,9 @@ class Session(asyncio.Protocol):
 
 
 DIGITS = naming.DIGITS.encode()
-# nothing during the welcome, 1 for the first service, 1 for the first agent offered
-INBOUND_KEYS = ("", "1", "1")
+# nothing during the welcome, 1 for the first service, 1 for the first agent offered; and 1 again for the next
+# menu when that agent was taken meanwhile by a caller choosing at the same moment ("not free any more")
+INBOUND_KEYS = ("", "1", "1", "1", "1")
 
 
 @dataclass
