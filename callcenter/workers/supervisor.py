@@ -7,8 +7,10 @@ dialplan names one ``agi://host:port``, and a worker dying must not take a share
 (``[service] listen``):
 
 * ``reuseport`` (default): every worker binds the port with SO_REUSEPORT and the kernel hands each new connection
-  to one of them by a hash of its addresses: an even spread, measured (``python -m bench.cores``) equal to or better
-  than the alternative, and a worker that dies simply leaves the group. The supervisor holds one more socket bound to
+  to one of them by a hash of its addresses: an even spread whatever each worker is doing (``python -m bench.cores``
+  prints each worker's share of the CPU: 50/50 within 4 points), and a worker that dies simply leaves the group
+  (the few connections waiting in its accept queue at that moment are reset: Asterisk takes the fallback).
+  The supervisor holds one more socket bound to
   the port (never listening, so it receives nothing) to own the port between restarts and to know it when the
   config says port 0.
 * ``shared``: the supervisor binds and listens once; the workers inherit that socket and accept from it; whichever
