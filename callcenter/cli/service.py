@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Literal, cast
 
 from callcenter.app import open_serving_store, serving
@@ -57,9 +57,12 @@ def add_asterisk_commands(sub: Any) -> None:
 
 async def cmd_serve(run: Invocation) -> int:
     stop = asyncio.Event()
-    async with service(run, run.config, run.agents):
-        store_used(run, "serving: migrated, roster loaded")
-        await wait_for_signal(stop)
+    # the handlers first: a SIGTERM while the workers start (the supervisor already said they did) must stop
+    # them in order, not kill this process and leave them to notice
+    with stop_on_signals(stop):
+        async with service(run, run.config, run.agents):
+            store_used(run, "serving: migrated, roster loaded")
+            await stop.wait()
     return 0
 
 
@@ -188,11 +191,18 @@ async def cmd_asterisk_cli(run: Invocation) -> int:
 
 async def wait_for_signal(stop: asyncio.Event) -> None:
     """Return on SIGINT/SIGTERM (Ctrl-C in `make run`, systemd's stop)."""
+    with stop_on_signals(stop):
+        await stop.wait()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set ``stop`` instead of ending the process."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):

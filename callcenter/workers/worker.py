@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -71,17 +72,21 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
 
 async def serve(spec: WorkerSpec, stdin_fd: int) -> int:
     listening = None if spec.listening_fd is None else socket.socket(fileno=spec.listening_fd)
-    async with serving(spec.config, spec.agents, force=spec.force, role=spec.role, listening=listening) as center:
-        print(f"{READY} {center.agi.port}", flush=True)
-        await _until_stopped(stdin_fd)
-        log.info("worker_stopping", worker=spec.role.index)
+    stop = asyncio.Event()
+    # the handlers before anything else: a SIGTERM from the supervisor right after our "ready" must stop us in
+    # order (drain the calls), not kill us
+    with _stopped_by(stop, stdin_fd):
+        async with serving(spec.config, spec.agents, force=spec.force, role=spec.role, listening=listening) as center:
+            print(f"{READY} {center.agi.port}", flush=True)
+            await stop.wait()
+            log.info("worker_stopping", worker=spec.role.index)
     return 0
 
 
-async def _until_stopped(stdin_fd: int) -> None:
-    """Return on SIGTERM/SIGINT, or when the supervisor's end of our stdin closes."""
+@contextlib.contextmanager
+def _stopped_by(stop: asyncio.Event, stdin_fd: int) -> Iterator[None]:
+    """While inside, SIGTERM/SIGINT or the supervisor's end of our stdin closing sets ``stop``."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
@@ -92,11 +97,12 @@ async def _until_stopped(stdin_fd: int) -> None:
             data = b""
         if not data:
             log.warning("worker_orphaned", reason="the supervisor's pipe closed")
+            loop.remove_reader(stdin_fd)
             stop.set()
 
     loop.add_reader(stdin_fd, readable)
     try:
-        await stop.wait()
+        yield
     finally:
         loop.remove_reader(stdin_fd)
         for sig in (signal.SIGINT, signal.SIGTERM):
