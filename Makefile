@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= callcenter/demo/callcenter.toml
 
-.PHONY: run demo test lint unit bench bench-load format root clean
+.PHONY: run demo test lint unit bench bench-load bench-cores format root clean
 
 $(BIN)/callcenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ else
 	$(BIN)/python -m bench.load --callers 200 --agents 100 --over 20 --talk 30
 	$(BIN)/python -m bench.load --callers 200 --agents 100 --over 100 --talk 44 --exp
 endif
+
+## bench-cores: 1 vs 2 worker processes ([service] workers), interleaved, 3 repetitions: calls/s at a fixed p99 and
+## the ratio (about 5 minutes; CORES="--quick" for a smoke run, python -m bench.cores --help)
+bench-cores: $(BIN)/callcenter
+	$(BIN)/python -m bench.cores $(CORES)
 
 format: $(BIN)/callcenter
 	$(BIN)/ruff format .

@@ -16,6 +16,10 @@ lifetimes (wazo-agentd's ``main.py`` is the model).
 3. ``CallCenter.start``: AMI before FastAGI (a wrong secret or a missing Asterisk is reported before any call is
    taken), then the reaper and the journal's replay.
 
+With ``[service] workers`` > 1 each worker process (callcenter/workers/) runs all of this once, for its
+``WorkerRole``: its own journal file (and a view of the others'), the reaper and the queue corrections in worker 0
+only, the FastAGI port shared with the others.
+
 ``serving(config, agents)`` does all three and stops everything on the way out.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pwd
+import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +56,7 @@ from callcenter.ivr.rating import RatingDialogue
 from callcenter.ivr.review import Review
 from callcenter.ivr.screenings import Screenings
 from callcenter.ivr.selftest import selftest
-from callcenter.journal import Pending, Recorder, load_journal
+from callcenter.journal import Journals, PeerJournals, Pending, Recorder, take_over
 from callcenter.store import Store, opening
 from callcenter.usecases.duty import AgentDuty, DutyBook
 from callcenter.usecases.penalties import Penalties
@@ -59,6 +64,7 @@ from callcenter.usecases.ports import Clock, utcnow
 from callcenter.usecases.ratings import Ratings, penalty_follows
 from callcenter.usecases.roster_sync import RosterSync, load_config_into
 from callcenter.usecases.talk_times import RecentTalkTimes
+from callcenter.workers.role import ALONE, WorkerRole
 
 log = structlog.get_logger(__name__)
 
@@ -141,14 +147,14 @@ class Resources:
 
 @contextlib.asynccontextmanager
 async def open_resources(
-    config: Config, agents: Sequence[AgentSpec], *, force: bool = False
+    config: Config, agents: Sequence[AgentSpec], *, force: bool = False, role: WorkerRole = ALONE
 ) -> AsyncIterator[Resources]:
     require_ami_secret(config)
     store = await open_serving_store(config, agents, force=force)
     try:
         yield Resources(
             store=store,
-            journaled=load_journal(config.store.journal_file),
+            journaled=take_over(Journals(config.store.journal_file), role.index, role.count),
             ami=AMILink(ami_settings(config)),
             # every media command's reply deadline follows what it plays: read each sound's length once
             sounds=await asyncio.to_thread(SoundLengths.of_root, sounds_root(config)),
@@ -161,10 +167,20 @@ class CallCenter:
     """The running service: the store, the FastAGI server, the AMI link and what they serve, wired once."""
 
     def __init__(
-        self, config: Config, agents: Sequence[AgentSpec], resources: Resources, *, clock: Clock = utcnow
+        self,
+        config: Config,
+        agents: Sequence[AgentSpec],
+        resources: Resources,
+        *,
+        clock: Clock = utcnow,
+        role: WorkerRole = ALONE,
+        listening: socket.socket | None = None,
     ) -> None:
+        """``role``: which of the workers sharing the store this is (callcenter/workers/); ``listening``: the
+        FastAGI socket the supervisor shares with its workers (``[service] listen = "shared"``)."""
         c = config
         self.config = config
+        self.role = role
         self.agents = tuple(agents)
         self.store = store = resources.store
         self.ami = resources.ami
@@ -179,10 +195,18 @@ class CallCenter:
             duty_book.duties,
             talk_times=RecentTalkTimes(store),
             handle_seconds=c.journey.handle_seconds,
+            corrects=role.leader,
+            duty_elsewhere=not role.alone,
         )
-        # the writes of calls and ratings: to the store, or journaled when it cannot take them
+        # the writes of calls and ratings: to the store, or journaled when it cannot take them (one journal per
+        # worker; a call's routes may run in several, so each sees the others' journals)
+        journals = Journals(c.store.journal_file)
         self.recorder = Recorder(
-            store, c.store.journal_file, on_stored=penalty_follows(self.queues), pending=resources.journaled
+            store,
+            journals.of(role.index),
+            on_stored=penalty_follows(self.queues),
+            pending=resources.journaled,
+            peers=None if role.alone else PeerJournals(journals, role.index, role.count),
         )
         # the use cases
         self.ratings = Ratings(store, self.recorder, self.queues, c.rules, clock)
@@ -242,6 +266,9 @@ class CallCenter:
             max_sessions=a.max_sessions,
             sounds=resources.sounds,
             peer_uids=asterisk_uids(c),
+            listening=listening,
+            # several workers bind the one port, and the kernel spreads Asterisk's connections over them
+            reuse_port=listening is None and not role.alone and c.service.listen == "reuseport",
         )
         # calls left open by a stop, a crash or an Asterisk restart: closed at start and whenever it happens again
         self.reaper = CallReaper(
@@ -257,10 +284,11 @@ class CallCenter:
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
             await self.agi.start()
-            self._tasks = [
-                asyncio.create_task(self.reaper.run(), name="call-reaper"),
-                asyncio.create_task(self.recorder.run(), name="journal"),
-            ]
+            self._tasks = [asyncio.create_task(self.recorder.run(), name="journal")]
+            if self.role.leader:
+                # once per store: every worker's reaper would ask Asterisk for every channel and close the same
+                # calls (harmlessly, call_ended ignores an ended call, but N times the AMI Status listings)
+                self._tasks.append(asyncio.create_task(self.reaper.run(), name="call-reaper"))
         except BaseException:
             await self.stop()
             raise
@@ -270,6 +298,7 @@ class CallCenter:
             ami=f"{self.config.ami.host}:{self.config.ami.port}",
             store=self.config.store.shown,
             agents=len(self.agents),
+            workers=self.role.count,  # (each worker's lines carry its index)
         )
 
     def stop_reaping(self) -> None:
@@ -290,12 +319,19 @@ class CallCenter:
 
 
 @contextlib.asynccontextmanager
-async def serving(config: Config, agents: Sequence[AgentSpec], *, force: bool = False) -> AsyncIterator[CallCenter]:
-    """The service, opened, wired and started; stopped (and the store closed) on the way out.
+async def serving(
+    config: Config,
+    agents: Sequence[AgentSpec],
+    *,
+    force: bool = False,
+    role: WorkerRole = ALONE,
+    listening: socket.socket | None = None,
+) -> AsyncIterator[CallCenter]:
+    """The service (or one worker of it), opened, wired and started; stopped (and the store closed) on the way out.
 
     ``force``: load the roster even if it deactivates every agent or renames a service with calls."""
-    async with open_resources(config, agents, force=force) as resources:
-        center = CallCenter(config, agents, resources)
+    async with open_resources(config, agents, force=force, role=role) as resources:
+        center = CallCenter(config, agents, resources, role=role, listening=listening)
         await center.start()
         try:
             yield center

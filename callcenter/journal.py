@@ -10,6 +10,15 @@ in order every few seconds until the store takes it. Once a call has a write in 
 queue behind it, so they land in the order they happened. Exactly once: every replayed write is one the store
 ignores when it already happened (a known uniqueid, a call already answered or ended, a rating already stored
 with the same scores), so a journal not yet trimmed when the service died does no harm.
+
+Several workers (callcenter/workers/) share one store, and each keeps a journal of its own (``Journals``: worker 0's
+is the single process's file, worker i's ``<stem>.w<i><suffix>``); a call's routes may run in different workers.
+What another worker holds is read from its file (``PeerJournals``: it is fsync'd before the write is reported
+journaled, so the file is never behind): a call with a write waiting in any journal queues its later writes behind
+it in this one too, the replay writes a call's entries across all journals in the order they happened (then by
+worker index), and the reaper leaves such a call open. At start each worker takes over its own file, and worker 0
+also the files of workers that no longer exist (a run with more workers), so every file is replayed by exactly
+one process.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,6 +79,115 @@ class Pending:
         return json.dumps({"kind": self.kind, "call": self.call, "args": dict(self.args), "at": self.at}) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class Journals:
+    """The journal files of the workers sharing one store: worker 0's is ``base`` itself (what a single process has
+    always used), worker i's ``<stem>.w<i><suffix>`` beside it (``callcenter.pending.w1.jsonl``)."""
+
+    base: Path
+
+    def of(self, index: int) -> Path:
+        if index == 0:
+            return self.base
+        return self.base.with_name(f"{self.base.stem}.w{index}{self.base.suffix}")
+
+    def existing(self) -> dict[int, Path]:
+        """Every worker's journal file there is now, by worker index (0 first)."""
+        pattern = re.compile(rf"{re.escape(self.base.stem)}\.w([1-9][0-9]*){re.escape(self.base.suffix)}")
+        found = {0: self.base} if self.base.is_file() else {}
+        with contextlib.suppress(OSError):
+            for path in self.base.parent.iterdir():
+                if (m := pattern.fullmatch(path.name)) is not None and path.is_file():
+                    found[int(m[1])] = path
+        return dict(sorted(found.items()))
+
+
+def take_over(journals: Journals, index: int, workers: int) -> list[Pending]:
+    """What worker ``index`` of ``workers`` replays at start: its own journal, and for worker 0 also the journals of
+    workers that no longer exist (index >= workers), moved into its own file first (written and fsync'd before the
+    old files go: a crash in between leaves an entry in two files, and the replay writes each once anyway)."""
+    own = journals.of(index)
+    pending = load_journal(own)
+    if index != 0:
+        return pending
+    orphans = {i: path for i, path in journals.existing().items() if i >= workers}
+    if not orphans:
+        return pending
+    for path in orphans.values():
+        pending.extend(load_journal(path))
+    # each file is in time order; merged, a call's entries must stay in the order they happened
+    pending.sort(key=Pending.when)
+    _write_lines(own, pending)
+    for i, path in orphans.items():
+        path.unlink(missing_ok=True)
+        log.warning("journal_taken_over", worker=i, journal=str(path), into=str(own))
+    return pending
+
+
+# (when, worker index): the order in which a call's journaled writes are replayed, whichever worker holds them
+Turn = tuple[datetime, int]
+
+
+class PeerJournals:
+    """What the other workers' journals hold, per call: read from their files when they exist (one ``stat`` per
+    worker otherwise), parsed again only when a file changed."""
+
+    def __init__(self, journals: Journals, index: int, workers: int) -> None:
+        self.index = index
+        self._paths = {i: journals.of(i) for i in range(workers) if i != index}
+        self._seen: dict[int, tuple[tuple[int, int, int], dict[str, tuple[Turn, frozenset[str]]]]] = {}
+
+    def _calls(self) -> dict[str, tuple[Turn, frozenset[str]]]:
+        held: dict[str, tuple[Turn, frozenset[str]]] = {}
+        for i, path in self._paths.items():
+            try:
+                st = path.stat()
+            except OSError:
+                self._seen.pop(i, None)
+                continue
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._seen.get(i)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, _by_call(_read_quietly(path), i))
+                self._seen[i] = cached
+            for call, (turn, kinds) in cached[1].items():
+                known = held.get(call)
+                held[call] = (turn, kinds) if known is None else (min(known[0], turn), known[1] | kinds)
+        return held
+
+    def holds(self, call: str, kind: Kind | None = None) -> bool:
+        found = self._calls().get(call)
+        return found is not None and (kind is None or kind in found[1])
+
+    def first_turn(self, call: str) -> Turn | None:
+        """When the earliest write of ``call`` waiting in another worker's journal happened (and that worker)."""
+        found = self._calls().get(call)
+        return None if found is None else found[0]
+
+
+def _read_quietly(path: Path) -> list[Pending]:
+    """Another worker's journal as it is now; a line being written or unreadable is skipped (its owner sets it
+    aside, not us)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    entries = []
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            entries.append(_parse(line))
+    return entries
+
+
+def _by_call(entries: Sequence[Pending], index: int) -> dict[str, tuple[Turn, frozenset[str]]]:
+    held: dict[str, tuple[Turn, frozenset[str]]] = {}
+    for e in entries:
+        known = held.get(e.call)
+        turn = (e.when(), index)
+        held[e.call] = (turn, frozenset({e.kind})) if known is None else (min(known[0], turn), known[1] | {e.kind})
+    return held
+
+
 class Recorder:
     def __init__(
         self,
@@ -78,12 +197,16 @@ class Recorder:
         on_stored: Callable[[Evaluation], Awaitable[None]] | None = None,
         retry: float = RETRY_SECONDS,
         pending: Sequence[Pending] = (),
+        peers: PeerJournals | None = None,
     ) -> None:
-        """``pending``: what a previous run left in ``journal`` (``load_journal``), replayed first."""
+        """``pending``: what a previous run left in ``journal`` (``take_over``), replayed first. ``peers``: the
+        other workers' journals, when several share the store."""
         self.store = store
         self.journal = journal
         self.on_stored = on_stored
         self.retry = retry
+        self.peers = peers
+        self.index = 0 if peers is None else peers.index
         self._pending: list[Pending] = list(pending)
         self._wake = asyncio.Event()
         if self._pending:
@@ -95,8 +218,17 @@ class Recorder:
         return len(self._pending)
 
     def waiting(self, call: str, kind: Kind | None = None) -> bool:
-        """Whether ``call`` has a write (of ``kind``) in the journal."""
-        return any(p.call == call and kind in (None, p.kind) for p in self._pending)
+        """Whether ``call`` has a write (of ``kind``) in the journal, this worker's or another's."""
+        if any(p.call == call and kind in (None, p.kind) for p in self._pending):
+            return True
+        return self.peers is not None and self.peers.holds(call, kind)
+
+    def _behind_peer(self, entry: Pending) -> bool:
+        """Whether an earlier write of the entry's call waits in another worker's journal (it goes first)."""
+        if self.peers is None:
+            return False
+        first = self.peers.first_turn(entry.call)
+        return first is not None and first < (entry.when(), self.index)
 
     # ---- the writes the IVR makes -- ---------------------------------------------------------------------------
 
@@ -233,6 +365,9 @@ class Recorder:
         async with self._lock:
             done = 0
             for entry in self._pending:
+                if self._behind_peer(entry):
+                    log.info("journal_replay_waits", kind=entry.kind, call=entry.call, error="another worker first")
+                    break
                 try:
                     result = await self._apply(entry)
                 except EvaluationRefused as exc:
@@ -270,12 +405,18 @@ class Recorder:
         if not left:
             self.journal.unlink(missing_ok=True)
             return
-        tmp = self.journal.with_name(self.journal.name + ".tmp")
-        with tmp.open("w") as f:
-            f.write("".join(e.line() for e in left))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.journal)
+        _write_lines(self.journal, left)
+
+
+def _write_lines(journal: Path, entries: Sequence[Pending]) -> None:
+    """Replace ``journal`` with ``entries``, atomically (written beside it, fsync'd, renamed over it)."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    tmp = journal.with_name(journal.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write("".join(e.line() for e in entries))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, journal)
 
 
 def load_journal(journal: Path | None) -> list[Pending]:

@@ -9,7 +9,11 @@ from typing import Literal
 import structlog
 
 
-def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "info") -> None:
+def configure_logging(
+    fmt: Literal["auto", "console", "json"] = "auto", level: str = "info", *, worker: int | None = None
+) -> None:
+    """``worker``: this process is that worker of several (callcenter/workers/): every line carries its index, so
+    a call's lines can be told apart from another worker's in one interleaved stream."""
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}")
@@ -21,6 +25,9 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if worker is not None:
+        # a processor, not a context variable: every FastAGI session clears the context when it starts
+        shared.append(_WorkerIndex(worker))
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
@@ -50,3 +57,14 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
     root.setLevel(numeric)
     # panoramisk logs every message it parses at DEBUG and its reconnect chatter at INFO; ours says it better
     logging.getLogger("panoramisk").setLevel(max(numeric, logging.WARNING))
+
+
+class _WorkerIndex:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(
+        self, _logger: object, _name: str, event_dict: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        event_dict.setdefault("worker", self.index)
+        return event_dict

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Self, TypeAlias
@@ -63,7 +64,12 @@ class FastAGIServer:
         sounds: PlayTime | None = None,
         media_margin: float = MEDIA_MARGIN,
         peer_uids: frozenset[int] | None = None,
+        listening: socket.socket | None = None,
+        reuse_port: bool = False,
     ) -> None:
+        """``listening``: a socket already bound and listening (one a parent process shares with its workers),
+        served instead of binding ``host:port``. ``reuse_port``: bind with SO_REUSEPORT, so that several workers
+        bind the same port and the kernel spreads the connections over them."""
         for name, value in (
             ("header_timeout", header_timeout),
             ("command_timeout", command_timeout),
@@ -90,6 +96,8 @@ class FastAGIServer:
         self._max_header_bytes = max_header_bytes
         self._max_sessions = max_sessions
         self._server: asyncio.Server | None = None
+        self._listening = listening
+        self._reuse_port = reuse_port
         self._port: int | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         # the local users whose sockets may speak for Asterisk (peers.py); None: not checked
@@ -113,9 +121,16 @@ class FastAGIServer:
         if self._server is not None:
             raise RuntimeError("the FastAGI server is already running")
         # the reader's own limit stops a line without newline early (+2: the LF and a CR before it)
-        self._server = await asyncio.start_server(
-            self._accept, self._host, self._requested_port, limit=self._max_line + 2
-        )
+        if self._listening is not None:
+            self._server = await asyncio.start_server(self._accept, sock=self._listening, limit=self._max_line + 2)
+        else:
+            self._server = await asyncio.start_server(
+                self._accept,
+                self._host,
+                self._requested_port,
+                limit=self._max_line + 2,
+                reuse_port=self._reuse_port or None,
+            )
         self._port = int(self._server.sockets[0].getsockname()[1])
         log.info("agi_server_listening", host=self._host, port=self._port, routes=sorted(self._routes))
 

@@ -214,8 +214,17 @@ class QueueSync:
         *,
         talk_times: TalkTimesOf,
         handle_seconds: float,
+        corrects: bool = True,
+        duty_elsewhere: bool = False,
     ) -> None:
+        """``corrects``: this process fixes Asterisk's members after a (re)connect; with several workers only
+        worker 0 does (each QueueAdd would otherwise be sent once per worker, and app_queue refuses the second),
+        the others only read ``QueueStatus`` into their own map. ``duty_elsewhere``: other processes change agents'
+        presence too (an agent menu served by another worker), so a membership event re-reads that agent's duty
+        from the store, where it was written before it reached Asterisk."""
         self.ami = ami
+        self.corrects = corrects
+        self.duty_elsewhere = duty_elsewhere
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
         self.duties = duties
@@ -235,8 +244,8 @@ class QueueSync:
         # service's user (tests/unit/ami/test_queues.py compares the two)
         handlers: dict[str, Callable[[Message], Awaitable[None]]] = {
             "QueueMemberStatus": self._on_member,
-            "QueueMemberAdded": self._on_member,
-            "QueueMemberPause": self._on_member,
+            "QueueMemberAdded": self._on_membership,
+            "QueueMemberPause": self._on_membership,
             "QueueMemberPenalty": self._on_member,
             "QueueMemberRemoved": self._on_removed,
             "QueueCallerJoin": self._on_caller_join,
@@ -296,7 +305,8 @@ class QueueSync:
             self.resyncs += 1
             self._resynced.notify_all()
 
-    async def _resync(self) -> None:
+    async def _resync(self, *, correct: bool | None = None) -> None:
+        """``correct``: whether to fix the members (default: ``corrects``, i.e. worker 0)."""
         asked = self.callers.clock()
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         current: dict[tuple[str, str], MemberState] = {}
@@ -318,34 +328,48 @@ class QueueSync:
                 continue
             current[(str(m.get("Queue")), found["agent"])] = _state(m)
         duty = dict(await self.duties(list(self.agents)))
-        want = self.desired(await self.penalties(list(self.agents)), duty)
-        corrections = 0
-        for (queue, agent_id), penalty in want.items():
-            have = current.get((queue, agent_id))
-            wanted = duty.get(agent_id, ON_DUTY)
-            if have is None:
-                await self._add(queue, self.agents[agent_id], penalty, wanted)
-                current[(queue, agent_id)] = MemberState(UNKNOWN, wanted.paused, penalty)
-                corrections += 1
-                continue
-            if have.penalty != penalty:
-                await self._set_penalty(queue, agent_id, penalty, have.penalty)
-                have.penalty = penalty
-                corrections += 1
-            if have.paused != wanted.paused:
-                await self._pause(queue, agent_id, wanted)
-                have.paused = wanted.paused
-                corrections += 1
-        for queue, agent_id in set(current) - set(want):
-            await self._remove(queue, agent_id, "not in roster" if agent_id not in self.agents else "logged out")
-            del current[(queue, agent_id)]
-            corrections += 1
-        await self._wake_custom_states(current)
+        corrections = await self._correct(current, duty) if (self.corrects if correct is None else correct) else 0
         presence = Presence(synced=True, duty=duty)
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
         self.presence = presence
         log.info("queues_resynced", members=len(current), corrections=corrections)
+
+    async def _correct(self, current: dict[tuple[str, str], MemberState], duty: Mapping[str, Duty]) -> int:
+        """Make Asterisk's members (``current``, updated in place) what the roster, duty and ratings say; the
+        number of corrections."""
+        want = self.desired(await self.penalties(list(self.agents)), duty)
+        corrections = 0
+        for (queue, agent_id), penalty in want.items():
+            have = current.get((queue, agent_id))
+            wanted = duty.get(agent_id, ON_DUTY)
+            try:
+                if have is None:
+                    await self._add(queue, self.agents[agent_id], penalty, wanted)
+                    current[(queue, agent_id)] = MemberState(UNKNOWN, wanted.paused, penalty)
+                    corrections += 1
+                    continue
+                if have.penalty != penalty:
+                    await self._set_penalty(queue, agent_id, penalty, have.penalty)
+                    have.penalty = penalty
+                    corrections += 1
+                if have.paused != wanted.paused:
+                    await self._pause(queue, agent_id, wanted)
+                    have.paused = wanted.paused
+                    corrections += 1
+            except AMIActionError as exc:
+                # refused for this member alone (another process added it a moment ago: "Already there"): the
+                # others are still fixed, and the member's own events bring our map up to date
+                log.warning("queue_correction_failed", queue=queue, agent=agent_id, error=str(exc))
+        for queue, agent_id in set(current) - set(want):
+            try:
+                await self._remove(queue, agent_id, "not in roster" if agent_id not in self.agents else "logged out")
+            except AMIActionError as exc:
+                log.warning("queue_correction_failed", queue=queue, agent=agent_id, error=str(exc))
+            del current[(queue, agent_id)]
+            corrections += 1
+        await self._wake_custom_states(current)
+        return corrections
 
     async def wait_resynced(self, count: int, timeout: float) -> None:
         """Return once ``count`` resyncs have completed (e.g. the one after an Asterisk restart)."""
@@ -399,8 +423,9 @@ class QueueSync:
                 log.warning("presence_step_failed", queue=queue, agent=agent.id, error=str(exc))
                 failed = True
         if failed:
-            # compare with QueueStatus and fix what is left, rather than leave the agent in half their queues
-            await self._resync()
+            # compare with QueueStatus and fix what is left, rather than leave the agent in half their queues: in
+            # whichever worker served the agent's menu (their change, not a reconnect's)
+            await self._resync(correct=True)
             return
         own = self.presence.members.get(agent.id, {}).get(agent.own_queue)
         if own is not None:
@@ -530,10 +555,27 @@ class QueueSync:
             str(event.get("Queue")), found["agent"], status=state.status, paused=state.paused, penalty=state.penalty
         )
 
+    async def _on_membership(self, event: Message) -> None:
+        """A member added or (un)paused: an agent's presence changed, perhaps by another worker."""
+        await self._on_member(event)
+        await self._duty_changed(event)
+
     async def _on_removed(self, event: Message) -> None:
         found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
+        await self._duty_changed(event)
+
+    async def _duty_changed(self, event: Message) -> None:
+        """With presence changed by other processes too, this one's idea of the agent's duty follows the store
+        (written first, then pushed to Asterisk: by the time the event comes, the store says the new duty)."""
+        if not self.duty_elsewhere:
+            return
+        found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
+        if found is None or str(event.get("Queue")) != naming.agent_queue(found["agent"]):
+            return  # one event per queue: the agent's own queue's is enough
+        if found["agent"] in self.agents:
+            self.presence.duty.update(await self.duties([found["agent"]]))
 
     async def _on_caller_join(self, event: Message) -> None:
         self.callers.joined(str(event.get("Queue")), str(event.get("Uniqueid")))

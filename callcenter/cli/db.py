@@ -7,6 +7,7 @@ from typing import Any
 
 from callcenter.app import migrate_and_sync
 from callcenter.cli.common import Invocation, add_force, reading, store_used
+from callcenter.journal import Journals
 from callcenter.store import copy as store_copy
 from callcenter.store import opening
 
@@ -48,15 +49,16 @@ async def cmd_db_check(run: Invocation) -> int:
 
 async def cmd_db_copy(run: Invocation) -> int:
     target = opening.StoreUrl.parse(run.args.to)
-    journal = run.config.store.journal_file
-    if journal.is_file() and journal.stat().st_size > 0:
-        # calls and ratings the store could not take yet: copied now they would be left behind for good (the
-        # journal belongs to this store; the service replays it into this store when it starts)
-        print(
-            f"refusing to copy: {journal} still holds calls or ratings not yet in the store; start the service "
-            "once (it writes them) and stop it, then copy"
-        )
-        return 1
+    # every worker's journal (one per service process sharing this store)
+    for journal in Journals(run.config.store.journal_file).existing().values():
+        if journal.stat().st_size > 0:
+            # calls and ratings the store could not take yet: copied now they would be left behind for good (the
+            # journal belongs to this store; the service replays it into this store when it starts)
+            print(
+                f"refusing to copy: {journal} still holds calls or ratings not yet in the store; start the service "
+                "once (it writes them) and stop it, then copy"
+            )
+            return 1
     store_used(run, f"read-only, copied to {target}")
     report = await store_copy.copy_between(run.config.store.target, target, busy_timeout=run.config.store.busy_timeout)
     for line in report.lines():

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Literal, cast
 
-from callcenter.app import serving
+from callcenter.app import open_serving_store, serving
 from callcenter.asterisk.process import AsteriskError, AsteriskProcess
 from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.root import ensure_root
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.cli.common import Invocation, add_force, command_hint, project_dir, reading, store_used
-from callcenter.config import ConfigError, ami_secret_path
+from callcenter.config import Config, ConfigError, ami_secret_path, require_ami_secret
 from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
+from callcenter.domain.agents import AgentSpec
 from callcenter.domain.numbers import normalise_number
+from callcenter.store import Store
+from callcenter.workers.supervisor import Supervisor
 
 
 def add_commands(sub: Any) -> None:
@@ -53,10 +57,41 @@ def add_asterisk_commands(sub: Any) -> None:
 
 async def cmd_serve(run: Invocation) -> int:
     stop = asyncio.Event()
-    async with serving(run.config, run.agents, force=run.args.force):
-        store_used(run, "serving: migrated, roster loaded")
-        await wait_for_signal(stop)
+    # the handlers first: a SIGTERM while the workers start (the supervisor already said they did) must stop
+    # them in order, not kill this process and leave them to notice
+    with stop_on_signals(stop):
+        async with service(run, run.config, run.agents):
+            store_used(run, "serving: migrated, roster loaded")
+            await stop.wait()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def service(run: Invocation, config: Config, agents: Sequence[AgentSpec]) -> AsyncIterator[tuple[Store, int]]:
+    """The service as ``[service] workers`` says: this process alone, or a supervisor and its workers; yields a
+    store this process may use (the demo's seeding and transcript) and the FastAGI port."""
+    count = config.service.worker_count()
+    if count == 1:
+        async with serving(config, agents, force=run.args.force) as center:
+            yield center.store, center.agi.port
+        return
+    require_ami_secret(config)
+    # migrated and the roster loaded once, here, before any worker opens it: a store that cannot be opened is one
+    # line and exit 1, as with one process, and the workers find nothing to change
+    async with await open_serving_store(config, agents, force=run.args.force) as store:
+        fmt, level = log_settings(run)
+        supervisor = Supervisor(config, agents, count=count, log_format=fmt, log_level=level, force=run.args.force)
+        await supervisor.start()
+        try:
+            yield store, supervisor.port
+        finally:
+            await supervisor.stop()
+
+
+def log_settings(run: Invocation) -> tuple[Literal["auto", "console", "json"], str]:
+    """The log format and level this command runs with, for the workers to use the same."""
+    fmt = cast('Literal["auto", "console", "json"]', run.args.log_format or run.config.log.format)
+    return fmt, run.args.log_level or run.config.log.level
 
 
 async def cmd_run(run: Invocation) -> int:
@@ -64,7 +99,7 @@ async def cmd_run(run: Invocation) -> int:
     version = await sandbox.prepare()
     await sandbox.start(foreground=True)
     try:
-        async with serving(sandbox.config, run.agents, force=run.args.force) as center:
+        async with service(run, sandbox.config, run.agents) as (store, port):
             store_used(run, "serving: migrated, roster loaded")
             c = sandbox.config
             print(
@@ -73,22 +108,28 @@ async def cmd_run(run: Invocation) -> int:
                 f"{c.asterisk.service_number} (trunk accepts {c.asterisk.trunk_match})\n"
                 f"  AMI      tcp {c.ami.host}:{c.ami.port}  users {c.ami.username!r} (service), "
                 f"{c.asterisk.driver_username!r} (demo/tests); secrets in {ami_secret_path(c).parent}\n"
-                f"  FastAGI  tcp {c.agi.host}:{center.agi.port}\n"
+                f"  FastAGI  tcp {c.agi.host}:{port}{workers_note(c)}\n"
                 f"  store    {c.store.shown}\n"
                 f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
                 f"Press Ctrl-C to stop both.\n",
                 flush=True,
             )
             if not run.args.no_demo:
-                seeded = await seed_history(center.store, DEMO_HISTORY)
+                seeded = await seed_history(store, DEMO_HISTORY)
                 if seeded:
                     print(f"seeded {seeded} past rated calls for the demo agents", flush=True)
-                await demo_call(c, run.agents, out=lambda line: print(line, flush=True), store=center.store)
+                await demo_call(c, run.agents, out=lambda line: print(line, flush=True), store=store)
             print(f"\n{run_hint(run)}", flush=True)
             await wait_for_signal(asyncio.Event())
     finally:
         await sandbox.stop()
     return 0
+
+
+def workers_note(config: Config) -> str:
+    """After the FastAGI address: nothing for one process, else how many share it."""
+    count = config.service.worker_count()
+    return "" if count == 1 else f"  ({count} workers, {config.service.listen})"
 
 
 def run_hint(run: Invocation) -> str:
@@ -150,11 +191,18 @@ async def cmd_asterisk_cli(run: Invocation) -> int:
 
 async def wait_for_signal(stop: asyncio.Event) -> None:
     """Return on SIGINT/SIGTERM (Ctrl-C in `make run`, systemd's stop)."""
+    with stop_on_signals(stop):
+        await stop.wait()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set ``stop`` instead of ending the process."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):

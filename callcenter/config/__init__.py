@@ -20,6 +20,7 @@ from callcenter.config.schema import (
     JourneyConfig,
     LogConfig,
     SelfServiceConfig,
+    ServiceConfig,
     StoreConfig,
 )
 from callcenter.config.secrets import AMI_SECRET_ENV, ami_secret_path, ensure_secret, require_ami_secret
@@ -39,6 +40,7 @@ __all__ = [
     "JourneyConfig",
     "LogConfig",
     "SelfServiceConfig",
+    "ServiceConfig",
     "StoreConfig",
     "ami_secret_path",
     "ensure_secret",

@@ -6,6 +6,7 @@ environment; ``secrets.py`` reads and generates the secrets that never live in t
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from callcenter.store.opening import StoreUrl
 OUTBOUND_DIAL = re.compile(r"^[A-Za-z]+/[A-Za-z0-9_+@./{}-]*\{number\}[A-Za-z0-9_+@./{}-]*$")
 FEATURE_CODE = re.compile(r"^\*[0-9]{1,6}$")
 PAUSE_REASON = re.compile(r"^[a-z][a-z ]{0,29}$")
+# more workers than this buys nothing on one machine and multiplies the AMI links Asterisk feeds
+MAX_WORKERS = 64
 
 
 class ConfigError(Exception):
@@ -225,6 +228,30 @@ class SelfServiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """How many service processes serve, and how they share the FastAGI port (README "Running on both cores")."""
+
+    # one event loop uses one core: N processes share the FastAGI port and the store; "auto": one per core
+    workers: str = "1"
+    # "reuseport": each worker binds the port with SO_REUSEPORT and the kernel spreads Asterisk's connections over
+    # them evenly; "shared": the parent listens once and the workers accept from that one socket (whoever wakes
+    # first takes the connection)
+    listen: Literal["reuseport", "shared"] = "reuseport"
+
+    def __post_init__(self) -> None:
+        if self.workers != "auto" and not (self.workers.isdigit() and 1 <= int(self.workers) <= MAX_WORKERS):
+            raise ValueError(f'workers {self.workers!r}: give 1 to {MAX_WORKERS}, or "auto" (one per core)')
+
+    def worker_count(self, cores: int | None = None) -> int:
+        """The number of workers to start: ``workers``, or the cores this process may run on for "auto"."""
+        if self.workers != "auto":
+            return int(self.workers)
+        if cores is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(cores, MAX_WORKERS))
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: str = "info"
@@ -256,6 +283,7 @@ class Config:
     policy: Policy = field(default_factory=Policy)
     rules: RatingRules = field(default_factory=RatingRules)
     log: LogConfig = LogConfig()
+    service: ServiceConfig = ServiceConfig()
     services: tuple[ServiceDef, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryDef, ...] = DEFAULT_CATEGORIES
 

@@ -62,9 +62,12 @@ class ServiceProcess:
 
 
 @contextlib.asynccontextmanager
-async def service_process(asterisk: AsteriskUnderTest, store: Path, **settings: str) -> AsyncIterator[ServiceProcess]:
-    """``callcenter serve`` against the session's Asterisk with the store at ``store``; yields once it resynced the
-    queues. ``settings``: more CALLCENTER_* variables (``JOURNEY_REAP_INTERVAL="1"``)."""
+async def service_process(
+    asterisk: AsteriskUnderTest, store: Path, *, ready: str = "callcenter_started", **settings: str
+) -> AsyncIterator[ServiceProcess]:
+    """``callcenter serve`` against the session's Asterisk with the store at ``store``; yields once it logged
+    ``ready`` (with several workers: ``workers_started``, once every one is). ``settings``: more CALLCENTER_*
+    variables (``JOURNEY_REAP_INTERVAL="1"``)."""
     env = {
         **os.environ,
         **asterisk.env,
@@ -88,7 +91,7 @@ async def service_process(asterisk: AsteriskUnderTest, store: Path, **settings: 
     service._reader = asyncio.create_task(service._read())
     try:
         # FastAGI listens only after the queues are resynced: callcenter_started is logged once it does
-        await service.logged("callcenter_started")
+        await service.logged(ready)
         yield service
     finally:
         if proc.returncode is None:

@@ -304,3 +304,71 @@ async def test_a_caller_who_joined_after_queue_status_was_asked_for_is_kept() ->
     assert queues.load("1001") == AgentLoad(False, 1, 180.0)
     queues.callers.resynced({}, as_of=clock.now + 1)
     assert queues.load("1001") == AgentLoad(True, 0, 0.0)
+
+
+# --- several workers: one corrects, every one follows ----------------------------------------------------------
+
+
+def worker_sync(ami: FakeAMI, stored: dict[str, Duty], *, corrects: bool) -> QueueSync:
+    async def penalties(ids: Sequence[str]) -> dict[str, int]:
+        return dict.fromkeys(ids, 2)
+
+    async def duties(ids: Sequence[str]) -> dict[str, Duty]:
+        return {i: stored[i] for i in ids if i in stored}
+
+    return QueueSync(
+        cast(AMILink, ami),
+        AGENTS,
+        penalties,
+        duties,
+        talk_times=no_talk_times,
+        handle_seconds=180,
+        corrects=corrects,
+        duty_elsewhere=True,
+    )
+
+
+async def test_a_worker_that_does_not_correct_only_reads_queue_status_into_its_map() -> None:
+    # 1001 in Asterisk with the wrong penalty, 1002 logged in but missing, 1003 logged out but still a member
+    ami = FakeAMI([(q, "1001", False) for q in all_queues("1001")] + [(q, "1003", False) for q in all_queues("1003")])
+    stored = {"1003": Duty(False)}
+    follower = worker_sync(ami, stored, corrects=False)
+    await follower.resync()
+    assert [a["Action"] for a in ami.sent] == []  # not one QueueAdd/QueuePenalty/QueueRemove/Setvar
+    assert follower.presence.offerable("1001")
+    assert not follower.presence.reachable("1002")  # not a member (yet): worker 0 adds them
+    leader = worker_sync(ami, stored, corrects=True)
+    await leader.resync()
+    # and the custom device states of the members it added (a fresh Asterisk knows none)
+    assert {a["Action"] for a in ami.sent} == {"QueueAdd", "QueuePenalty", "QueueRemove", "Setvar"}
+
+
+async def test_a_correction_another_process_made_first_does_not_stop_the_resync() -> None:
+    ami = FakeAMI()
+    ami.refuse = {("QueueAdd", "agent-1001")}  # "Already there": added a moment ago by another process
+    queues = worker_sync(ami, {}, corrects=True)
+    await queues.resync()
+    assert len(ami.actions("QueueAdd")) == 3 * len(all_queues("1001"))  # every add was tried, none given up
+    assert queues.presence.synced
+
+
+async def test_a_presence_change_made_by_another_worker_reaches_this_one_through_the_events() -> None:
+    stored = {a.id: Duty(False) for a in AGENTS}  # everyone logged out when this worker started
+    ami = FakeAMI()
+    queues = worker_sync(ami, stored, corrects=False)
+    await queues.load_duty()
+    await queues.resync()
+    assert not queues.presence.offerable("1001")
+    # another worker's agent menu: the store first, then QueueAdd; here only Asterisk's events arrive
+    stored["1001"] = Duty(True)
+    for queue in all_queues("1001"):
+        await ami.emit("QueueMemberAdded", Queue=queue, Interface=member("1001"), Status="1", Paused="0", Penalty="0")
+    assert queues.presence.offerable("1001")
+    stored["1001"] = Duty(True, True, "lunch")
+    await ami.emit("QueueMemberPause", Queue="agent-1001", Interface=member("1001"), Status="1", Paused="1")
+    assert not queues.presence.offerable("1001")
+    assert queues.presence.duty["1001"].paused
+    stored["1001"] = Duty(False)
+    await ami.emit("QueueMemberRemoved", Queue="agent-1001", Interface=member("1001"))
+    assert not queues.presence.reachable("1001")
+    assert not queues.presence.duty["1001"].logged_in

@@ -1,0 +1,1 @@
+"""Several service processes on one machine: their roles, the supervisor that starts them, each worker."""
