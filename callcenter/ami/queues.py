@@ -32,7 +32,7 @@ from callcenter.domain import naming
 from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
 from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
 from callcenter.domain.waits import load as load_of
-from callcenter.usecases.ports import DutyOf, PenaltyOf, TalkTimesOf
+from callcenter.usecases.ports import DutyOf, LoadWatch, NoWatch, PenaltyOf, TalkTimesOf
 
 log = structlog.get_logger(__name__)
 
@@ -147,6 +147,21 @@ class QueueCallers:
         self.left(caller)
         self._add(caller, _Waiter(agent_id, self.clock(), joined=True))
 
+    def agent_of(self, caller: str) -> str | None:
+        """The agent ``caller`` waits for, if any."""
+        waiter = self._waiters.get(caller)
+        return None if waiter is None else waiter.agent_id
+
+    def expire(self) -> set[str]:
+        """Drop the reservations Asterisk never confirmed in time (``waiting`` drops them too, lazily); the agents
+        they were for. Looks at the callers waiting (as many as calls in flight), never at the roster."""
+        stale = self.clock() - RESERVATION_SECONDS
+        gone = [(c, w.agent_id) for c, w in self._waiters.items() if not w.joined and w.since < stale]
+        for caller, agent_id in gone:
+            log.info("queue_reservation_expired", agent=agent_id, caller=caller)
+            self.left(caller)
+        return {agent_id for _, agent_id in gone}
+
     def left(self, caller: str) -> None:
         """Connected, abandoned, withdrawn, timed out or gone to choose again: no longer waiting."""
         waiter = self._waiters.pop(caller, None)
@@ -214,8 +229,11 @@ class QueueSync:
         *,
         talk_times: TalkTimesOf,
         handle_seconds: float,
+        watch: LoadWatch | None = None,
     ) -> None:
         self.ami = ami
+        # told of every change of an agent's load (the kept ranking: free, busy, away)
+        self.watch: LoadWatch = watch or NoWatch()
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
         self.duties = duties
@@ -263,6 +281,7 @@ class QueueSync:
         anything): offers know who is on duty and how long their calls take from the first call on."""
         self.presence.duty = dict(await self.duties(list(self.agents)))
         self.callers.seed_handle(await self.talk_times(list(self.agents)))
+        self._touch_all()
 
     # -- offers: each agent's own queue, from memory ---------------------------------------------------------------
     def load(self, agent_id: str) -> AgentLoad | None:
@@ -288,6 +307,21 @@ class QueueSync:
     def take(self, agent_id: str, caller: str) -> None:
         """``caller`` is being put in ``agent_id``'s own queue: the next offer counts them already."""
         self.callers.take(agent_id, caller)
+        self._touch(agent_id)
+
+    def refresh(self) -> None:
+        """Before an offer: reservations never confirmed in time are dropped, and their agents free again."""
+        self._touch(*self.callers.expire())
+
+    def _touch(self, *agent_ids: str | None) -> None:
+        # after every change of presence or callers: the watcher (the kept ranking) files the agent again
+        for agent_id in agent_ids:
+            if agent_id is not None and agent_id in self.agents:
+                self.watch.load_changed(agent_id, self.load(agent_id))
+
+    def _touch_all(self) -> None:
+        # a resync or the duty read at start replaced everything: every agent once (never on a caller's path)
+        self._touch(*self.agents)
 
     async def resync(self) -> None:
         async with self._changing:
@@ -345,6 +379,7 @@ class QueueSync:
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
         self.presence = presence
+        self._touch_all()
         log.info("queues_resynced", members=len(current), corrections=corrections)
 
     async def wait_resynced(self, count: int, timeout: float) -> None:
@@ -361,14 +396,16 @@ class QueueSync:
         if agent is None:
             return
         self.presence.duty[agent_id] = duty
-        if not self.ami.connected:
-            log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
-            return
         try:
+            if not self.ami.connected:
+                log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
+                return
             async with self._changing:
                 await self._apply(agent, duty)
         except AMIError as exc:
             log.warning("presence_not_pushed", agent=agent_id, error=str(exc))
+        finally:
+            self._touch(agent_id)
 
     async def _apply(self, agent: AgentSpec, duty: Duty) -> None:
         if not duty.logged_in:
@@ -508,10 +545,13 @@ class QueueSync:
         log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, was=old)
 
     async def _wake_custom_states(self, current: Mapping[tuple[str, str], MemberState]) -> None:
-        # A fresh Asterisk knows no Custom:agent-N state (INVALID): say the agent is free, once.
-        for agent_id, agent in self.agents.items():
-            own = current.get((agent.own_queue, agent_id))
-            if agent.sip_endpoint is None and own is not None and own.status in {UNKNOWN, INVALID}:
+        # A fresh Asterisk knows no Custom:agent-N state (INVALID): say the agent is free, once. Over the members
+        # given, not the roster: one agent's login must not walk every agent.
+        for (queue, agent_id), own in current.items():
+            agent = self.agents.get(agent_id)
+            if agent is None or queue != agent.own_queue:
+                continue
+            if agent.sip_endpoint is None and own.status in {UNKNOWN, INVALID}:
                 await self.ami.send(
                     {
                         "Action": "Setvar",
@@ -529,30 +569,40 @@ class QueueSync:
         self.presence.update(
             str(event.get("Queue")), found["agent"], status=state.status, paused=state.paused, penalty=state.penalty
         )
+        self._touch(found["agent"])
 
     async def _on_removed(self, event: Message) -> None:
         found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
+            self._touch(found["agent"])
 
     async def _on_caller_join(self, event: Message) -> None:
-        self.callers.joined(str(event.get("Queue")), str(event.get("Uniqueid")))
+        caller = str(event.get("Uniqueid"))
+        before = self.callers.agent_of(caller)
+        self.callers.joined(str(event.get("Queue")), caller)
+        self._touch(before, self.callers.agent_of(caller))
 
     async def _on_caller_leave(self, event: Message) -> None:
         # QueueCallerLeave comes however the caller left (connected, timed out, withdrawn, pressed 1);
         # QueueCallerAbandon for a hangup: either one is enough
-        self.callers.left(str(event.get("Uniqueid")))
+        caller = str(event.get("Uniqueid"))
+        agent_id = self.callers.agent_of(caller)
+        self.callers.left(caller)
+        self._touch(agent_id)
 
     async def _on_agent_connect(self, event: Message) -> None:
-        agent_id = _event_agent(event)
+        agent_id = event_agent(event)
         if agent_id is not None:
             self.callers.connected(agent_id)
+            self._touch(agent_id)
 
     async def _on_agent_complete(self, event: Message) -> None:
-        agent_id = _event_agent(event)
+        agent_id = event_agent(event)
         if agent_id is not None:
             talk = _int(event.get("TalkTime"), default=-1)
             self.callers.completed(agent_id, talk if talk >= 0 else None)
+            self._touch(agent_id)
             log.debug("agent_handle_time", agent=agent_id, talk=talk, handle=round(self.callers.handle(agent_id)))
 
 
@@ -573,7 +623,7 @@ def _int(value: object, default: int = 0) -> int:
         return default
 
 
-def _event_agent(event: Message) -> str | None:
+def event_agent(event: Message) -> str | None:
     """The agent of an AgentConnect/AgentComplete: their member interface, else the member name (an agent id)."""
     found = naming.MEMBER.match(str(event.get("Interface") or ""))
     if found is not None:
