@@ -33,7 +33,7 @@ from pathlib import Path
 import structlog
 
 from callcenter.agi import FastAGIServer, PlayTime, Route
-from callcenter.ami.link import AMILink, AMISettings
+from callcenter.ami.link import SERVICE_EVENTS, AMILink, AMISettings
 from callcenter.ami.queues import QueueSync
 from callcenter.ami.rating_events import RatingEvents
 from callcenter.ami.reaper import CallReaper
@@ -101,6 +101,7 @@ def ami_settings(config: Config) -> AMISettings:
         ping_timeout=a.ping_timeout,
         reconnect_min=a.reconnect_min,
         reconnect_max=a.reconnect_max,
+        events=SERVICE_EVENTS,
     )
 
 

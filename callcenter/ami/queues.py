@@ -20,6 +20,7 @@ the same free agent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -696,6 +697,7 @@ class PenaltyPushOnce:
 
 
 async def _login(settings: AMISettings) -> AMILink:
-    link = AMILink(settings)
+    # a few actions and a log-off: no event is of any use to it
+    link = AMILink(dataclasses.replace(settings, events="off"))
     await link.start()
     return link

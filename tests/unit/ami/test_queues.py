@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMIActionError, AMILink
+from callcenter.ami.link import SERVICE_EVENTS, AMIActionError, AMILink
 from callcenter.ami.queues import QueueSync
 from callcenter.ami.rating_events import RatingEvents
 from callcenter.domain.agents import AgentSpec, Duty
@@ -208,6 +208,15 @@ def test_the_service_user_receives_exactly_the_events_the_service_handles() -> N
     filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)[,)]", service, flags=re.MULTILINE))
     # the link resyncs on FullyBooted and drops on Shutdown; the reaper's Status list travels as events
     assert filtered == set(ami.handlers) | {"FullyBooted", "Shutdown", "Status", "StatusComplete"}
+
+
+def test_the_service_logs_in_for_the_classes_of_the_events_it_handles_and_its_user_may_read() -> None:
+    text = (PROJECT / "asterisk-conf/manager.conf").read_text()
+    service = text.split("[{{ami_user}}]", 1)[1].split("\n[", 1)[0]
+    (readable,) = re.findall(r"^read = (.*)$", service, flags=re.MULTILINE)
+    assert set(SERVICE_EVENTS.split(",")) <= set(readable.split(","))
+    # FullyBooted/Shutdown (system), queue members, callers and agent calls (agent), our UserEvents (user)
+    assert set(SERVICE_EVENTS.split(",")) == {"system", "agent", "user"}
 
 
 async def test_a_caller_the_ivr_enqueues_makes_the_agent_taken_before_asterisk_says_so() -> None:

@@ -107,6 +107,7 @@ def test_a_removal_pushes_the_agents_new_penalty_to_asterisk(
     assert [a["Action"] for a in ami.actions] == ["Login", *(["QueuePenalty"] * len(services)), "Logoff"]
     assert ami.actions[0]["Username"] == "callcenter"
     assert ami.actions[0]["Secret"] == "s3cret"
+    assert ami.actions[0]["Events"] == "off"  # a few actions and a log-off: no event is any use to it
     assert result.out.splitlines()[0].startswith("removed evaluation #")
     # a queue the agent is not a member of (logged out of it) is skipped: logging in sets the penalty then
     shown = [line for line in result.out.splitlines() if "penalty" in line]
