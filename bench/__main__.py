@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import tempfile
@@ -59,10 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def quiet_production_logging() -> None:
     """The server logs as in production (JSON, info), but into /dev/null: its cost counts, its lines do not."""
-    configure_logging("json", "info")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    configure_logging("json", "info", stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -41,11 +41,15 @@ def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventD
     return event_dict
 
 
-def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: str = "info") -> None:
+def configure_logging(
+    fmt: Literal["auto", "console", "json"] = "auto", level: str = "info", stream: TextIO | None = None
+) -> None:
+    """Every line to ``stream`` (stderr; a benchmark gives /dev/null, to count the cost and not the lines)."""
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}")
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    out = sys.stderr if stream is None else stream
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     renderer: Processor = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     exceptions: list[Processor] = [] if use_console else [structlog.processors.format_exc_info]
@@ -60,11 +64,11 @@ def configure_logging(fmt: Literal["auto", "console", "json"] = "auto", level: s
             *exceptions,
             renderer,
         ],
-        logger_factory=_NamedWriteLoggerFactory(sys.stderr),
+        logger_factory=_NamedWriteLoggerFactory(out),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
