@@ -31,7 +31,10 @@ async def _agi(ctx: steps.Context, section: Section) -> None:
 
 
 STEPS: dict[str, tuple[str, StepFn]] = {
-    "offer": ("1. agent offer: list_agents + agent_summaries + last_answered + score/rank -> top 3", steps.offer),
+    "offer": (
+        "1. agent offer: the kept ranking's top 3 (before: list_agents + agent_summaries + last_answered + rank)",
+        steps.offer,
+    ),
     "caller": (
         "2. caller identification + reputation: client_for_number + unrated_calls + client_summary + priority",
         steps.caller,
