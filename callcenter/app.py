@@ -60,7 +60,7 @@ from callcenter.usecases.duty import AgentDuty, DutyBook
 from callcenter.usecases.penalties import Penalties
 from callcenter.usecases.ports import Clock, utcnow
 from callcenter.usecases.rankings import Rankings
-from callcenter.usecases.ratings import RatingFollowers, Ratings, penalty_follows
+from callcenter.usecases.ratings import Ratings, penalty_follows
 from callcenter.usecases.roster_sync import RosterSync, load_config_into
 from callcenter.usecases.talk_times import RecentTalkTimes
 
@@ -190,20 +190,16 @@ class CallCenter:
             handle_seconds=c.journey.handle_seconds,
             watch=self.rankings,
         )
-        # other service processes' ratings and queue calls, heard over AMI
+        # every rating and answer written in this process moves it, told by the store after the commit (before the
+        # penalty push reads it); other service processes' ratings and queue calls are heard over AMI
+        store.watch(self.rankings)
         self.rating_events = RatingEvents(self.ami, self.rankings)
-        # a rating moves the ranking first, then the penalty read from it
-        rated = RatingFollowers(self.rankings, self.queues)
         # the writes of calls and ratings: to the store, or journaled when it cannot take them
         self.recorder = Recorder(
-            store,
-            c.store.journal_file,
-            on_stored=penalty_follows(rated),
-            on_answered=self.rankings.call_answered,
-            pending=resources.journaled,
+            store, c.store.journal_file, on_stored=penalty_follows(self.queues), pending=resources.journaled
         )
         # the use cases
-        self.ratings = Ratings(store, self.recorder, rated, c.rules, clock)
+        self.ratings = Ratings(store, self.recorder, self.queues, c.rules, clock)
         self.duty = AgentDuty(duty_book, self.queues, clock)
         # the IVR's shared dialogues
         asking = Asking(c.journey.input_timeout, c.journey.attempts, c.journey.reprompt_timeout)

@@ -76,7 +76,6 @@ class Recorder:
         journal: Path | None,
         *,
         on_stored: Callable[[Evaluation], Awaitable[None]] | None = None,
-        on_answered: Callable[[Call], None] | None = None,
         retry: float = RETRY_SECONDS,
         pending: Sequence[Pending] = (),
     ) -> None:
@@ -84,8 +83,6 @@ class Recorder:
         self.store = store
         self.journal = journal
         self.on_stored = on_stored
-        # an answer stored (at once or replayed): the kept ranking's tie-breaker follows it
-        self.on_answered = on_answered
         self.retry = retry
         self._pending: list[Pending] = list(pending)
         self._wake = asyncio.Event()
@@ -173,10 +170,7 @@ class Recorder:
         if entry.kind == "queued":
             return await s.call_queued(call, a["queue"], when)
         if entry.kind == "answered":
-            answered = await s.call_answered(call, a["agent"], when)
-            if answered is not None and self.on_answered is not None:
-                self.on_answered(answered)
-            return answered
+            return await s.call_answered(call, a["agent"], when)
         return await s.call_ended(call, a["outcome"], when)
 
     async def _evaluation(self, entry: Pending) -> Evaluation | None:

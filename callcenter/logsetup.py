@@ -1,6 +1,6 @@
 """structlog for everything, panoramisk's stdlib logging included: console on a terminal, JSON lines otherwise.
 
-Our own lines go from structlog's processors straight to stderr (``WriteLogger``): no stdlib ``LogRecord``, handler
+Our own lines go from structlog's processors straight to stderr (``_LineWriter``): no stdlib ``LogRecord``, handler
 or formatter per line, which cost as much as everything else about a line (8 % of the service's CPU at 100
 calls). The stdlib loggers of the libraries (panoramisk, asyncio) still go through ``ProcessorFormatter`` with the
 same processors, so everything comes out in one format. A line below the level is a no-op method of the filtering
@@ -12,26 +12,39 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 
-class _NamedWriteLogger(structlog.WriteLogger):
-    """A ``WriteLogger`` that knows the name it was asked for (``get_logger(__name__)``), for the "logger" field."""
+class _LineWriter:
+    """Writes each rendered line and flushes it: to ``stream``, or (None) to whatever ``sys.stderr`` is when the
+    line is written, so a test or a tool that swaps stderr after the configuration does not leave us writing to a
+    closed file. Knows the name it was asked for (``get_logger(__name__)``), for the "logger" field."""
 
-    def __init__(self, file: TextIO, name: str | None) -> None:
-        super().__init__(file)
+    def __init__(self, stream: TextIO | None, name: str | None, lock: threading.Lock) -> None:
+        self.stream = stream
         self.name = name
+        self._lock = lock  # one line at a time, also from threads (asyncio.to_thread)
+
+    def msg(self, message: str) -> None:
+        out = sys.stderr if self.stream is None else self.stream
+        with self._lock:
+            out.write(message + "\n")
+            out.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
 
 
-class _NamedWriteLoggerFactory:
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
+class _LineWriterFactory:
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
 
-    def __call__(self, *args: Any) -> _NamedWriteLogger:
-        return _NamedWriteLogger(self.file, str(args[0]) if args else None)
+    def __call__(self, *args: Any) -> _LineWriter:
+        return _LineWriter(self.stream, str(args[0]) if args else None, self.lock)
 
 
 def _add_logger_name(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
@@ -64,7 +77,7 @@ def configure_logging(
             *exceptions,
             renderer,
         ],
-        logger_factory=_NamedWriteLoggerFactory(out),
+        logger_factory=_LineWriterFactory(stream),
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )

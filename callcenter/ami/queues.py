@@ -33,6 +33,7 @@ from callcenter.domain import naming
 from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
 from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
 from callcenter.domain.waits import load as load_of
+from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.usecases.ports import DutyOf, LoadWatch, NoWatch, PenaltyOf, TalkTimesOf
 
 log = structlog.get_logger(__name__)
@@ -636,7 +637,9 @@ def event_agent(event: Message) -> str | None:
 class PenaltyPushOnce:
     """The CLI's ``PenaltyPush``: an operator's removal changes an agent's penalty while the service runs in another
     process, with its own AMI link. This logs in to Asterisk once, as the service's AMI user (the CLI has the same
-    config and secret), sends the new penalty with ``QueuePenalty`` to each of the agent's shared queues and logs off.
+    config and secret), sends the new penalty with ``QueuePenalty`` to each of the agent's shared queues, tells
+    every service process to read the agent's ratings again (the ``CallCenterRatingDeleted`` user event) and logs
+    off.
 
     Why this and not the alternatives: Asterisk is where the penalty takes effect, and ``QueuePenalty`` is
     idempotent and computed from the store exactly as the service computes it, so two writers cannot disagree; the
@@ -690,6 +693,16 @@ class PenaltyPushOnce:
                 else:
                     log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, by="cli")
                     self.pushed.append((queue, agent_id, penalty))
+            # every running service process keeps the agent's ranking in memory: the same event as a rater's
+            # deletion by phone makes each read this agent again (ami/rating_events.py)
+            await ami.send(
+                {
+                    "Action": "UserEvent",
+                    "UserEvent": naming.EVENT_RATING_DELETED,
+                    "Direction": CLIENT_TO_AGENT,
+                    "Agent": agent_id,
+                }
+            )
         except AMIError as exc:
             log.warning("queue_penalty_not_pushed", agent=agent_id, error=str(exc))
         finally:

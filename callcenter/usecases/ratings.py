@@ -143,18 +143,6 @@ def _event_fields(evaluation: Evaluation) -> list[str]:
     return [f"Call: {e.call_uniqueid}", f"Direction: {e.direction}", f"Evaluation: {e.id}", f"Agent: {e.agent_id}"]
 
 
-class RatingFollowers:
-    """Everything that follows an agent's ratings, one after the other: the kept ranking first (it re-reads the
-    agent), then the queue penalties, which are read from it."""
-
-    def __init__(self, *followers: PenaltyPush) -> None:
-        self.followers = followers
-
-    async def agent_rated(self, agent_id: str) -> None:
-        for follower in self.followers:
-            await follower.agent_rated(agent_id)
-
-
 def penalty_follows(penalties: PenaltyPush) -> Callable[[Evaluation], Awaitable[None]]:
     """For the journal's replay: a rating the store took late moves its agent's penalty like any other."""
 
