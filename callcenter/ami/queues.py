@@ -130,6 +130,7 @@ class QueueCallers:
         self._by_agent: dict[str, set[str]] = {}  # agent -> callers waiting for them
         self._talking: dict[str, float] = {}  # agent -> monotonic time their current queue call was connected
         self._handle: dict[str, HandleTime] = {}  # agent -> moving average of their talk times
+        self._lapsed: set[str] = set()  # agents whose reservation waiting() dropped since the last expire()
 
     # -- what the IVR and Asterisk tell us ----------------------------------------------------------------------
     def take(self, agent_id: str, caller: str) -> None:
@@ -162,7 +163,8 @@ class QueueCallers:
         for caller, agent_id in gone:
             log.info("queue_reservation_expired", agent=agent_id, caller=caller)
             self.left(caller)
-        return {agent_id for _, agent_id in gone}
+        lapsed, self._lapsed = self._lapsed, set()
+        return {agent_id for _, agent_id in gone} | lapsed
 
     def left(self, caller: str) -> None:
         """Connected, abandoned, withdrawn, timed out or gone to choose again: no longer waiting."""
@@ -204,6 +206,8 @@ class QueueCallers:
         for caller in [c for c in callers if not self._waiters[c].joined and self._waiters[c].since < stale]:
             log.info("queue_reservation_expired", agent=agent_id, caller=caller)
             self.left(caller)
+            # found here, by a read: the next expire() says so too, so the agent is filed again as free
+            self._lapsed.add(agent_id)
         return len(callers)
 
     def handle(self, agent_id: str) -> float:

@@ -361,5 +361,13 @@ async def test_every_change_of_an_agents_load_is_told_to_the_watcher_as_the_load
     clock.now += 60
     queues.refresh()
     assert told()["1002"] == AgentLoad(True, 0, 0.0)
+    # one that lapsed while an offer read the load: filed again by the next refresh all the same
+    queues.take("1002", "caller-3")
+    told()
+    clock.now += 60
+    assert queues.load("1002") == AgentLoad(True, 0, 0.0)
+    assert watch.loads["1002"] != AgentLoad(True, 0, 0.0)
+    queues.refresh()
+    assert told()["1002"] == AgentLoad(True, 0, 0.0)
     await queues.apply("1001", Duty(logged_in=False))
     assert told()["1001"] is None
