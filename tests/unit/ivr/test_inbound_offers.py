@@ -3,6 +3,7 @@ load, and a choice checked again when the key comes (callers choosing the same a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from callcenter.config import SelfServiceConfig
@@ -17,12 +18,13 @@ from callcenter.ivr.inbound import InboundFlow, Menus
 from callcenter.ivr.rating import RatingDialogue
 from callcenter.ivr.review import Review
 from callcenter.journal import Recorder
+from callcenter.store.models import AgentDef
 from callcenter.store.sqlite import SqliteStore
 from callcenter.usecases.ports import LoadWatch, NoWatch
 from callcenter.usecases.rankings import Rankings
 from callcenter.usecases.ratings import Ratings
 from tests.unit.ivr.conftest import NoPush, Transcript, phone_call, pin_entry
-from tests.unit.store.helpers import T0
+from tests.unit.store.helpers import AGENTS, T0
 
 FREE = AgentLoad(True, 0, 0.0)
 
@@ -183,3 +185,32 @@ async def test_a_caller_put_through_to_a_free_agent_hears_only_the_name_one_wait
     connecting, agent, wait, leave = heard["1002"]
     assert (connecting, agent, leave) == ("cc/connecting", "cc/agent-1002", "cc/leave-queue")
     assert wait.startswith("cc/wait-")
+
+
+async def test_pages_walk_the_kept_ranking_three_at_a_time_and_wrap_and_7_lists_those_with_a_wait(
+    store: SqliteStore,
+) -> None:
+    """Eight agents of the service: 9 pages through them (the last page short), then back to the first; 7 the agents
+    with a wait. Nobody rated or answered: the ranking is by id, as a full sort of the store's summaries says."""
+    more = [
+        AgentDef(
+            id=f"20{i:02d}",
+            name=f"agent {i}",
+            interface=f"PJSIP/agent20{i:02d}",
+            kind="sip",
+            services=("support",),
+            queues=(),
+        )
+        for i in range(6)
+    ]
+    # Carol (1003) serves support too, and is on a call with a caller waiting
+    await store.sync_roster([*AGENTS[:2], dataclasses.replace(AGENTS[2], services=("support", "sales")), *more], now=T0)
+    free = ["1001", "1002", *(a.id for a in more)]
+    queues = FakeQueues({**dict.fromkeys(free, FREE), "1003": AgentLoad(False, 1, 200.0)})
+    flow = await inbound(store, queues)
+    async with phone_call({}, route="inbound", reads=["9", "9", "9", "7", "0"]) as (session, transcript):
+        choice = await flow.choose(session, "support", set())
+    assert choice is not None
+    assert choice.agent_id is None
+    pages = [[f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")] for menu in menus(transcript)]
+    assert pages == [free[:3], free[3:6], free[6:], free[:3], ["1003"]]
