@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import resource
 import shlex
 import socket
 import statistics
@@ -203,6 +204,8 @@ async def main(args: argparse.Namespace) -> None:
                 f"one at a time p50 {t['one p50'] * 1e3:8.2f} ms   {args.sessions} at once "
                 f"p50 {t['at once p50'] * 1e3:9.1f} ms  p99 {t['at once p99'] * 1e3:9.1f} ms  (wall {t['wall']:.2f} s)"
             )
+        # the whole benchmark process: the store's cache, the kept ranking, the fake Asterisk and the sessions
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         await store.close()
 
