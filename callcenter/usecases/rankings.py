@@ -2,13 +2,15 @@
 
 Built once at start from the store (the roster's summaries and last answered calls: the only full read), then:
 
-* a rating stored, changed, deleted or removed: that agent's summary is read again (``agent_rated``: the rating
-  use case and the journal's replay in this process, the ``CallCenterRated`` / ``CallCenterRatingDeleted`` AMI
-  user events for another process's ratings on the same store, ``ami/rating_events.py``);
-* a call answered: the tie-breaker (``call_answered`` from this process's recorder; ``agent_answered`` re-reads
-  it for a queue call another process recorded, on AMI's AgentComplete);
+* a rating stored, changed, deleted or removed: that agent's summary is read again (``agent_rated``). In this
+  process the store says so after each commit (``Store.watch``: the rating use case, the journal's replay, the
+  demo's seeding, whoever wrote); another process's ratings on the same store arrive as the ``CallCenterRated`` /
+  ``CallCenterRatingDeleted`` AMI user events (``ami/rating_events.py``; the CLI's removal sends one too);
+* a call answered: the tie-breaker (``call_answered``, told by the store; ``agent_answered`` re-reads it for a
+  queue call another process recorded, on AMI's AgentComplete);
 * the queue state: each agent free, busy or away, pushed by ``ami.queues.QueueSync`` whenever it changes;
-* the roster (``roster``): agents added, removed, or serving other services;
+* the roster (``roster``): agents added, removed, or serving other services (the service's roster is the one it
+  started with, as for the queue sync: ``roster`` is there for the day it changes while running);
 * time, with a half-life: every ``rerank_seconds`` the reference time moves to now (``domain/ranking.py`` says
   why decay alone can reorder agents). The scores heard are those of the reference time: a minute moves a score
   by at most 4 * ln 2 / (half-life in minutes), under 0.002 for a half-life of one day, inaudible at one decimal.
