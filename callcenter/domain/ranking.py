@@ -27,10 +27,12 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from callcenter.domain.decay import DecayedTally
-from callcenter.domain.policy import Candidate, Policy, RankKey, Ratings, Tally, rank, rank_key, score
+from callcenter.domain.policy import Candidate, Policy, RankKey, Ratings, Score, Tally, rank, rank_key, score
 
 Group = Literal["free", "busy", "away"]
 GROUPS: Final[tuple[Group, ...]] = ("free", "busy", "away")
+# a placeholder until an entry is scored (``_rescore`` replaces it before anyone can read it)
+_UNSCORED: Final = Score(0.0, {}, 0, is_new=True)
 
 
 def carried(ratings: Ratings, factor: float) -> Ratings:
@@ -115,19 +117,38 @@ class Ranking:
 
     def rescale(self, factor: float) -> None:
         """Move the reference time: every decayed sum times ``factor``, every agent scored again, every list sorted
-        once (cheaper than moving agents one by one when all of them move)."""
+        once (cheaper than moving agents one by one when all of them move). The owner may instead build a fresh
+        ranking a few agents at a time (``entry``, ``add_unlisted``, ``relist``), not to hold its loop that long."""
         if factor == 1.0:
             return
-        lists: dict[tuple[str, str | None, Group], list[RankKey]] = {}
         for agent_id, entry in self._entries.items():
             entry.ratings = carried(entry.ratings, factor)
             self._rescore(agent_id, entry)
+        self.relist()
+
+    def add_unlisted(
+        self, agent_id: str, *, ratings: Ratings, last_call_at: float, services: Iterable[str], group: Group
+    ) -> None:
+        """For a bulk build: the agent scored (the costly part), filed in no list until ``relist``."""
+        entry = _Entry(ratings, last_call_at, tuple(dict.fromkeys(services)), group, Candidate(agent_id, _UNSCORED), {})
+        self._rescore(agent_id, entry)
+        self._entries[agent_id] = entry
+
+    def relist(self) -> None:
+        """Every list built again from the agents' kept keys: one sort per list."""
+        lists: dict[tuple[str, str | None, Group], list[RankKey]] = {}
+        for entry in self._entries.values():
             for service in entry.services:
                 for by, key in entry.keys.items():
                     lists.setdefault((service, by, entry.group), []).append(key)
         for keys in lists.values():
             keys.sort()
         self._lists = lists
+
+    def entry(self, agent_id: str) -> tuple[Ratings, float, tuple[str, ...], Group] | None:
+        """What is kept of an agent (ratings, last answered, services, group), to copy into another ranking."""
+        e = self._entries.get(agent_id)
+        return None if e is None else (e.ratings, e.last_call_at, e.services, e.group)
 
     # -- reads --------------------------------------------------------------------------------------------------
     def walk(self, service: str, by: str | None, group: Group) -> Iterator[Candidate]:

@@ -3,6 +3,7 @@ time with a half-life, every list is the order a full sort of the store's summar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from callcenter.domain.summaries import Scoring
 from callcenter.domain.waits import AgentLoad
 from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.store.sqlite import SqliteStore
+from callcenter.usecases import rankings as rankings_module
 from callcenter.usecases.rankings import Rankings
 from tests.unit.store.helpers import AGENTS, T0, answered_call, seed
 
@@ -70,7 +72,7 @@ async def test_ratings_answers_and_decay_keep_every_list_equal_to_the_stores_ful
     assert await rankings.check() == []
     # two days on: the re-rank moves the reference time, and the kept lists are the store's order of now
     clock.now += timedelta(days=2)
-    rankings.rerank()
+    await rankings.rerank()
     assert await rankings.check() == []
     # a deletion moves the agent back
     await store.delete_evaluation(b.uniqueid, CLIENT_TO_AGENT, "client:2", "changed my mind", clock.now)
@@ -148,3 +150,26 @@ async def test_the_check_names_a_list_the_store_disagrees_with(store: SqliteStor
     assert problems[0] == (
         "ranking: service support by overall is kept as 1001 1002, the store's summaries give 1002 1001"
     )
+
+
+async def test_a_rerank_built_a_few_agents_at_a_time_keeps_what_changed_meanwhile(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rankings_module, "RERANK_CHUNK", 1)  # a turn of the loop after every agent
+    clock = Clock()
+    a = await answered_call(store, "c1", agent="1001")
+    b = await answered_call(store, "c2", agent="1002", number="+15550002")
+    await rate(store, a.uniqueid, (4, 4, 4), T0 + timedelta(minutes=1))
+    rankings = await kept(store, clock)
+    clock.now += timedelta(days=1)
+    await rate(store, b.uniqueid, (5, 5, 5), clock.now)
+    rerank = asyncio.create_task(rankings.rerank())
+    await asyncio.sleep(0)
+    # while the fresh ranking is being built (Alice is copied already): Alice is taken, and Bob's rating is read
+    rankings.load_changed("1001", AgentLoad(False, 1, 100.0))
+    await rankings.agent_rated("1002")
+    await rerank
+    assert rankings.as_of == clock.now
+    assert [c.agent_id for c in rankings.walk("support", None, "free")] == ["1002"]
+    assert [c.agent_id for c in rankings.walk("support", None, "busy")] == ["1001"]
+    assert await rankings.check() == []
