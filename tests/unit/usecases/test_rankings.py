@@ -4,11 +4,14 @@ time with a half-life, every list is the order a full sort of the store's summar
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from panoramisk.message import Message
 
 from callcenter.ami.link import EventHandler
@@ -173,3 +176,48 @@ async def test_a_rerank_built_a_few_agents_at_a_time_keeps_what_changed_meanwhil
     assert [c.agent_id for c in rankings.walk("support", None, "free")] == ["1002"]
     assert [c.agent_id for c in rankings.walk("support", None, "busy")] == ["1001"]
     assert await rankings.check() == []
+
+
+store_op = st.one_of(
+    st.tuples(st.just("rate"), st.integers(0, 5), st.tuples(*[st.integers(1, 5)] * 3)),
+    st.tuples(st.just("delete"), st.integers(0, 5), st.none()),
+    st.tuples(st.just("load"), st.integers(0, 2), st.sampled_from([None, FREE, AgentLoad(False, 1, 60.0)])),
+    st.tuples(st.just("rerank"), st.none(), st.sampled_from([0.5, 3.0])),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(store_op, max_size=12))
+def test_after_any_writes_through_the_store_the_kept_ranking_is_the_stores_full_sort(
+    tmp_path: Path, ops: list[tuple[str, object, object]]
+) -> None:
+    async def scenario(path: Path) -> None:
+        async with await SqliteStore.open(path, half_life_days=1.0) as store:
+            await seed(store)
+            # six answered calls, two per agent, answered in turn
+            calls = [
+                await answered_call(store, f"c{i}", agent=AGENTS[i % 3].id, number=f"+1555000{i}") for i in range(6)
+            ]
+            clock = Clock()
+            rankings = await kept(store, clock)
+            store.watch(rankings)
+            for kind, which, value in ops:
+                if kind == "rate":
+                    assert isinstance(which, int)
+                    await rate(store, calls[which].uniqueid, value, clock.now)  # type: ignore[arg-type]
+                elif kind == "delete":
+                    assert isinstance(which, int)
+                    call = calls[which].uniqueid
+                    if await store.get_evaluation(call, CLIENT_TO_AGENT) is not None:
+                        await store.delete_evaluation(call, CLIENT_TO_AGENT, "client:1", "why not", clock.now)
+                elif kind == "load":
+                    assert isinstance(which, int)
+                    rankings.load_changed(AGENTS[which].id, value)  # type: ignore[arg-type]
+                else:
+                    assert isinstance(value, float)
+                    clock.now += timedelta(hours=value)
+                    await rankings.rerank()
+            assert await rankings.check() == []
+
+    path = tmp_path / f"cc-{uuid.uuid4().hex}.db"
+    asyncio.run(scenario(path))
