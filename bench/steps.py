@@ -105,7 +105,7 @@ def _offer_op(store: SqliteStore, policy: Policy, parts: Parts) -> Op:
 
 
 async def _kept_ranking(world: World, policy: Policy) -> tuple[Rankings, int]:
-    specs = [AgentSpec(a, a, (SERVICE,), "dial", f"Local/{a}@phones", None) for a in world.agents]
+    specs = [AgentSpec(a.id, a.name, a.services, "dial", a.interface, None) for a in await world.store.list_agents()]
     rankings = Rankings(world.store, Scoring(CATEGORY_IDS, policy), specs, clock=lambda: NOW)
     t0 = ns()
     await rankings.load()
