@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import tempfile
@@ -60,7 +59,10 @@ async def _asterisk(ctx: steps.Context, section: Section) -> None:
 OWN_TABLES = frozenset({"calls", "classic", "asterisk"})
 
 STEPS: dict[str, tuple[str, StepFn]] = {
-    "offer": ("1. agent offer: list_agents + agent_summaries + last_answered + score/rank -> top 3", steps.offer),
+    "offer": (
+        "1. agent offer: the kept ranking's top 3 (before: list_agents + agent_summaries + last_answered + rank)",
+        steps.offer,
+    ),
     "caller": (
         "2. caller identification + reputation: client_for_number + unrated_calls + client_summary + priority",
         steps.caller,
@@ -94,10 +96,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def quiet_production_logging() -> None:
     """The server logs as in production (JSON, info), but into /dev/null: its cost counts, its lines do not."""
-    configure_logging("json", "info")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    configure_logging("json", "info", stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -7,10 +7,12 @@ lifetimes (wazo-agentd's ``main.py`` is the model).
 2. ``CallCenter.__init__``: the use cases and the routes, each given exactly what it uses; nothing is None and
    nothing is filled in later. Who depends on whom, with no cycle::
 
-       store ─▶ Penalties, DutyBook, RecentTalkTimes ─▶ QueueSync(AMI link) ─▶ Recorder(journal)
+       store ─▶ Rankings, DutyBook, RecentTalkTimes ─▶ QueueSync(AMI link), RatingEvents ─▶ Recorder(journal)
              ─▶ Ratings, AgentDuty ─▶ routes ─▶ FastAGI
 
-   The queue sync reads penalties, duty and talk times from the store (not from the use cases), and the use cases
+   The kept ranking (``usecases/rankings.py``) is built from the store once and then moved by ratings, answers,
+   the queue sync's load changes and time; the queue sync reads penalties from it, duty and talk times from the
+   store (not from the use cases), and the use cases
    push to the queue sync through small ports (``usecases/ports.py``: ``PenaltyPush``, ``PresencePush``); the
    inbound route reads each agent's queue load from it (``ivr/inbound.py``: ``AgentQueues``).
 3. ``CallCenter.start``: AMI before FastAGI (a wrong secret or a missing Asterisk is reported before any call is
@@ -36,8 +38,9 @@ from pathlib import Path
 import structlog
 
 from callcenter.agi import FastAGIServer, PlayTime, Route
-from callcenter.ami.link import AMILink, AMISettings
+from callcenter.ami.link import SERVICE_EVENTS, AMILink, AMISettings
 from callcenter.ami.queues import QueueSync
+from callcenter.ami.rating_events import RatingEvents
 from callcenter.ami.reaper import CallReaper
 from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.sounds import SoundLengths
@@ -61,6 +64,7 @@ from callcenter.store import Store, opening
 from callcenter.usecases.duty import AgentDuty, DutyBook
 from callcenter.usecases.penalties import Penalties
 from callcenter.usecases.ports import Clock, utcnow
+from callcenter.usecases.rankings import Rankings
 from callcenter.usecases.ratings import Ratings, penalty_follows
 from callcenter.usecases.roster_sync import RosterSync, load_config_into
 from callcenter.usecases.talk_times import RecentTalkTimes
@@ -103,6 +107,7 @@ def ami_settings(config: Config) -> AMISettings:
         ping_timeout=a.ping_timeout,
         reconnect_min=a.reconnect_min,
         reconnect_max=a.reconnect_max,
+        events=SERVICE_EVENTS,
     )
 
 
@@ -185,19 +190,28 @@ class CallCenter:
         self.store = store = resources.store
         self.ami = resources.ami
         scoring = Scoring(tuple(k.id for k in c.categories), c.policy)
-        # Asterisk's side: members, pauses and penalties from the store, pushed over AMI
+        # each service's ranking, kept in memory: what offers and penalties read, never the whole store per call
+        self.rankings = Rankings(store, scoring, self.agents, clock=clock)
+        # the penalties as the store's summaries say them (what the kept ones must equal: tests, operators)
         self.penalties = Penalties(store, scoring)
+        # Asterisk's side: members, pauses and penalties (from the kept ranking), pushed over AMI; each agent's
+        # load change files them again in the ranking (free, busy, away)
         duty_book = DutyBook(store, c.agents.initial_state)
         self.queues = QueueSync(
             self.ami,
             self.agents,
-            self.penalties,
+            self.rankings.penalties,
             duty_book.duties,
             talk_times=RecentTalkTimes(store),
             handle_seconds=c.journey.handle_seconds,
             corrects=role.leader,
             duty_elsewhere=not role.alone,
+            watch=self.rankings,
         )
+        # every rating and answer written in this process moves it, told by the store after the commit (before the
+        # penalty push reads it); other service processes' (workers') ratings and queue calls are heard over AMI
+        store.watch(self.rankings)
+        self.rating_events = RatingEvents(self.ami, self.rankings)
         # the writes of calls and ratings: to the store, or journaled when it cannot take them (one journal per
         # worker; a call's routes may run in several, so each sees the others' journals)
         journals = Journals(c.store.journal_file)
@@ -230,6 +244,7 @@ class CallCenter:
                 store=store,
                 writes=self.recorder,
                 queues=self.queues,
+                ranking=self.rankings,
                 menus=menus,
                 scoring=scoring,
                 asking=asking,
@@ -279,12 +294,17 @@ class CallCenter:
     async def start(self) -> None:
         """AMI, then FastAGI, then the background tasks; on any failure, what started is stopped again."""
         try:
+            # the one full read of the ratings, before the duty read files every agent in it
+            await self.rankings.load()
             # the offers need to know who is on duty even if AMI never comes up
             await self.queues.load_duty()
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
             await self.agi.start()
-            self._tasks = [asyncio.create_task(self.recorder.run(), name="journal")]
+            self._tasks = [
+                asyncio.create_task(self.recorder.run(), name="journal"),
+                asyncio.create_task(self.rankings.run(), name="ranking"),
+            ]
             if self.role.leader:
                 # once per store: every worker's reaper would ask Asterisk for every channel and close the same
                 # calls (harmlessly, call_ended ignores an ended call, but N times the AMI Status listings)

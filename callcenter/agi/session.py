@@ -181,6 +181,9 @@ class AGISession:
         self._assembler = ReplyAssembler()
         self._hung_up = False
         self._unusable: tuple[type[AGIError], str] | None = None
+        # resolved once per session, not per line: a debug line per AGI command is then one no-op method call when
+        # debug is off (the module's lazy proxy would look the configured logger up on every line)
+        self._log: structlog.typing.FilteringBoundLogger = log.bind()
 
     @property
     def env(self) -> AGIEnv:
@@ -255,7 +258,7 @@ class AGISession:
                 raise
         # GET DATA's result is what was keyed, PINs included: its length only, even at debug level
         result = f"<{len(reply.result)} keys>" if name.upper() == "GET DATA" else reply.result
-        log.debug("agi_command", command=name, code=reply.code, result=result)
+        self._log.debug("agi_command", command=name, code=reply.code, result=result)
         return reply
 
     async def _read_reply(self) -> Reply:

@@ -75,6 +75,15 @@ class AMISettings:
     # after a drop the next try comes soon: Asterisk on loopback is back within seconds or not at all
     reconnect_min: float = 0.5
     reconnect_max: float = 3.0
+    # the Login's event mask: "on" (every class the user may read), "off", or classes ("system,agent,user")
+    events: str = "on"
+
+
+# What the service's link asks for: the classes of the events it handles (FullyBooted and Shutdown are "system";
+# QueueMember*, QueueCaller*, AgentConnect/Complete "agent"; UserEvent "user"). Asterisk then does not even queue
+# the "call" class (Newchannel, Hangup, Dial*, ... most of the traffic) for this session, before manager.conf's
+# name filter would drop it. Lists answering our own actions (QueueStatus, Status) are not masked.
+SERVICE_EVENTS = "system,agent,user"
 
 
 class _Action(Action):  # type: ignore[misc]  # panoramisk is untyped
@@ -226,7 +235,7 @@ class AMILink:
         self._protocol = protocol
         try:
             reply = await self._send_raw(
-                {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": "on"},
+                {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": s.events},
                 timeout=s.connect_timeout,
             )
         except AMIError:

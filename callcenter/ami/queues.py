@@ -20,6 +20,7 @@ the same free agent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ from callcenter.domain import naming
 from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
 from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
 from callcenter.domain.waits import load as load_of
-from callcenter.usecases.ports import DutyOf, PenaltyOf, TalkTimesOf
+from callcenter.store.models import CLIENT_TO_AGENT
+from callcenter.usecases.ports import DutyOf, LoadWatch, NoWatch, PenaltyOf, TalkTimesOf
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +130,7 @@ class QueueCallers:
         self._by_agent: dict[str, set[str]] = {}  # agent -> callers waiting for them
         self._talking: dict[str, float] = {}  # agent -> monotonic time their current queue call was connected
         self._handle: dict[str, HandleTime] = {}  # agent -> moving average of their talk times
+        self._lapsed: set[str] = set()  # agents whose reservation waiting() dropped since the last expire()
 
     # -- what the IVR and Asterisk tell us ----------------------------------------------------------------------
     def take(self, agent_id: str, caller: str) -> None:
@@ -146,6 +149,22 @@ class QueueCallers:
             return
         self.left(caller)
         self._add(caller, _Waiter(agent_id, self.clock(), joined=True))
+
+    def agent_of(self, caller: str) -> str | None:
+        """The agent ``caller`` waits for, if any."""
+        waiter = self._waiters.get(caller)
+        return None if waiter is None else waiter.agent_id
+
+    def expire(self) -> set[str]:
+        """Drop the reservations Asterisk never confirmed in time (``waiting`` drops them too, lazily); the agents
+        they were for. Looks at the callers waiting (as many as calls in flight), never at the roster."""
+        stale = self.clock() - RESERVATION_SECONDS
+        gone = [(c, w.agent_id) for c, w in self._waiters.items() if not w.joined and w.since < stale]
+        for caller, agent_id in gone:
+            log.info("queue_reservation_expired", agent=agent_id, caller=caller)
+            self.left(caller)
+        lapsed, self._lapsed = self._lapsed, set()
+        return {agent_id for _, agent_id in gone} | lapsed
 
     def left(self, caller: str) -> None:
         """Connected, abandoned, withdrawn, timed out or gone to choose again: no longer waiting."""
@@ -187,6 +206,8 @@ class QueueCallers:
         for caller in [c for c in callers if not self._waiters[c].joined and self._waiters[c].since < stale]:
             log.info("queue_reservation_expired", agent=agent_id, caller=caller)
             self.left(caller)
+            # found here, by a read: the next expire() says so too, so the agent is filed again as free
+            self._lapsed.add(agent_id)
         return len(callers)
 
     def handle(self, agent_id: str) -> float:
@@ -216,6 +237,7 @@ class QueueSync:
         handle_seconds: float,
         corrects: bool = True,
         duty_elsewhere: bool = False,
+        watch: LoadWatch | None = None,
     ) -> None:
         """``corrects``: this process fixes Asterisk's members after a (re)connect; with several workers only
         worker 0 does (each QueueAdd would otherwise be sent once per worker, and app_queue refuses the second),
@@ -225,6 +247,8 @@ class QueueSync:
         self.ami = ami
         self.corrects = corrects
         self.duty_elsewhere = duty_elsewhere
+        # told of every change of an agent's load (the kept ranking: free, busy, away)
+        self.watch: LoadWatch = watch or NoWatch()
         self.agents = {a.id: a for a in agents}
         self.penalties = penalties
         self.duties = duties
@@ -272,6 +296,7 @@ class QueueSync:
         anything): offers know who is on duty and how long their calls take from the first call on."""
         self.presence.duty = dict(await self.duties(list(self.agents)))
         self.callers.seed_handle(await self.talk_times(list(self.agents)))
+        self._touch_all()
 
     # -- offers: each agent's own queue, from memory ---------------------------------------------------------------
     def load(self, agent_id: str) -> AgentLoad | None:
@@ -297,6 +322,21 @@ class QueueSync:
     def take(self, agent_id: str, caller: str) -> None:
         """``caller`` is being put in ``agent_id``'s own queue: the next offer counts them already."""
         self.callers.take(agent_id, caller)
+        self._touch(agent_id)
+
+    def refresh(self) -> None:
+        """Before an offer: reservations never confirmed in time are dropped, and their agents free again."""
+        self._touch(*self.callers.expire())
+
+    def _touch(self, *agent_ids: str | None) -> None:
+        # after every change of presence or callers: the watcher (the kept ranking) files the agent again
+        for agent_id in agent_ids:
+            if agent_id is not None and agent_id in self.agents:
+                self.watch.load_changed(agent_id, self.load(agent_id))
+
+    def _touch_all(self) -> None:
+        # a resync or the duty read at start replaced everything: every agent once (never on a caller's path)
+        self._touch(*self.agents)
 
     async def resync(self) -> None:
         async with self._changing:
@@ -333,6 +373,7 @@ class QueueSync:
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
         self.presence = presence
+        self._touch_all()
         log.info("queues_resynced", members=len(current), corrections=corrections)
 
     async def _correct(self, current: dict[tuple[str, str], MemberState], duty: Mapping[str, Duty]) -> int:
@@ -385,14 +426,16 @@ class QueueSync:
         if agent is None:
             return
         self.presence.duty[agent_id] = duty
-        if not self.ami.connected:
-            log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
-            return
         try:
+            if not self.ami.connected:
+                log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
+                return
             async with self._changing:
                 await self._apply(agent, duty)
         except AMIError as exc:
             log.warning("presence_not_pushed", agent=agent_id, error=str(exc))
+        finally:
+            self._touch(agent_id)
 
     async def _apply(self, agent: AgentSpec, duty: Duty) -> None:
         if not duty.logged_in:
@@ -533,10 +576,13 @@ class QueueSync:
         log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, was=old)
 
     async def _wake_custom_states(self, current: Mapping[tuple[str, str], MemberState]) -> None:
-        # A fresh Asterisk knows no Custom:agent-N state (INVALID): say the agent is free, once.
-        for agent_id, agent in self.agents.items():
-            own = current.get((agent.own_queue, agent_id))
-            if agent.sip_endpoint is None and own is not None and own.status in {UNKNOWN, INVALID}:
+        # A fresh Asterisk knows no Custom:agent-N state (INVALID): say the agent is free, once. Over the members
+        # given, not the roster: one agent's login must not walk every agent.
+        for (queue, agent_id), own in current.items():
+            agent = self.agents.get(agent_id)
+            if agent is None or queue != agent.own_queue:
+                continue
+            if agent.sip_endpoint is None and own.status in {UNKNOWN, INVALID}:
                 await self.ami.send(
                     {
                         "Action": "Setvar",
@@ -554,6 +600,7 @@ class QueueSync:
         self.presence.update(
             str(event.get("Queue")), found["agent"], status=state.status, paused=state.paused, penalty=state.penalty
         )
+        self._touch(found["agent"])
 
     async def _on_membership(self, event: Message) -> None:
         """A member added or (un)paused: an agent's presence changed, perhaps by another worker."""
@@ -564,6 +611,7 @@ class QueueSync:
         found = naming.MEMBER.match(str(event.get("Interface") or event.get("Location") or ""))
         if found is not None:
             self.presence.remove(str(event.get("Queue")), found["agent"])
+            self._touch(found["agent"])
         await self._duty_changed(event)
 
     async def _duty_changed(self, event: Message) -> None:
@@ -576,25 +624,34 @@ class QueueSync:
             return  # one event per queue: the agent's own queue's is enough
         if found["agent"] in self.agents:
             self.presence.duty.update(await self.duties([found["agent"]]))
+            self._touch(found["agent"])
 
     async def _on_caller_join(self, event: Message) -> None:
-        self.callers.joined(str(event.get("Queue")), str(event.get("Uniqueid")))
+        caller = str(event.get("Uniqueid"))
+        before = self.callers.agent_of(caller)
+        self.callers.joined(str(event.get("Queue")), caller)
+        self._touch(before, self.callers.agent_of(caller))
 
     async def _on_caller_leave(self, event: Message) -> None:
         # QueueCallerLeave comes however the caller left (connected, timed out, withdrawn, pressed 1);
         # QueueCallerAbandon for a hangup: either one is enough
-        self.callers.left(str(event.get("Uniqueid")))
+        caller = str(event.get("Uniqueid"))
+        agent_id = self.callers.agent_of(caller)
+        self.callers.left(caller)
+        self._touch(agent_id)
 
     async def _on_agent_connect(self, event: Message) -> None:
-        agent_id = _event_agent(event)
+        agent_id = event_agent(event)
         if agent_id is not None:
             self.callers.connected(agent_id)
+            self._touch(agent_id)
 
     async def _on_agent_complete(self, event: Message) -> None:
-        agent_id = _event_agent(event)
+        agent_id = event_agent(event)
         if agent_id is not None:
             talk = _int(event.get("TalkTime"), default=-1)
             self.callers.completed(agent_id, talk if talk >= 0 else None)
+            self._touch(agent_id)
             log.debug("agent_handle_time", agent=agent_id, talk=talk, handle=round(self.callers.handle(agent_id)))
 
 
@@ -615,7 +672,7 @@ def _int(value: object, default: int = 0) -> int:
         return default
 
 
-def _event_agent(event: Message) -> str | None:
+def event_agent(event: Message) -> str | None:
     """The agent of an AgentConnect/AgentComplete: their member interface, else the member name (an agent id)."""
     found = naming.MEMBER.match(str(event.get("Interface") or ""))
     if found is not None:
@@ -627,7 +684,9 @@ def _event_agent(event: Message) -> str | None:
 class PenaltyPushOnce:
     """The CLI's ``PenaltyPush``: an operator's removal changes an agent's penalty while the service runs in another
     process, with its own AMI link. This logs in to Asterisk once, as the service's AMI user (the CLI has the same
-    config and secret), sends the new penalty with ``QueuePenalty`` to each of the agent's shared queues and logs off.
+    config and secret), sends the new penalty with ``QueuePenalty`` to each of the agent's shared queues, tells
+    every service process to read the agent's ratings again (the ``CallCenterRatingDeleted`` user event) and logs
+    off.
 
     Why this and not the alternatives: Asterisk is where the penalty takes effect, and ``QueuePenalty`` is
     idempotent and computed from the store exactly as the service computes it, so two writers cannot disagree; the
@@ -681,6 +740,16 @@ class PenaltyPushOnce:
                 else:
                     log.info("queue_penalty_set", queue=queue, agent=agent_id, penalty=penalty, by="cli")
                     self.pushed.append((queue, agent_id, penalty))
+            # every running service process keeps the agent's ranking in memory: the same event as a rater's
+            # deletion by phone makes each read this agent again (ami/rating_events.py)
+            await ami.send(
+                {
+                    "Action": "UserEvent",
+                    "UserEvent": naming.EVENT_RATING_DELETED,
+                    "Direction": CLIENT_TO_AGENT,
+                    "Agent": agent_id,
+                }
+            )
         except AMIError as exc:
             log.warning("queue_penalty_not_pushed", agent=agent_id, error=str(exc))
         finally:
@@ -688,6 +757,7 @@ class PenaltyPushOnce:
 
 
 async def _login(settings: AMISettings) -> AMILink:
-    link = AMILink(settings)
+    # a few actions and a log-off: no event is of any use to it
+    link = AMILink(dataclasses.replace(settings, events="off"))
     await link.start()
     return link

@@ -163,14 +163,22 @@ class Candidate:
     last_call_at: float = 0.0
 
 
+# (minus the score rounded to 6 decimals, last answered call, agent id): ascending is best first
+RankKey = tuple[float, float, str]
+
+
+def rank_key(candidate: Candidate, by: str | None = None) -> RankKey:
+    """Where ``candidate`` stands by overall score or by one category: the one ordering ``rank`` sorts by and the
+    kept ranking (``callcenter/domain/ranking.py``) keeps, so the two cannot disagree. Rounded to 6 decimals so
+    float noise does not split a tie that belongs to the tie-breakers."""
+    c = candidate
+    value = c.score.overall if by is None else c.score.per_category.get(by, c.score.overall)
+    return (-round(value, 6), c.last_call_at, c.agent_id)
+
+
 def rank(candidates: Sequence[Candidate], by: str | None = None) -> list[Candidate]:
     """Best first, by overall score or by one category; ties to the agent idle longest, then the lower id."""
-
-    def key(c: Candidate) -> tuple[float, float, str]:
-        value = c.score.overall if by is None else c.score.per_category.get(by, c.score.overall)
-        return (-round(value, 6), c.last_call_at, c.agent_id)
-
-    return sorted(candidates, key=key)
+    return sorted(candidates, key=lambda c: rank_key(c, by))
 
 
 def caller_priority(reputation: Ratings | None, policy: Policy) -> int:

@@ -5,15 +5,18 @@ wait in that agent's queue. Re-entered (CC_SERVICE set) after a decline or no-an
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import Protocol
 
 import structlog
 
 from callcenter.agi import AGISession
 from callcenter.domain import naming
-from callcenter.domain.policy import Candidate, caller_priority, choose_queue, grade, rank
+from callcenter.domain.policy import Candidate, caller_priority, choose_queue, grade
+from callcenter.domain.ranking import Group
 from callcenter.domain.rules import Rater, RatingRules, may_rate
 from callcenter.domain.summaries import Scoring, ratings
 from callcenter.domain.waits import AgentLoad, QueueLimits, offering
@@ -59,6 +62,22 @@ class AgentQueues(Protocol):
         """``caller`` is being put in the agent's own queue: count them before Asterisk says so."""
         ...
 
+    def refresh(self) -> None:
+        """Before a page is built: reservations never confirmed in time stop counting (their agents file again)."""
+        ...
+
+
+class AgentRanking(Protocol):
+    """Each service's agents in rank order, kept in memory (``usecases.rankings.Rankings``), per group."""
+
+    def walk(self, service: str, by: str | None, group: Group) -> Iterator[Candidate]:
+        """The agents of ``service`` in ``group``, best first by ``by`` (None: overall), one at a time."""
+        ...
+
+    def reachable(self, service: str) -> bool:
+        """Some agent of ``service`` is free or busy (on duty), whether this caller refused them or not."""
+        ...
+
 
 class InboundStore(CallStore, RosterStore, RatingStore, Protocol):
     """The caller, their owed ratings and reputation; the service's agents and theirs."""
@@ -83,6 +102,7 @@ class InboundFlow:
         store: InboundStore,
         writes: Recorder,
         queues: AgentQueues,
+        ranking: AgentRanking,
         menus: Menus,
         scoring: Scoring,
         asking: Asking,
@@ -94,6 +114,7 @@ class InboundFlow:
         self.store = store
         self.writes = writes
         self.queues = queues
+        self.ranking = ranking
         self.menus = menus
         self.scoring = scoring
         self.asking = asking
@@ -193,57 +214,53 @@ class InboundFlow:
                 return None
         return services[0]
 
-    async def candidates(self, service: str, excluded: set[str]) -> tuple[list[Candidate], list[str]]:
-        """Every agent of ``service`` not in ``excluded``, scored (one store read per menu, not per page), and
-        every agent of the service (who is on duty decides between "hold" and "goodbye")."""
-        d = self
-        agents = [a.id for a in await d.store.list_agents(service)]
-        offered = [a for a in agents if a not in excluded]
-        summaries = await d.store.agent_summaries(offered)
-        last = await d.store.last_answered(offered)
-        scored = [Candidate(i, d.scoring(summaries[i]), last[i].timestamp() if i in last else 0.0) for i in offered]
-        return scored, agents
-
-    def split(self, scored: list[Candidate]) -> tuple[list[Offered], list[Offered]]:
-        """The agents free to take the call now, and those worth waiting for (on a call, or with callers waiting,
-        but not full), each with their load as the queue state says it this moment."""
-        free: list[Offered] = []
-        busy: list[Offered] = []
-        for candidate in scored:
+    def offered(self, service: str, by: str | None, group: Group, excluded: set[str]) -> Iterator[Offered]:
+        """The agents of ``service`` free to take the call now (``group`` "free"), or worth waiting for ("busy": on
+        a call, or with callers waiting, but not full), best first by ``by``, each with their load as the queue
+        state says it this moment; lazily, so a page reads only the agents it says (and the next one)."""
+        want = "free" if group == "free" else "wait"
+        for candidate in self.ranking.walk(service, by, group):
+            if candidate.agent_id in excluded:
+                continue
             load = self.queues.load(candidate.agent_id)
             how = offering(load, self.menus.limits)
-            if load is None or how == "away":
-                continue
-            if how == "full":
+            if how == "full" and load is not None:
                 log.debug("agent_queue_full", agent=candidate.agent_id, waiting=load.waiting, wait=load.wait_seconds)
                 continue
-            (free if how == "free" else busy).append(Offered(candidate, load))
-        return free, busy
+            if load is None or how != want:
+                continue  # moved since it was filed: the queue sync files it again, in the other list
+            yield Offered(candidate, load)
 
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:
         d = self
-        scored, everyone = await self.candidates(service, excluded)
         shared = Choice(naming.service_queue(service), None)
         want_busy = details = False
         ranked_by: str | None = None
         page = 0
         size = d.menus.offer_count
         for _ in range(MAX_MENU_ROUNDS):
-            # the queue state moves while the caller listens: each page is built from it afresh
-            free, busy = self.split(scored)
-            if not free and not busy:
+            # the queue state moves while the caller listens: each page is built from it afresh, from the kept
+            # ranking's top (usecases/rankings.py), never from the whole roster
+            d.queues.refresh()
+            free = self.offered(service, ranked_by, "free", excluded)
+            busy = self.offered(service, ranked_by, "busy", excluded)
+            first_free, first_busy = next(free, None), next(busy, None)
+            if first_free is None and first_busy is None:
                 log.info("no_agent_offerable", service=service, excluded=len(excluded))
                 # every agent this caller chose declined or did not answer, or every queue is full: they are still
                 # the service's agents, and one of them may take the call from the shared queue; only with nobody
                 # on duty is it goodbye
-                if not any(d.queues.load(agent) is not None for agent in everyone):
+                if not d.ranking.reachable(service):
                     return None
                 await say(session, ["cc/no-agents"])
                 return shared
-            showing_busy = (want_busy and bool(busy)) or not free
-            listing = busy if showing_busy else free
+            showing_busy = (want_busy and first_busy is not None) or first_free is None
+            first, rest = (first_busy, busy) if showing_busy else (first_free, free)
+            assert first is not None
+            # this page and one more agent: whether a next page exists (9) is all the menu asks of the rest
+            listing = [first, *islice(rest, (page + 1) * size)]
             loads = {o.candidate.agent_id: o.load for o in listing}
-            ranking = rank([o.candidate for o in listing], by=ranked_by)
+            ranking = [o.candidate for o in listing]
             if page * size >= len(ranking):
                 page = 0
             offers = [
@@ -256,7 +273,7 @@ class InboundFlow:
                 )
                 for i, c in enumerate(ranking[page * size :][:size])
             ]
-            other_list = bool(free) if showing_busy else bool(busy)
+            other_list = (first_free if showing_busy else first_busy) is not None
             next_rank = _next_category(d.scoring.categories, ranked_by)
             menu = speech.MenuPage(
                 offers,
@@ -267,7 +284,7 @@ class InboundFlow:
                 busy=showing_busy,
                 other_list=other_list,
                 details=details,
-                nobody_free=not free,
+                nobody_free=first_free is None,
             )
             allowed = (
                 {o.key for o in offers}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from callcenter.domain.agents import Duty
+from callcenter.domain.waits import AgentLoad
 from callcenter.store import Direction, Evaluation
 
 Clock = Callable[[], datetime]
@@ -32,6 +33,20 @@ class PenaltyPush(Protocol):
     waits). In the CLI: ``ami.queues.PenaltyPushOnce`` (its own short AMI login, see there why)."""
 
     async def agent_rated(self, agent_id: str) -> None: ...
+
+
+class LoadWatch(Protocol):
+    """Told whenever an agent's own-queue load may have moved (free, busy, away): ``QueueSync`` tells the kept
+    ranking (``usecases/rankings.py``), so offers walk only the free or the busy, never the whole roster."""
+
+    def load_changed(self, agent_id: str, load: AgentLoad | None) -> None: ...
+
+
+class NoWatch:
+    """Nobody follows the loads (the CLI, tests of the queue sync alone)."""
+
+    def load_changed(self, agent_id: str, load: AgentLoad | None) -> None:
+        return None
 
 
 class PresencePush(Protocol):

@@ -139,7 +139,8 @@ class Ratings:
 
 def _event_fields(evaluation: Evaluation) -> list[str]:
     e = evaluation
-    return [f"Call: {e.call_uniqueid}", f"Direction: {e.direction}", f"Evaluation: {e.id}"]
+    # Agent: every service process on this store reads that agent's ratings again (ami/rating_events.py)
+    return [f"Call: {e.call_uniqueid}", f"Direction: {e.direction}", f"Evaluation: {e.id}", f"Agent: {e.agent_id}"]
 
 
 def penalty_follows(penalties: PenaltyPush) -> Callable[[Evaluation], Awaitable[None]]:

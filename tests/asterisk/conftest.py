@@ -109,6 +109,8 @@ async def center(asterisk: AsteriskUnderTest, tmp_path: Path) -> AsyncIterator[C
         # whatever the scenario did, the rating totals must equal what the evaluation rows say
         assert running.store is not None
         assert await running.store.check_invariants() == []
+        # and the ranking the offers read must be the one a full sort of the store gives
+        assert await running.rankings.check() == []
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -90,6 +90,7 @@ async def center_with(asterisk: AsteriskUnderTest, tmp_path: Path, **journey: An
         await running.queues.wait_resynced(1, timeout=15)
         yield running
         assert await store_of(running).check_invariants() == []
+        assert await running.rankings.check() == []
 
 
 async def test_callers_choosing_the_same_free_agent_at_once_do_not_all_land_on_them(

@@ -24,8 +24,13 @@ class CallRepository(Repository):
         if number is None:
             return None
         at = aware(now if now is not None else datetime.now(UTC))
+        # a known caller (nearly every call) is a read: no write transaction, no wait for another writer's lock
+        async with self._db.read() as conn:
+            row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
+        if row is not None:
+            return Client(row["id"], row["number"])
         async with self._db.transaction() as conn:
-            # look first, insert only a new number: writers are serialised, so nobody inserts it meanwhile (and an
+            # look again, insert only a new number: writers are serialised, so nobody inserts it meanwhile (and an
             # INSERT ... ON CONFLICT DO NOTHING would use up an id of PostgreSQL's sequence on every known caller)
             row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
             if row is None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+import structlog
+
+from callcenter.store.api import StoreWatch
+from callcenter.store.models import CLIENT_TO_AGENT, Call, Direction, Evaluation
 from callcenter.store.sql.agents import AgentRepository
 from callcenter.store.sql.calls import CallRepository
 from callcenter.store.sql.connection import Database
@@ -12,9 +18,56 @@ from callcenter.store.sql.evaluations import EvaluationRepository
 from callcenter.store.sql.presence import PresenceRepository
 from callcenter.store.sql.ratings import RatingRepository, recorded_decay
 
+log = structlog.get_logger(__name__)
+
 
 class SqlStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository):
     """Implements ``callcenter.store.api.Store`` over one backend ``Database``; closing the store closes it."""
+
+    # -- what changed, told after the commit ----------------------------------------------------------------------
+    def watch(self, watcher: StoreWatch) -> None:
+        """Tell ``watcher`` of every agent rating changed and every call answered through this store, after it is
+        committed: whoever writes (the IVR, the journal's replay, the reaper, the demo's seeding, a test), an
+        in-memory view built from the store (the kept ranking) follows. Other processes' writes are not seen
+        here: they say so over AMI (``ami/rating_events.py``)."""
+        self._watchers = (*self._watchers, watcher)
+
+    _watchers: tuple[StoreWatch, ...] = ()
+
+    async def record_evaluation(
+        self, call_uniqueid: str, direction: Direction, scores: Mapping[str, int], actor: str, now: datetime
+    ) -> Evaluation:
+        evaluation = await super().record_evaluation(call_uniqueid, direction, scores, actor, now)
+        await self._rated(evaluation)
+        return evaluation
+
+    async def delete_evaluation(
+        self, call_uniqueid: str, direction: Direction, actor: str, reason: str, now: datetime
+    ) -> Evaluation | None:
+        deleted = await super().delete_evaluation(call_uniqueid, direction, actor, reason, now)
+        if deleted is not None:
+            await self._rated(deleted)
+        return deleted
+
+    async def call_answered(self, uniqueid: str, agent_id: str, now: datetime) -> Call | None:
+        call = await super().call_answered(uniqueid, agent_id, now)
+        if call is not None:
+            for watcher in self._watchers:
+                try:
+                    watcher.call_answered(call)
+                except Exception:
+                    log.exception("store_watcher_failed", call=uniqueid)
+        return call
+
+    async def _rated(self, evaluation: Evaluation) -> None:
+        if evaluation.direction != CLIENT_TO_AGENT:
+            return
+        for watcher in self._watchers:
+            try:
+                await watcher.agent_rated(evaluation.agent_id)
+            except Exception:
+                # the write is committed: a watcher that failed must not make it look failed (and journaled again)
+                log.exception("store_watcher_failed", agent=evaluation.agent_id)
 
     @property
     def sql(self) -> Database:

@@ -9,8 +9,9 @@ from typing import Any, cast
 
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMIActionError, AMILink
+from callcenter.ami.link import SERVICE_EVENTS, AMIActionError, AMILink
 from callcenter.ami.queues import QueueSync
+from callcenter.ami.rating_events import RatingEvents
 from callcenter.domain.agents import AgentSpec, Duty
 from callcenter.domain.waits import AgentLoad
 from callcenter.usecases.ports import TalkTimesOf
@@ -21,6 +22,11 @@ def agent(agent_id: str, *services: str) -> AgentSpec:
 
 
 AGENTS = (agent("1001", "support"), agent("1002", "support"), agent("1003", "support"))
+
+
+class NoRanking:
+    async def agent_rated(self, agent_id: str) -> None: ...
+    async def agent_answered(self, agent_id: str) -> None: ...
 
 
 class FakeAMI:
@@ -196,11 +202,21 @@ def test_the_service_user_receives_exactly_the_events_the_service_handles() -> N
     and an event let through that nobody handles only costs (and is one more thing a forged line could be)."""
     ami = FakeAMI()
     sync(ami, {})
+    RatingEvents(ami, NoRanking())  # type: ignore[arg-type]
     text = (PROJECT / "asterisk-conf/manager.conf").read_text()
     service = text.split("[{{ami_user}}]", 1)[1].split("\n[", 1)[0]
-    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)\) =", service, flags=re.MULTILINE))
+    filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)[,)]", service, flags=re.MULTILINE))
     # the link resyncs on FullyBooted and drops on Shutdown; the reaper's Status list travels as events
     assert filtered == set(ami.handlers) | {"FullyBooted", "Shutdown", "Status", "StatusComplete"}
+
+
+def test_the_service_logs_in_for_the_classes_of_the_events_it_handles_and_its_user_may_read() -> None:
+    text = (PROJECT / "asterisk-conf/manager.conf").read_text()
+    service = text.split("[{{ami_user}}]", 1)[1].split("\n[", 1)[0]
+    (readable,) = re.findall(r"^read = (.*)$", service, flags=re.MULTILINE)
+    assert set(SERVICE_EVENTS.split(",")) <= set(readable.split(","))
+    # FullyBooted/Shutdown (system), queue members, callers and agent calls (agent), our UserEvents (user)
+    assert set(SERVICE_EVENTS.split(",")) == {"system", "agent", "user"}
 
 
 async def test_a_caller_the_ivr_enqueues_makes_the_agent_taken_before_asterisk_says_so() -> None:
@@ -372,3 +388,54 @@ async def test_a_presence_change_made_by_another_worker_reaches_this_one_through
     await ami.emit("QueueMemberRemoved", Queue="agent-1001", Interface=member("1001"))
     assert not queues.presence.reachable("1001")
     assert not queues.presence.duty["1001"].logged_in
+
+
+class Watch:
+    """What the kept ranking hears: each agent's load as the queue sync last said it."""
+
+    def __init__(self) -> None:
+        self.loads: dict[str, AgentLoad | None] = {}
+
+    def load_changed(self, agent_id: str, load: AgentLoad | None) -> None:
+        self.loads[agent_id] = load
+
+
+async def test_every_change_of_an_agents_load_is_told_to_the_watcher_as_the_load_now_says_it() -> None:
+    ami, queues, clock = await loaded()
+    watch = Watch()
+    queues.watch = watch
+    await queues.resync()
+    assert watch.loads == {a.id: AgentLoad(True, 0, 0.0) for a in AGENTS}
+
+    def told() -> dict[str, AgentLoad | None]:
+        # what the watcher holds must be what load() says, after every change
+        assert watch.loads == {a.id: queues.load(a.id) for a in AGENTS}
+        return dict(watch.loads)
+
+    queues.take("1001", "caller-1")
+    assert told()["1001"] == AgentLoad(False, 1, 180.0)
+    # Asterisk moves the caller to Bob's queue (they chose again): both agents move
+    await ami.emit("QueueCallerJoin", Queue="agent-1002", Uniqueid="caller-1", Position="1")
+    assert told()["1001"] == AgentLoad(True, 0, 0.0)
+    await ami.emit("QueueCallerLeave", Queue="agent-1002", Uniqueid="caller-1")
+    await ami.emit("QueueMemberStatus", Queue="agent-1003", Interface=member("1003"), Status="2", Paused="0")
+    busy = told()["1003"]
+    assert busy is not None
+    assert not busy.free
+    await ami.emit("QueueMemberRemoved", Queue="agent-1003", Interface=member("1003"))
+    assert told()["1003"] is None
+    # a reservation nobody confirmed: the next offer's refresh frees the agent again
+    queues.take("1002", "caller-2")
+    clock.now += 60
+    queues.refresh()
+    assert told()["1002"] == AgentLoad(True, 0, 0.0)
+    # one that lapsed while an offer read the load: filed again by the next refresh all the same
+    queues.take("1002", "caller-3")
+    told()
+    clock.now += 60
+    assert queues.load("1002") == AgentLoad(True, 0, 0.0)
+    assert watch.loads["1002"] != AgentLoad(True, 0, 0.0)
+    queues.refresh()
+    assert told()["1002"] == AgentLoad(True, 0, 0.0)
+    await queues.apply("1001", Duty(logged_in=False))
+    assert told()["1001"] is None

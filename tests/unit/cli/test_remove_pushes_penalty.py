@@ -104,9 +104,22 @@ def test_a_removal_pushes_the_agents_new_penalty_to_asterisk(
     assert [(a["Queue"], a["Interface"], a["Penalty"]) for a in pushed] == [
         (naming.service_queue(s), naming.member_interface("1001"), str(penalty)) for s in services
     ]
-    assert [a["Action"] for a in ami.actions] == ["Login", *(["QueuePenalty"] * len(services)), "Logoff"]
+    assert [a["Action"] for a in ami.actions] == [
+        "Login",
+        *(["QueuePenalty"] * len(services)),
+        "UserEvent",
+        "Logoff",
+    ]
+    # every running service process reads the agent's ratings again (their kept ranking)
+    assert {k: v for k, v in ami.actions[-2].items() if k != "ActionID"} == {
+        "Action": "UserEvent",
+        "UserEvent": "CallCenterRatingDeleted",
+        "Direction": "client_to_agent",
+        "Agent": "1001",
+    }
     assert ami.actions[0]["Username"] == "callcenter"
     assert ami.actions[0]["Secret"] == "s3cret"
+    assert ami.actions[0]["Events"] == "off"  # a few actions and a log-off: no event is any use to it
     assert result.out.splitlines()[0].startswith("removed evaluation #")
     # a queue the agent is not a member of (logged out of it) is skipped: logging in sets the penalty then
     shown = [line for line in result.out.splitlines() if "penalty" in line]

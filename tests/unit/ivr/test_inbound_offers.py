@@ -3,9 +3,11 @@ load, and a choice checked again when the key comes (callers choosing the same a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from callcenter.config import SelfServiceConfig
+from callcenter.domain.agents import AgentSpec
 from callcenter.domain.policy import Policy
 from callcenter.domain.rules import RatingRules
 from callcenter.domain.summaries import Scoring
@@ -16,10 +18,13 @@ from callcenter.ivr.inbound import InboundFlow, Menus
 from callcenter.ivr.rating import RatingDialogue
 from callcenter.ivr.review import Review
 from callcenter.journal import Recorder
+from callcenter.store.models import AgentDef
 from callcenter.store.sqlite import SqliteStore
+from callcenter.usecases.ports import LoadWatch, NoWatch
+from callcenter.usecases.rankings import Rankings
 from callcenter.usecases.ratings import Ratings
 from tests.unit.ivr.conftest import NoPush, Transcript, phone_call, pin_entry
-from tests.unit.store.helpers import T0
+from tests.unit.store.helpers import AGENTS, T0
 
 FREE = AgentLoad(True, 0, 0.0)
 
@@ -33,6 +38,10 @@ class FakeQueues:
         self.taken: list[tuple[str, str]] = []
         self.rival = rival
         self.reads = 0
+        # the kept ranking, told of every load change as QueueSync tells it
+        self.watch: LoadWatch = NoWatch()
+
+    def refresh(self) -> None: ...
 
     def load(self, agent_id: str) -> AgentLoad | None:
         self.reads += 1
@@ -45,12 +54,20 @@ class FakeQueues:
         now = self.loads[agent_id]
         assert now is not None
         self.loads[agent_id] = AgentLoad(False, now.waiting + 1, now.wait_seconds + 120.0)
+        self.watch.load_changed(agent_id, self.loads[agent_id])
 
 
-def inbound(store: SqliteStore, queues: FakeQueues, limits: QueueLimits | None = None) -> InboundFlow:
+async def inbound(store: SqliteStore, queues: FakeQueues, limits: QueueLimits | None = None) -> InboundFlow:
     asking = Asking(timeout=0.5, attempts=2, reprompt_timeout=0.5)
     rules = RatingRules()
     categories = ("attitude", "knowledge", "availability")
+    scoring = Scoring(categories, Policy())
+    roster = [AgentSpec(a.id, a.name, a.services, "dial", a.interface, None) for a in await store.list_agents()]
+    rankings = Rankings(store, scoring, roster, clock=lambda: T0)
+    await rankings.load()
+    queues.watch = rankings
+    for agent in roster:
+        rankings.load_changed(agent.id, queues.loads.get(agent.id))
     dialogue = RatingDialogue(Ratings(store, Recorder(store, None), NoPush(), rules, lambda: T0), asking, categories)
     review = Review(
         evaluations=store,
@@ -64,8 +81,9 @@ def inbound(store: SqliteStore, queues: FakeQueues, limits: QueueLimits | None =
         store=store,
         writes=Recorder(store, None),
         queues=queues,
+        ranking=rankings,
         menus=Menus(("support", "sales"), 3, 14, limits or QueueLimits()),
-        scoring=Scoring(categories, Policy()),
+        scoring=scoring,
         asking=asking,
         dialogue=dialogue,
         caller_ratings=CallerRatings(
@@ -93,7 +111,7 @@ async def test_of_two_callers_pressing_the_same_free_agent_one_gets_them_the_oth
     store: SqliteStore,
 ) -> None:
     queues = FakeQueues({"1001": FREE, "1002": FREE})
-    flow = inbound(store, queues)
+    flow = await inbound(store, queues)
     # both heard Alice (1001) offered free as key 1; their keys are taken one after the other
     async with phone_call({}, route="inbound") as (first, _):
         assert await flow.take(first, "1001", from_busy=False) is not None
@@ -108,7 +126,7 @@ async def test_a_stale_choice_hears_why_then_a_fresh_menu_without_that_agent_amo
 ) -> None:
     # the menu is built from two loads (Alice, Bob); by the third, the check of the key, Alice was taken
     queues = FakeQueues({"1001": FREE, "1002": FREE}, rival=3)
-    flow = inbound(store, queues)
+    flow = await inbound(store, queues)
     # the menu's Read answers 1 (Alice); the notice hears nothing; the fresh menu's 1 is Bob
     async with phone_call({}, route="inbound", reads=["1", "", "1"]) as (session, transcript):
         choice = await flow.choose(session, "support", set())
@@ -125,7 +143,7 @@ async def test_a_stale_choice_hears_why_then_a_fresh_menu_without_that_agent_amo
 
 async def test_a_full_queue_is_offered_neither_free_nor_with_a_wait(store: SqliteStore) -> None:
     queues = FakeQueues({"1001": AgentLoad(False, 2, 300.0), "1002": AgentLoad(False, 0, 100.0)})
-    flow = inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
+    flow = await inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
     async with phone_call({}, route="inbound", reads=[""]) as (session, transcript):
         choice = await flow.choose(session, "support", set())
     assert choice is not None
@@ -139,7 +157,7 @@ async def test_a_full_queue_is_offered_neither_free_nor_with_a_wait(store: Sqlit
 
 async def test_a_favourite_whose_queue_filled_while_the_caller_listened_is_refused(store: SqliteStore) -> None:
     queues = FakeQueues({"1001": AgentLoad(False, 1, 300.0), "1002": FREE})
-    flow = inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
+    flow = await inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
     async with phone_call({}, route="inbound") as (first, _):
         choice = await flow.take(first, "1001", from_busy=True)  # 1 waiting: one more may
     assert choice is not None
@@ -155,7 +173,7 @@ async def test_a_caller_put_through_to_a_free_agent_hears_only_the_name_one_wait
     """Until Queue() the agent is held for this caller by the service alone, so the sentence before it is short;
     "while you wait, press 1" is for callers who will wait."""
     queues = FakeQueues({"1001": FREE, "1002": AgentLoad(False, 1, 200.0)})
-    flow = inbound(store, queues)
+    flow = await inbound(store, queues)
     heard: dict[str, list[str]] = {}
     for agent, busy in (("1001", False), ("1002", True)):
         async with phone_call({}, route="inbound") as (session, transcript):
@@ -167,3 +185,32 @@ async def test_a_caller_put_through_to_a_free_agent_hears_only_the_name_one_wait
     connecting, agent, wait, leave = heard["1002"]
     assert (connecting, agent, leave) == ("cc/connecting", "cc/agent-1002", "cc/leave-queue")
     assert wait.startswith("cc/wait-")
+
+
+async def test_pages_walk_the_kept_ranking_three_at_a_time_and_wrap_and_7_lists_those_with_a_wait(
+    store: SqliteStore,
+) -> None:
+    """Eight agents of the service: 9 pages through them (the last page short), then back to the first; 7 the agents
+    with a wait. Nobody rated or answered: the ranking is by id, as a full sort of the store's summaries says."""
+    more = [
+        AgentDef(
+            id=f"20{i:02d}",
+            name=f"agent {i}",
+            interface=f"PJSIP/agent20{i:02d}",
+            kind="sip",
+            services=("support",),
+            queues=(),
+        )
+        for i in range(6)
+    ]
+    # Carol (1003) serves support too, and is on a call with a caller waiting
+    await store.sync_roster([*AGENTS[:2], dataclasses.replace(AGENTS[2], services=("support", "sales")), *more], now=T0)
+    free = ["1001", "1002", *(a.id for a in more)]
+    queues = FakeQueues({**dict.fromkeys(free, FREE), "1003": AgentLoad(False, 1, 200.0)})
+    flow = await inbound(store, queues)
+    async with phone_call({}, route="inbound", reads=["9", "9", "9", "7", "0"]) as (session, transcript):
+        choice = await flow.choose(session, "support", set())
+    assert choice is not None
+    assert choice.agent_id is None
+    pages = [[f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")] for menu in menus(transcript)]
+    assert pages == [free[:3], free[3:6], free[6:], free[:3], ["1003"]]

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from callcenter.store.errors import UnknownReferenceError
+from callcenter.store.errors import StoreBusyError, UnknownReferenceError
 from callcenter.store.models import Call, Client
 from callcenter.store.sql.store import SqlStore
+from callcenter.store.sqlite import SqliteStore
 from tests.unit.store.helpers import T0, answered_call, at
 
 
@@ -145,3 +148,19 @@ async def test_list_calls_filters_and_orders_newest_first(store: SqlStore) -> No
     assert [c.uniqueid for c in await store.list_calls(agent_id="1001")] == ["u1", "u0"]
     assert [c.uniqueid for c in await store.list_calls(client_id=clients[0].id)] == ["u2", "u0"]
     assert [c.uniqueid for c in await store.list_calls(agent_id="1001", client_id=clients[1].id)] == ["u1"]
+
+
+async def test_a_known_caller_is_found_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """Every call starts by finding its caller: for a known number that is a read, so it neither waits for another
+    writer (a lock held for the busy timeout) nor takes the write lock itself; only a new number is written."""
+    async with await SqliteStore.open(tmp_path / "cc.db", busy_timeout_ms=50) as store:
+        known = await store.client_for_number("+15550001", now=T0)
+        other = sqlite3.connect(tmp_path / "cc.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            assert await store.client_for_number("+15550001", now=at(60)) == known
+            with pytest.raises(StoreBusyError):
+                await store.client_for_number("+15550002", now=at(60))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()

@@ -4,7 +4,10 @@ import pytest
 
 from callcenter.store.errors import EvaluationRefused, RefusalReason
 from callcenter.store.models import (
+    AGENT_TO_CLIENT,
+    CLIENT_TO_AGENT,
     AuditEntry,
+    Call,
     CategoryDef,
     CategoryStat,
     Evaluation,
@@ -287,3 +290,30 @@ async def test_evaluation_changes_are_the_audit_trail_across_calls_newest_first(
     assert one.client_id is not None
     assert len(await store.evaluation_changes(client_id=one.client_id)) == 3
     assert await store.evaluation_changes(agent_id="1001", client_id=two.client_id) == []
+
+
+class Watcher:
+    """What a store's watcher hears, and what the store already says when it hears it (after the commit)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.heard: list[tuple[str, str, int]] = []
+
+    async def agent_rated(self, agent_id: str) -> None:
+        self.heard.append(("rated", agent_id, (await self.store.agent_summary(agent_id)).count))
+
+    def call_answered(self, call: Call) -> None:
+        assert call.agent_id is not None
+        self.heard.append(("answered", call.agent_id, 0))
+
+
+async def test_a_watcher_hears_each_agent_rating_change_and_answer_after_the_commit(store: SqlStore) -> None:
+    watcher = Watcher(store)
+    store.watch(watcher)
+    call = await answered_call(store, "w1", agent="1002")
+    scores = {c.id: 4 for c in CATEGORIES}
+    await store.record_evaluation(call.uniqueid, CLIENT_TO_AGENT, scores, "client:1", at(300))
+    # an agent's rating of the caller moves no agent's standing: not told
+    await store.record_evaluation(call.uniqueid, AGENT_TO_CLIENT, scores, "agent:1002", at(300))
+    await store.delete_evaluation(call.uniqueid, CLIENT_TO_AGENT, "client:1", "changed my mind", at(400))
+    assert watcher.heard == [("answered", "1002", 0), ("rated", "1002", 1), ("rated", "1002", 0)]
