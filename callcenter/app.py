@@ -191,7 +191,8 @@ class CallCenter:
         self.ami = resources.ami
         scoring = Scoring(tuple(k.id for k in c.categories), c.policy)
         # each service's ranking, kept in memory: what offers and penalties read, never the whole store per call
-        self.rankings = Rankings(store, scoring, self.agents, clock=clock)
+        # with other workers writing the store, it is read again every round (what their AMI user events miss)
+        self.rankings = Rankings(store, scoring, self.agents, clock=clock, shared=not role.alone)
         # the penalties as the store's summaries say them (what the kept ones must equal: tests, operators)
         self.penalties = Penalties(store, scoring)
         # Asterisk's side: members, pauses and penalties (from the kept ranking), pushed over AMI; each agent's
@@ -300,6 +301,9 @@ class CallCenter:
             await self.queues.load_duty()
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
+            if self.rankings.shared:
+                # what other workers stored between the load above and this AMI login (their events) was missed
+                await self.rankings.refresh()
             await self.agi.start()
             self._tasks = [
                 asyncio.create_task(self.recorder.run(), name="journal"),

@@ -247,6 +247,10 @@ class QueueSync:
         self.ami = ami
         self.corrects = corrects
         self.duty_elsewhere = duty_elsewhere
+        # agents whose presence or penalty this process could not push (link down, action refused): a worker
+        # that does not correct (not worker 0) corrects once at its next resync, or nobody ever would (worker 0's
+        # link may never have dropped)
+        self._unpushed: set[str] = set()
         # told of every change of an agent's load (the kept ranking: free, busy, away)
         self.watch: LoadWatch = watch or NoWatch()
         self.agents = {a.id: a for a in agents}
@@ -368,7 +372,13 @@ class QueueSync:
                 continue
             current[(str(m.get("Queue")), found["agent"])] = _state(m)
         duty = dict(await self.duties(list(self.agents)))
-        corrections = await self._correct(current, duty) if (self.corrects if correct is None else correct) else 0
+        correcting = (self.corrects if correct is None else correct) or bool(self._unpushed)
+        unpushed, self._unpushed = self._unpushed, set()
+        try:
+            corrections = await self._correct(current, duty) if correcting else 0
+        except BaseException:
+            self._unpushed |= unpushed
+            raise
         presence = Presence(synced=True, duty=duty)
         for (queue, agent_id), state in current.items():
             presence.members.setdefault(agent_id, {})[queue] = state
@@ -429,11 +439,13 @@ class QueueSync:
         try:
             if not self.ami.connected:
                 log.warning("presence_not_pushed", agent=agent_id, reason="AMI link down; applied on reconnect")
+                self._unpushed.add(agent_id)
                 return
             async with self._changing:
                 await self._apply(agent, duty)
         except AMIError as exc:
             log.warning("presence_not_pushed", agent=agent_id, error=str(exc))
+            self._unpushed.add(agent_id)
         finally:
             self._touch(agent_id)
 
@@ -518,6 +530,7 @@ class QueueSync:
             except AMIError as exc:
                 # the next resync (reconnect, restart) corrects it; the rating itself is stored
                 log.warning("queue_penalty_not_pushed", queue=queue, agent=agent_id, error=str(exc))
+                self._unpushed.add(agent_id)
 
     async def withdraw_caller(self, queue: str, channel: str) -> None:
         """Ask app_queue to let a waiting caller go (Queue() returns with QUEUESTATUS=WITHDRAW)."""

@@ -62,7 +62,13 @@ class Rankings:
         *,
         clock: Clock = utcnow,
         rerank_seconds: float = RERANK_SECONDS,
+        shared: bool = False,
     ) -> None:
+        """``shared``: other processes write the store too (several workers): each round of ``run`` then reads
+        every agent again (``refresh``), since a rating they stored is heard here only from an AMI user event,
+        which a journaled write, a dropped AMI link or a worker starting between its load and its AMI login
+        never brings."""
+        self.shared = shared
         self.store = store
         self.scoring = scoring
         self.clock = clock
@@ -91,6 +97,23 @@ class Rankings:
         for agent_id in ids:
             self._put(agent_id, summaries.get(agent_id), now, last.get(agent_id), self._services[agent_id])
         log.info("ranking_loaded", agents=len(ids), services=len({s for v in self._services.values() for s in v}))
+
+    async def refresh(self) -> None:
+        """Every agent read again from the store, in place: the groups (free, busy, away) kept, an agent whose own
+        re-read started meanwhile left to it. One full read, off the call path; the puts let calls run between
+        chunks."""
+        ids = list(self._services)
+        started = dict(self._reads)
+        now = self.clock()
+        summaries = await self.store.agent_summaries(ids, now=now)
+        last = await self.store.last_answered(ids)
+        for index, agent_id in enumerate(ids):
+            if self._reads.get(agent_id) != started.get(agent_id) or agent_id not in self._services:
+                continue  # a newer read (agent_rated) or a roster change came meanwhile: theirs stands
+            self._put(agent_id, summaries.get(agent_id), now, last.get(agent_id))
+            if index % RERANK_CHUNK == RERANK_CHUNK - 1:
+                await asyncio.sleep(0)
+        log.debug("ranking_refreshed", agents=len(ids))
 
     async def roster(self, agents: Sequence[AgentSpec]) -> None:
         """The roster changed: new agents read from the store, the gone ones dropped, the others' services moved."""
@@ -215,10 +238,18 @@ class Rankings:
         cancelled."""
         while True:
             await asyncio.sleep(self.rerank_seconds)
-            for agent_id in list(self._stale):
-                await self.agent_rated(agent_id)
-            if self._half_life:
-                await self.rerank()
+            try:
+                for agent_id in list(self._stale):
+                    await self.agent_rated(agent_id)
+                if self._half_life:
+                    await self.rerank()
+                if self.shared:
+                    await self.refresh()
+            except (StoreBusyError, StoreUnavailableError) as exc:
+                log.warning("ranking_round_deferred", error=str(exc))
+            except Exception:
+                # a defect must not end the re-ranks for the life of the process without a word
+                log.exception("ranking_round_failed")
 
     # -- what offers and queues read ----------------------------------------------------------------------------
     def walk(self, service: str, by: str | None, group: Group) -> Iterator[Candidate]:

@@ -439,3 +439,24 @@ async def test_every_change_of_an_agents_load_is_told_to_the_watcher_as_the_load
     assert told()["1002"] == AgentLoad(True, 0, 0.0)
     await queues.apply("1001", Duty(logged_in=False))
     assert told()["1001"] is None
+
+
+async def test_a_pause_a_worker_could_not_push_while_its_link_was_down_is_pushed_by_its_next_resync() -> None:
+    """Only worker 0 corrects at a resync; a worker that did not push a change itself must, or nobody would (worker
+    0's link may never have dropped, so it never resyncs)."""
+    ami = FakeAMI([(q, "1001", False) for q in all_queues("1001")])
+    stored: dict[str, Duty] = {"1001": Duty(True)}
+    follower = worker_sync(ami, stored, corrects=False)
+    await follower.resync()
+    assert ami.actions("QueuePause") == []
+    ami.connected = False
+    stored["1001"] = Duty(True, True, "lunch")  # the agent menu stored it first
+    await follower.apply("1001", stored["1001"])
+    assert ami.actions("QueuePause") == []
+    ami.connected = True
+    await follower.resync()  # the reconnect's
+    paused = {queue for queue, _, how, reason in ami.actions("QueuePause") if how == "true" and reason == "lunch"}
+    assert paused == set(all_queues("1001"))
+    ami.sent.clear()
+    await follower.resync()  # pushed once: the next resync only reads again
+    assert [a["Action"] for a in ami.sent] == []

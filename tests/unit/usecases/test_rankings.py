@@ -221,3 +221,25 @@ def test_after_any_writes_through_the_store_the_kept_ranking_is_the_stores_full_
 
     path = tmp_path / f"cc-{uuid.uuid4().hex}.db"
     asyncio.run(scenario(path))
+
+
+async def test_ratings_another_process_stored_without_an_event_are_read_by_the_next_refresh(tmp_path: Path) -> None:
+    """Several workers: a rating another one stored reaches this one's ranking by an AMI user event, which a
+    journaled write, a dropped link or a worker starting between its load and its login never brings; ``refresh``
+    (each round of ``run`` when ``shared``) reads every agent again."""
+    db = tmp_path / "cc.db"
+    async with (
+        await SqliteStore.open(db, half_life_days=1.0) as here,
+        await SqliteStore.open(db, half_life_days=1.0) as elsewhere,
+    ):
+        await seed(here)
+        clock = Clock()
+        ranking = await kept(here, clock)
+        here.watch(ranking)
+        for i, (agent, score) in enumerate([("1002", (5, 5, 5)), ("1001", (1, 1, 1))]):
+            await answered_call(elsewhere, f"c{i}", agent=agent)
+            await rate(elsewhere, f"c{i}", score, T0 + timedelta(minutes=1))
+        assert await ranking.check() != []  # heard nothing of it
+        clock.now += timedelta(minutes=2)
+        await ranking.refresh()
+        assert await ranking.check() == []
