@@ -363,18 +363,26 @@ class Recorder:
     async def flush(self) -> bool:
         """Replay what is pending, in order; True when nothing is left."""
         async with self._lock:
-            done = 0
-            for entry in self._pending:
-                if self._behind_peer(entry):
+            kept: list[Pending] = []  # still to write, in order
+            # calls with an entry still waiting: their later entries wait too (a call's writes stay in order), but
+            # another call's go on (a worker that cannot restart must not hold back every other call's writes)
+            waiting: set[str] = set()
+            changed = False
+            for index, entry in enumerate(self._pending):
+                if entry.call in waiting or self._behind_peer(entry):
                     log.info("journal_replay_waits", kind=entry.kind, call=entry.call, error="another worker first")
-                    break
+                    waiting.add(entry.call)
+                    kept.append(entry)
+                    continue
                 try:
                     result = await self._apply(entry)
                 except EvaluationRefused as exc:
                     # the rules have changed their mind (an operator removed it meanwhile): nothing to retry
                     log.warning("journaled_rating_refused", call=entry.call, reason=str(exc.reason))
                 except TRANSIENT as exc:
+                    # the store cannot take writes now: nothing further is tried until the next round
                     log.info("journal_replay_waits", kind=entry.kind, call=entry.call, error=str(exc))
+                    kept.extend(self._pending[index:])
                     break
                 except Exception as exc:
                     # about the write itself (an agent the roster lost, a bad argument): it never will be written
@@ -383,9 +391,9 @@ class Recorder:
                     log.info("journaled_write_stored", kind=entry.kind, call=entry.call)
                     if entry.kind == "rating" and isinstance(result, Evaluation) and self.on_stored is not None:
                         await self.on_stored(result)
-                done += 1
-            self._pending = self._pending[done:]
-            if done:
+                changed = True
+            self._pending = kept
+            if changed:
                 with contextlib.suppress(OSError):
                     self._rewrite(self._pending)
             return not self._pending

@@ -133,3 +133,20 @@ async def test_one_worker_alone_takes_over_every_journal_a_run_of_several_left(
     assert call is not None
     assert call.outcome == "answered"
     assert journals.existing() == {}
+
+
+async def test_a_call_waiting_for_another_worker_holds_back_only_its_own_writes(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Worker 0 holds the start of call A while its store fails (or it cannot restart); worker 1 journaled A's
+    answer and, separately, the whole of call B: B is written, A's answer waits for A's start."""
+    (w0, w1), (_, s1) = workers(store, tmp_path)
+    assert await w0.start_call("main-4.1", "main-4.1", "+15550041", T0) == (None, None)
+    assert await w1.call_answered("main-4.1", "1001", T0 + timedelta(seconds=20)) is None  # behind worker 0's
+    assert await w1.start_call("main-4.2", "main-4.2", "+15550042", T0 + timedelta(seconds=30)) == (None, None)
+    s1.failing = False
+    assert not await w1.flush()
+    assert await store.get_call("main-4.2") is not None  # B: not held back by A
+    assert await store.get_call("main-4.1") is None
+    assert w1.count == 1  # A's answer still waits, in order
+    assert w1.waiting("main-4.1", "answered")
