@@ -79,6 +79,11 @@ class AgentRanking(Protocol):
         ...
 
 
+# agents passed over in a row (full, excluded, moved) before an offer's walk gives up on its list: bounds what one
+# page reads when every queue is full, so the menu's cost never grows with the roster
+MAX_SKIPPED = 64
+
+
 class InboundStore(CallStore, RosterStore, RatingStore, Protocol):
     """The caller, their owed ratings and reputation; the service's agents and theirs."""
 
@@ -219,16 +224,26 @@ class InboundFlow:
         a call, or with callers waiting, but not full), best first by ``by``, each with their load as the queue
         state says it this moment; lazily, so a page reads only the agents it says (and the next one)."""
         want = "free" if group == "free" else "wait"
+        skipped = 0
         for candidate in self.ranking.walk(service, by, group):
+            if skipped >= MAX_SKIPPED:
+                # a full queue stays in the busy list (fullness is not kept as a group): at peak, with every queue
+                # full, the walk would read the whole roster on every page; the caller gets "first available"
+                log.info("offer_walk_cut", service=service, group=group, skipped=skipped)
+                return
             if candidate.agent_id in excluded:
+                skipped += 1
                 continue
             load = self.queues.load(candidate.agent_id)
             how = offering(load, self.menus.limits)
             if how == "full" and load is not None:
                 log.debug("agent_queue_full", agent=candidate.agent_id, waiting=load.waiting, wait=load.wait_seconds)
+                skipped += 1
                 continue
             if load is None or how != want:
+                skipped += 1
                 continue  # moved since it was filed: the queue sync files it again, in the other list
+            skipped = 0
             yield Offered(candidate, load)
 
     async def choose(self, session: AGISession, service: str, excluded: set[str]) -> Choice | None:

@@ -14,7 +14,7 @@ from callcenter.domain.summaries import Scoring
 from callcenter.domain.waits import AgentLoad, QueueLimits
 from callcenter.ivr.ask import Asking
 from callcenter.ivr.caller_ratings import CallerRatings
-from callcenter.ivr.inbound import InboundFlow, Menus
+from callcenter.ivr.inbound import MAX_SKIPPED, InboundFlow, Menus
 from callcenter.ivr.rating import RatingDialogue
 from callcenter.ivr.review import Review
 from callcenter.journal import Recorder
@@ -214,3 +214,26 @@ async def test_pages_walk_the_kept_ranking_three_at_a_time_and_wrap_and_7_lists_
     assert choice.agent_id is None
     pages = [[f.removeprefix("cc/agent-") for f in menu if f.startswith("cc/agent-")] for menu in menus(transcript)]
     assert pages == [free[:3], free[3:6], free[6:], free[:3], ["1003"]]
+
+
+async def test_with_every_queue_full_an_offer_reads_a_bounded_number_of_agents_not_the_roster(
+    store: SqliteStore,
+) -> None:
+    """Peak hour: 300 agents on calls, each with a full queue (full is not a group of the kept ranking, so they stay
+    in the busy list). The menu gives up on the list after MAX_SKIPPED of them and offers the first available;
+    the last agent, not full, is not worth reading the whole roster for."""
+    many = [
+        AgentDef(id=f"3{i:03d}", name=f"a{i}", interface=f"PJSIP/a{i}", kind="sip", services=("support",), queues=())
+        for i in range(300)
+    ]
+    await store.sync_roster(many, now=T0)
+    full = AgentLoad(False, 2, 300.0)
+    queues = FakeQueues({**{a.id: full for a in many[:-1]}, many[-1].id: AgentLoad(False, 0, 100.0)})
+    flow = await inbound(store, queues, QueueLimits(max_waiting=2, max_wait_seconds=600.0))
+    queues.reads = 0
+    async with phone_call({}, route="inbound", reads=[""]) as (session, transcript):
+        choice = await flow.choose(session, "support", set())
+    assert choice is not None
+    assert choice.agent_id is None  # to the shared queue
+    assert queues.reads <= 2 * (MAX_SKIPPED + 1)  # the free list (empty) and the busy list's bounded walk
+    assert transcript.prompts()[:1] == ["cc/no-agents"]
