@@ -389,7 +389,8 @@ class Recorder:
                     self._reject(entry.line().rstrip("\n"), repr(exc))
                 else:
                     log.info("journaled_write_stored", kind=entry.kind, call=entry.call)
-                    if entry.kind == "rating" and isinstance(result, Evaluation) and self.on_stored is not None:
+                    # a rating, or its deletion, the store took late moves the agent's penalty like any other
+                    if entry.kind in {"rating", "unrate"} and isinstance(result, Evaluation) and self.on_stored:
                         await self.on_stored(result)
                 changed = True
             self._pending = kept

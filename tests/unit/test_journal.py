@@ -181,3 +181,22 @@ async def test_a_rater_deleting_a_journaled_rating_does_not_see_it_come_back(
     assert evaluation is not None
     assert evaluation.deleted_at is not None
     assert await store.check_invariants() == []
+
+
+async def test_a_replayed_rating_and_a_replayed_deletion_each_move_the_agents_penalty(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """What the store took late moves the agent's penalty like any other write: the rating, and its deletion."""
+    told: list[tuple[str, str]] = []
+
+    async def on_stored(evaluation: Any) -> None:
+        told.append((evaluation.agent_id, "deleted" if evaluation.deleted_at else "rated"))
+
+    failing = FailingWrites(store)
+    recorder = Recorder(failing, tmp_path / "cc.db.pending.jsonl", on_stored=on_stored)
+    await a_whole_call(recorder)
+    at = T0 + timedelta(minutes=5)
+    assert await recorder.delete_evaluation("main-1.1", CLIENT_TO_AGENT, "client:+15550001", "by phone", at) is None
+    failing.failing = False
+    assert await recorder.flush()
+    assert told == [("1001", "rated"), ("1001", "deleted")]
