@@ -57,6 +57,7 @@ from bench.load_world import (
     queue_log_agents,
     talk_times,
 )
+from bench.processes import stop_process
 from callcenter.asterisk.sounds import SoundLengths
 from callcenter.ivr.ask import Asking
 from callcenter.ivr.lengths import silent_path
@@ -170,13 +171,7 @@ async def service_process(world: World, log_path: Path) -> AsyncIterator[asyncio
                 await asyncio.sleep(0.2)
             yield proc
         finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_process(proc)
 
 
 # -- the figures -----------------------------------------------------------------------------------------------

@@ -59,13 +59,18 @@ async def server_process(
             await _wait_listening(port, proc, log_path, time.monotonic() + START_TIMEOUT)
             yield proc
         finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop_process(proc)
+
+
+async def stop_process(proc: asyncio.subprocess.Process, grace: float = 30.0) -> None:
+    """SIGTERM (the service drains its calls), then SIGKILL after ``grace`` seconds; nothing if it has ended."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def service_argv(config_path: Path) -> list[str]:
