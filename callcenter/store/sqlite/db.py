@@ -24,6 +24,7 @@ from typing import Final, Self
 import aiosqlite
 
 from callcenter.store.errors import StoreBusyError, StoreError, StoreUnavailableError
+from callcenter.store.sqlite.writers import WriterQueue
 
 MEMORY: Final = ":memory:"
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
@@ -42,6 +43,9 @@ class Database:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[object] | None = None
         self._closed = False
+        # several processes writing one file (the service's workers, an operator's command) take turns through
+        # the kernel rather than through SQLite's sleeping busy handler (writers.py says why)
+        self._writers = None if readonly or path == MEMORY else WriterQueue(path)
 
     @classmethod
     async def open(
@@ -117,7 +121,7 @@ class Database:
         if self._readonly:
             # SQLite would refuse the first write anyway; saying so here names the mistake, not a symptom
             raise StoreError(f"database {self._path} is open read-only: this command must not change it")
-        async with self._exclusive():
+        async with self._exclusive(), self._turn():
             try:
                 # inside the try: aiosqlite runs a queued BEGIN even if this await is cancelled, and an open
                 # transaction left behind would make every later BEGIN fail
@@ -137,6 +141,16 @@ class Database:
             except BaseException:
                 await self._rollback()
                 raise
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        if self._writers is None:
+            yield
+            return
+        # a turn not had within the busy timeout falls back to SQLite's own wait (and its StoreBusyError): the
+        # advisory queue may order the writers, never stop them
+        async with self._writers.turn(self._busy_timeout_ms / 1000):
+            yield
 
     def _unavailable(self, exc: sqlite3.OperationalError) -> StoreError:
         """A write that failed for the database's sake (full disk, read-only file, I/O), not for its content."""

@@ -1,0 +1,105 @@
+"""The writers' queue across processes (callcenter/store/sqlite/writers.py). flock conflicts between open file
+descriptions, so two queues on one file in one process behave as two processes would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from callcenter.store.sqlite.db import Database
+from callcenter.store.sqlite.writers import WriterQueue
+
+
+async def test_one_turn_at_a_time_and_the_next_starts_when_the_first_ends(tmp_path: Path) -> None:
+    first, second = WriterQueue(str(tmp_path / "cc.db")), WriterQueue(str(tmp_path / "cc.db"))
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def one() -> None:
+        async with first.turn(5) as held:
+            assert held
+            order.append("first in")
+            holding.set()
+            await release.wait()
+            order.append("first out")
+
+    async def two() -> None:
+        await holding.wait()
+        async with second.turn(5) as held:
+            assert held
+            order.append("second in")
+
+    tasks = [asyncio.create_task(one()), asyncio.create_task(two())]
+    await holding.wait()
+    await asyncio.sleep(0.05)  # give the second a chance to get in wrongly
+    assert order == ["first in"]
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["first in", "first out", "second in"]
+
+
+async def test_a_turn_not_had_in_time_says_so_and_its_waiting_thread_lets_go_later(tmp_path: Path) -> None:
+    first, second = WriterQueue(str(tmp_path / "cc.db")), WriterQueue(str(tmp_path / "cc.db"))
+    async with first.turn(5), second.turn(0.05) as held:
+        assert not held
+    # the thread left waiting got the lock when the first turn ended, and let it go at once
+    async with asyncio.timeout(5), WriterQueue(str(tmp_path / "cc.db")).turn(5) as held:
+        assert held
+
+
+async def test_a_cancelled_wait_holds_nothing(tmp_path: Path) -> None:
+    first, second = WriterQueue(str(tmp_path / "cc.db")), WriterQueue(str(tmp_path / "cc.db"))
+    async with first.turn(5):
+        waiting = asyncio.create_task(second.turn(5).__aenter__())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    async with asyncio.timeout(5), second.turn(5) as held:
+        assert held
+
+
+async def test_two_databases_on_one_file_write_in_turn_and_lose_nothing(tmp_path: Path) -> None:
+    """Two processes' worth of writers interleaving 200 transactions through the queue: none fails, none is lost."""
+    path = tmp_path / "cc.db"
+    async with await Database.open(path, busy_timeout_ms=2000) as a, await Database.open(path) as b:
+        async with a.transaction() as conn:
+            await conn.execute("CREATE TABLE t (x INTEGER)")
+
+        async def write(db: Database, n: int) -> None:
+            for i in range(n):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO t VALUES (?)", (i,))
+                    await asyncio.sleep(0)  # hold the lock across a turn of the loop, as a repository does
+
+        await asyncio.gather(write(a, 100), write(b, 100))
+        async with a.read() as conn:
+            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
+        assert rows[0][0] == 200
+
+
+async def test_a_transaction_waits_for_the_turn_and_a_stuck_turn_only_delays_it(tmp_path: Path) -> None:
+    path = tmp_path / "cc.db"
+    async with await Database.open(path, busy_timeout_ms=200) as db:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE t (x INTEGER)")
+        other = WriterQueue(str(path))  # another process's turn, with no SQLite transaction behind it
+        async with other.turn(5):
+            write = asyncio.create_task(_insert(db))
+            await asyncio.sleep(0.05)
+            assert not write.done()  # queued behind the other turn
+        await asyncio.wait_for(write, 5)  # the turn ended: in at once
+        async with other.turn(5):
+            # held past the busy timeout: the write goes ahead under SQLite's own lock, which is free
+            await asyncio.wait_for(_insert(db), 5)
+        async with db.read() as conn:
+            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
+        assert rows[0][0] == 2
+
+
+async def _insert(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t VALUES (1)")
