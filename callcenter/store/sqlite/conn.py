@@ -47,24 +47,23 @@ class SqliteConn:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
 
+    # One round trip to aiosqlite's thread per statement, not two: each one is a turn of the service's event loop,
+    # and a write transaction holds SQLite's write lock (for every process on the file) across all of them. So no
+    # cursor to close afterwards: the changed rows come from ``total_changes`` (read between round trips, while
+    # the connection's thread is idle) and the new id from ``execute_insert``. total_changes also counts rows that
+    # triggers change; the schema's triggers only refuse (RAISE), so here it is the statement's own count.
     async def execute(self, sql: str, params: Params = ()) -> int:
+        before = self._conn.total_changes
         with self._refusals():
-            cursor = await self._conn.execute(sql, _params(params))
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+            await self._conn.execute_fetchall(sql, _params(params))
+        return self._conn.total_changes - before
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         with self._refusals():
-            cursor = await self._conn.execute(sql, _params(params))
-        try:
-            rowid = cursor.lastrowid
-        finally:
-            await cursor.close()
-        if rowid is None:
+            row = await self._conn.execute_insert(sql, _params(params))
+        if row is None or row[0] is None:
             raise RuntimeError(f"INSERT returned no rowid: {sql}")
-        return rowid
+        return int(row[0])
 
     async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
         batch = [_params(row) for row in rows]
