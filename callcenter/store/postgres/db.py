@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Final, Self
 
@@ -34,7 +34,7 @@ import asyncpg
 
 from callcenter.store.errors import StoreBusyError, StoreError
 from callcenter.store.postgres.conn import Connection, PgConn, mapped, translated
-from callcenter.store.sql.connection import Conn
+from callcenter.store.sql.connection import Conn, Params, Row
 
 # The key of the write lock: any fixed bigint; advisory locks are per database, so one key serves every center.
 # (int.from_bytes(b"callcent", "big") >> 1: a value nobody else is likely to pick)
@@ -150,6 +150,15 @@ class Database:
                 yield conn
             finally:
                 await _rollback(conn)
+
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        # one statement in autocommit: its own snapshot, and no BEGIN and ROLLBACK round trips around it
+        async with self._exclusive(), self._connection() as conn:
+            return await conn.fetch_all(sql, params)
+
+    async def query_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
+        async with self._exclusive(), self._connection() as conn:
+            return await conn.fetch_in(sql, keys, params)
 
     async def close(self) -> None:
         if self._closed:

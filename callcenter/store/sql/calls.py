@@ -25,10 +25,9 @@ class CallRepository(Repository):
             return None
         at = aware(now if now is not None else datetime.now(UTC))
         # a known caller (nearly every call) is a read: no write transaction, no wait for another writer's lock
-        async with self._db.read() as conn:
-            row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
-        if row is not None:
-            return Client(row["id"], row["number"])
+        known = await self._db.query("SELECT id, number FROM clients WHERE number = ?", (number,))
+        if known:
+            return Client(known[0]["id"], known[0]["number"])
         async with self._db.transaction() as conn:
             # look again, insert only a new number: writers are serialised, so nobody inserts it meanwhile (and an
             # INSERT ... ON CONFLICT DO NOTHING would use up an id of PostgreSQL's sequence on every known caller)
@@ -36,21 +35,18 @@ class CallRepository(Repository):
             if row is None:
                 client_id = await conn.insert("INSERT INTO clients (number, created_at) VALUES (?, ?)", (number, at))
                 return Client(client_id, number)
-        assert row is not None
         return Client(row["id"], row["number"])
 
     async def get_client(self, client_id: int) -> Client | None:
-        async with self._db.read() as conn:
-            row = await conn.fetch_one("SELECT id, number FROM clients WHERE id = ?", (client_id,))
-        return None if row is None else Client(row["id"], row["number"])
+        rows = await self._db.query("SELECT id, number FROM clients WHERE id = ?", (client_id,))
+        return Client(rows[0]["id"], rows[0]["number"]) if rows else None
 
     async def find_client(self, raw: str) -> Client | None:
         number = normalise_number(raw)
         if number is None:
             return None
-        async with self._db.read() as conn:
-            row = await conn.fetch_one("SELECT id, number FROM clients WHERE number = ?", (number,))
-        return None if row is None else Client(row["id"], row["number"])
+        rows = await self._db.query("SELECT id, number FROM clients WHERE number = ?", (number,))
+        return Client(rows[0]["id"], rows[0]["number"]) if rows else None
 
     async def start_call(
         self, uniqueid: str, linkedid: str, client_id: int | None, service_id: str | None, now: datetime
@@ -168,8 +164,7 @@ class CallRepository(Repository):
             "WHERE e.call_id = c.id AND e.direction = ?) "
             "ORDER BY c.answered_at DESC, c.id DESC LIMIT ?"
         )
-        async with self._db.read() as conn:
-            rows = await conn.fetch_all(sql, [*params, direction, max(0, limit)])
+        rows = await self._db.query(sql, [*params, direction, max(0, limit)])
         return [_call(row) for row in rows]
 
     async def served_calls(
@@ -185,8 +180,7 @@ class CallRepository(Repository):
             f"SELECT * FROM calls WHERE {column} = ? AND answered_at IS NOT NULL AND client_id IS NOT NULL "
             "AND agent_id IS NOT NULL ORDER BY started_at DESC, id DESC LIMIT ?"
         )
-        async with self._db.read() as conn:
-            rows = await conn.fetch_all(sql, [value, max(0, limit)])
+        rows = await self._db.query(sql, [value, max(0, limit)])
         return [_call(row) for row in rows]
 
     async def last_answered(self, agent_ids: Iterable[str]) -> dict[str, datetime]:
@@ -194,13 +188,12 @@ class CallRepository(Repository):
         ids = sorted(set(agent_ids))
         if not ids:
             return {}
-        async with self._db.read() as conn:
-            # one index seek per agent (calls_agent_answered): GROUP BY over every call grew with history
-            rows = await conn.fetch_in(
-                "SELECT a.id AS agent_id, (SELECT MAX(c.answered_at) FROM calls c WHERE c.agent_id = a.id) AS at "
-                "FROM agents a WHERE a.id {in_keys}",
-                ids,
-            )
+        # one index seek per agent (calls_agent_answered): GROUP BY over every call grew with history
+        rows = await self._db.query_in(
+            "SELECT a.id AS agent_id, (SELECT MAX(c.answered_at) FROM calls c WHERE c.agent_id = a.id) AS at "
+            "FROM agents a WHERE a.id {in_keys}",
+            ids,
+        )
         return {row["agent_id"]: from_db(row["at"]) for row in rows if row["at"] is not None}
 
     async def service_call_counts(self) -> dict[str, int]:
@@ -212,8 +205,8 @@ class CallRepository(Repository):
         return {row["service_id"]: row["n"] for row in rows}
 
     async def get_call(self, uniqueid: str) -> Call | None:
-        async with self._db.read() as conn:
-            return await _maybe_call(conn, uniqueid)
+        rows = await self._db.query("SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
+        return _call(rows[0]) if rows else None
 
     async def list_calls(
         self, limit: int = 50, agent_id: str | None = None, client_id: int | None = None

@@ -73,4 +73,12 @@ class Database(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Conn]: ...
 
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        """One read statement on its own: a statement is its own consistent snapshot, so no transaction is opened
+        around it (on SQLite one round trip to the driver's thread instead of two; on PostgreSQL one query instead
+        of three). For the reads on every call's path; several statements that must agree take ``read()``."""
+
+    async def query_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
+        """``Conn.fetch_in`` as one ``query`` where the keys fit one statement (a ``read()`` where they do not)."""
+
     async def close(self) -> None: ...

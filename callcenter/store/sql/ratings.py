@@ -153,12 +153,11 @@ class RatingRepository(Repository):
 
     async def client_summary(self, client_id: int, now: datetime | None = None) -> RatingSummary:
         at = _now(now)
-        async with self._db.read() as conn:
-            rows = await conn.fetch_all(
-                f"SELECT category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM client_rating_totals "
-                "WHERE client_id = ?",
-                (client_id,),
-            )
+        rows = await self._db.query(
+            f"SELECT category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM client_rating_totals "
+            "WHERE client_id = ?",
+            (client_id,),
+        )
         return aggregates.summary({row["category_id"]: _row(row) for row in rows}, _read_decay(rows), at)
 
     async def agent_summaries(self, agent_ids: Iterable[str], now: datetime | None = None) -> dict[str, RatingSummary]:
@@ -169,12 +168,11 @@ class RatingRepository(Repository):
         at = _now(now)
         ids = list(dict.fromkeys(agent_ids))
         per_agent: dict[str, dict[str, TotalsRow]] = {agent_id: {} for agent_id in ids}
-        async with self._db.read() as conn:
-            rows = await conn.fetch_in(
-                f"SELECT agent_id, category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM agent_rating_totals "
-                "WHERE agent_id {in_keys}",
-                ids,
-            )
+        rows = await self._db.query_in(
+            f"SELECT agent_id, category_id, n, total, dn, dtotal, as_of, {_RECORDED} FROM agent_rating_totals "
+            "WHERE agent_id {in_keys}",
+            ids,
+        )
         for row in rows:
             per_agent[row["agent_id"]][row["category_id"]] = _row(row)
         decay = _read_decay(rows)

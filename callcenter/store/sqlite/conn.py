@@ -160,6 +160,21 @@ class SqliteDatabase:
         async with self._db.read(begun_by_caller=True) as conn:
             yield SqliteConn(conn, self._db.path, begin="BEGIN")
 
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        # the connection alone (no BEGIN is sent, so nothing is rolled back): the statement runs in autocommit
+        async with self._db.read(begun_by_caller=True) as conn:
+            return list(await conn.execute_fetchall(sql, _params(params)))
+
+    async def query_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
+        if len(keys) > IN_CHUNK:
+            async with self.read() as conn:
+                return await conn.fetch_in(sql, keys, params)
+        if not keys:
+            return []
+        before = sql[: sql.index(IN_KEYS)].count("?")
+        marks = f"IN ({', '.join('?' for _ in keys)})"
+        return await self.query(sql.replace(IN_KEYS, marks), [*params[:before], *keys, *params[before:]])
+
     async def close(self) -> None:
         await self._db.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
@@ -14,7 +14,7 @@ from callcenter.store.api import Store
 from callcenter.store.models import AgentDef, Call, CategoryDef, CategoryStat, RatingSummary, ServiceDef
 from callcenter.store.opening import StoreUrl
 from callcenter.store.postgres import PostgresStore
-from callcenter.store.sql.connection import Conn, Database
+from callcenter.store.sql.connection import Conn, Database, Params, Row
 from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite import SqliteStore
 from tests.postgres import PostgresServer
@@ -145,6 +145,14 @@ class Recording:
         self.calls.append("read")
         async with self._db.read() as conn:
             yield self._recorded(conn)
+
+    async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        self.calls.append("query")
+        return await self._db.query(sql, params)
+
+    async def query_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
+        self.calls.append("query_in")
+        return await self._db.query_in(sql, keys, params)
 
     async def close(self) -> None:
         await self._db.close()

@@ -156,3 +156,17 @@ async def test_conn_ids_rowcounts_in_lists_and_instants(db: Database) -> None:
         assert await conn.fetch_value("SELECT subject FROM pin_failures WHERE subject = 'nobody'") is None
     # every instant back as it went in, to the microsecond, in UTC (the raw value: text on SQLite)
     assert sorted((row["subject"], from_db(row["at"])) for row in rows) == sorted(zip(keys, stamps, strict=True))
+
+
+async def test_query_and_query_in_read_one_statement_without_a_transaction(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute_many(
+            "INSERT INTO pin_failures (subject, at) VALUES (?, ?)", [(f"q{n}", T0) for n in range(700)]
+        )
+    rows = await db.query("SELECT COUNT(*) AS n FROM pin_failures WHERE subject LIKE ?", ("q%",))
+    assert rows[0]["n"] == 700
+    few = await db.query_in("SELECT subject FROM pin_failures WHERE at = ? AND subject {in_keys}", ["q1", "q2"], (T0,))
+    assert sorted(row["subject"] for row in few) == ["q1", "q2"]
+    keys = [f"q{n}" for n in range(650)]  # more than one statement's worth on SQLite: a read() of several
+    assert len(await db.query_in("SELECT subject FROM pin_failures WHERE subject {in_keys}", keys)) == 650
+    assert await db.query_in("SELECT subject FROM pin_failures WHERE subject {in_keys}", []) == []
