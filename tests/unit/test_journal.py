@@ -132,18 +132,17 @@ async def test_a_really_full_database_is_journaled_and_written_once_there_is_roo
     store: SqliteStore, tmp_path: Path
 ) -> None:
     """Not a fake: SQLite itself says "database or disk is full" (max_page_count at the pages in use)."""
-    async with store.db.read() as conn:
-        pages = int(next(iter(await conn.execute_fetchall("PRAGMA page_count")))[0])
-    async with store.db.read() as conn:
-        await conn.execute(f"PRAGMA max_page_count = {pages}")
+    writer = store.db.inline  # the connection the store writes on (a per-connection setting)
+    assert writer is not None
+    pages = int(writer.execute("PRAGMA page_count").fetchone()[0])
+    writer.execute(f"PRAGMA max_page_count = {pages}")
     recorder = Recorder(store, tmp_path / "cc.db.pending.jsonl")
     for n in range(500):  # enough rows to need new pages
         await recorder.start_call(f"main-9.{n}", f"main-9.{n}", f"+1555009{n:04d}", T0)
         if recorder.count:
             break
     assert recorder.count == 1
-    async with store.db.read() as conn:
-        await conn.execute(f"PRAGMA max_page_count = {pages * 100}")
+    writer.execute(f"PRAGMA max_page_count = {pages * 100}")
     assert await recorder.flush()
     assert len(await store.list_calls(limit=1000)) == n + 1
     assert await store.check_invariants() == []

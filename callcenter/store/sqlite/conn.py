@@ -12,21 +12,16 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from datetime import datetime
-from typing import Any, Final, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 
 from callcenter.store.errors import StoreError
 from callcenter.store.sql.connection import Conn, Params, Row
 from callcenter.store.sqlite.db import Database
-from callcenter.store.timestamps import to_db
+from callcenter.store.sqlite.inline import IN_CHUNK, InlineConn, in_lists, params_of
 
 T = TypeVar("T")
-
-# SQLite's default limit on host parameters was 999 before 3.32; stay under it for IN lists.
-IN_CHUNK: Final = 500
-IN_KEYS: Final = "{in_keys}"
 
 
 class SqliteConn:
@@ -112,11 +107,9 @@ class SqliteConn:
                     await self._conn.executemany(sql, batch)
 
     async def fetch_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
-        before = sql[: sql.index(IN_KEYS)].count("?")
         found: list[Row] = []
-        for chunk in _chunks(keys, IN_CHUNK):
-            marks = f"IN ({', '.join('?' for _ in chunk)})"
-            found += await self.fetch_all(sql.replace(IN_KEYS, marks), [*params[:before], *chunk, *params[before:]])
+        for statement, values in in_lists(sql, keys, params):
+            found += await self.fetch_all(statement, values)
         return found
 
     async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -150,17 +143,29 @@ class SqliteDatabase:
     def readonly(self) -> bool:
         return self._db.readonly
 
+    # A file database open for writing runs the repositories' statements inline (inline.py says why); an
+    # in-memory or read-only one on aiosqlite's thread.
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
+        if self._db.inline is not None:
+            async with self._db.inline_transaction() as inline_conn:
+                yield InlineConn(inline_conn, self._db.path)
+            return
         async with self._db.transaction(begun_by_caller=True) as conn:
             yield SqliteConn(conn, self._db.path, begin="BEGIN IMMEDIATE")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
+        if self._db.inline is not None:
+            async with self._db.inline_read() as inline_conn:
+                yield InlineConn(inline_conn, self._db.path)
+            return
         async with self._db.read(begun_by_caller=True) as conn:
             yield SqliteConn(conn, self._db.path, begin="BEGIN")
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
+        if self._db.inline is not None:
+            return list(await self._db.inline_query(sql, _params(params)))
         # the connection alone (no BEGIN is sent, so nothing is rolled back): the statement runs in autocommit
         async with self._db.read(begun_by_caller=True) as conn:
             return list(await conn.execute_fetchall(sql, _params(params)))
@@ -169,11 +174,10 @@ class SqliteDatabase:
         if len(keys) > IN_CHUNK:
             async with self.read() as conn:
                 return await conn.fetch_in(sql, keys, params)
-        if not keys:
-            return []
-        before = sql[: sql.index(IN_KEYS)].count("?")
-        marks = f"IN ({', '.join('?' for _ in keys)})"
-        return await self.query(sql.replace(IN_KEYS, marks), [*params[:before], *keys, *params[before:]])
+        found: list[Row] = []
+        for statement, values in in_lists(sql, keys, params):  # one statement: the keys fit one chunk
+            found += await self.query(statement, values)
+        return found
 
     async def close(self) -> None:
         await self._db.close()
@@ -184,11 +188,4 @@ def _on_thread(conn: aiosqlite.Connection) -> Callable[[Callable[[], T]], Awaita
     return cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
 
 
-def _params(params: Params) -> Sequence[Any]:
-    # instants as the fixed-width UTC text the schema keeps (callcenter/store/timestamps.py)
-    return [to_db(p) if isinstance(p, datetime) else p for p in params]
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+_params = params_of

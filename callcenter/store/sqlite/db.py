@@ -16,15 +16,19 @@ import asyncio
 import contextlib
 import sqlite3
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import aiosqlite
+import structlog
 
 from callcenter.store.errors import StoreBusyError, StoreError, StoreUnavailableError
+from callcenter.store.sqlite import inline
 from callcenter.store.sqlite.writers import WriterQueue
+
+log = structlog.get_logger(__name__)
 
 MEMORY: Final = ":memory:"
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
@@ -35,8 +39,20 @@ MIN_SQLITE_VERSION: Final = (3, 24, 0)
 class Database:
     """Use ``await Database.open(path)``; the constructor only wraps an already configured connection."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: str, busy_timeout_ms: int, *, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: str,
+        busy_timeout_ms: int,
+        *,
+        readonly: bool = False,
+        inline: sqlite3.Connection | None = None,
+    ) -> None:
         self._conn = conn
+        # the repositories' connection (inline.py): a file database open for writing has one
+        self._inline = inline
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._readonly = readonly
@@ -101,7 +117,14 @@ class Database:
         except BaseException:
             await conn.close()
             raise
-        return cls(conn, target, busy_timeout_ms, readonly=readonly)
+        own: sqlite3.Connection | None = None
+        if target != MEMORY and not readonly:
+            try:
+                own = inline.connect(target, readonly=False)
+            except sqlite3.Error as exc:
+                await conn.close()
+                raise StoreError(f"cannot open database {target}: {exc}") from exc
+        return cls(conn, target, busy_timeout_ms, readonly=readonly, inline=own)
 
     @property
     def path(self) -> str:
@@ -110,6 +133,76 @@ class Database:
     @property
     def readonly(self) -> bool:
         return self._readonly
+
+    @property
+    def inline(self) -> sqlite3.Connection | None:
+        """The connection the repositories' statements run on, on the loop's thread (inline.py); None for an
+        in-memory or read-only database, whose repositories use the aiosqlite connection."""
+        return self._inline
+
+    @contextlib.asynccontextmanager
+    async def inline_transaction(self) -> AsyncIterator[sqlite3.Connection]:
+        """``transaction()`` on the inline connection: the same locks, BEGIN IMMEDIATE, COMMIT or ROLLBACK."""
+        conn = self._inline_connection()
+        async with self._exclusive(), self._turn():
+            try:
+                await inline.retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self._busy_timeout_ms / 1000)
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise self._stuck_writer() from exc
+                raise self._unavailable(exc) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                _rollback_inline(conn)
+                raise self._unavailable(exc) from exc
+            except BaseException:
+                _rollback_inline(conn)
+                raise
+        self._committed()
+
+    @contextlib.asynccontextmanager
+    async def inline_read(self) -> AsyncIterator[sqlite3.Connection]:
+        """``read()`` on the inline connection: one snapshot for several statements, ending in ROLLBACK."""
+        conn = self._inline_connection()
+        async with self._exclusive():
+            await inline.retry_busy(lambda: conn.execute("BEGIN"), self._busy_timeout_ms / 1000)
+            try:
+                yield conn
+            finally:
+                _rollback_inline(conn)
+
+    async def inline_query(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+        """One statement in autocommit on the inline connection (its own snapshot)."""
+        conn = self._inline_connection()
+        async with self._exclusive():
+            return await inline.retry_busy(
+                lambda: list(conn.execute(sql, params).fetchall()), self._busy_timeout_ms / 1000
+            )
+
+    def _inline_connection(self) -> sqlite3.Connection:
+        if self._inline is None:
+            raise StoreError(f"database {self._path} has no inline connection (in memory, or read-only)")
+        if self._closed:
+            raise StoreError(f"database {self._path} is closed")
+        return self._inline
+
+    def _committed(self) -> None:
+        """Every ``CHECKPOINT_EVERY`` inline commits, a passive checkpoint on aiosqlite's thread (the inline
+        connection never checkpoints: that copies and fsyncs, off the loop). Not awaited, never two at once."""
+        self._commits += 1
+        if self._commits % inline.CHECKPOINT_EVERY or (self._checkpoint and not self._checkpoint.done()):
+            return
+        self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        try:
+            await self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except (sqlite3.Error, ValueError) as exc:
+            # best effort (the connection may be inside a migration's transaction, or closing): the next one
+            # catches up, and SQLite checkpoints when the last connection closes
+            log.debug("sqlite_checkpoint_skipped", database=self._path, error=str(exc))
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, begun_by_caller: bool = False) -> AsyncIterator[aiosqlite.Connection]:
@@ -183,6 +276,11 @@ class Database:
         # Wait for a transaction in flight rather than cutting it off.
         async with self._exclusive():
             self._closed = True
+            if self._checkpoint is not None:
+                with contextlib.suppress(Exception):
+                    await self._checkpoint
+            if self._inline is not None:
+                self._inline.close()
             await self._conn.close()
 
     async def __aenter__(self) -> Self:
@@ -219,11 +317,14 @@ class Database:
             raise
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
-                raise StoreBusyError(
-                    f"database {self._path} stayed locked by another writer for {self._busy_timeout_ms} ms; "
-                    "is a second callcenter process (or a shell holding a transaction) using it?"
-                ) from exc
+                raise self._stuck_writer() from exc
             raise
+
+    def _stuck_writer(self) -> StoreBusyError:
+        return StoreBusyError(
+            f"database {self._path} stayed locked by another writer for {self._busy_timeout_ms} ms; "
+            "is a second callcenter process (or a shell holding a transaction) using it?"
+        )
 
     async def _rollback(self) -> None:
         # Some errors (disk full, I/O) end the transaction inside SQLite already; a second ROLLBACK would
@@ -231,6 +332,12 @@ class Database:
         # ROLLBACK is already queued on the connection's thread, ahead of any later BEGIN.
         if self._conn.in_transaction:
             await self._conn.execute("ROLLBACK")
+
+
+def _rollback_inline(conn: sqlite3.Connection) -> None:
+    # as _rollback: some errors (disk full, I/O) end the transaction inside SQLite already
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 async def _configure(conn: aiosqlite.Connection, target: str, busy_timeout_ms: int, *, readonly: bool) -> None:

@@ -215,12 +215,14 @@ async def test_agent_summaries_in_one_query(store: SqlStore, db: Database) -> No
     await store.record_evaluation("c", "client_to_agent", {"knowledge": 3}, "ivr", T0)
     statements: list[str] = []
     if isinstance(db, SqliteDatabase):  # SQLite's own trace: one SELECT (the IN list chunked into one)
-        await db.raw._conn.set_trace_callback(statements.append)
+        assert db.raw.inline is not None
+        db.raw.inline.set_trace_callback(statements.append)
     recording = Recording(db)
     summaries = await SqlStore(recording).agent_summaries(["1001", "1002", "1003", "1001"])
     assert recording.calls == ["query_in"]
     if isinstance(db, SqliteDatabase):
-        await db.raw._conn.set_trace_callback(lambda _: None)
+        assert db.raw.inline is not None
+        db.raw.inline.set_trace_callback(None)
         assert [s.split()[0] for s in statements] == ["SELECT"]  # a statement is its own snapshot
     assert summaries == {
         "1001": summary({"attitude": 5}),
