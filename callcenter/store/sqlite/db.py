@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -120,7 +122,7 @@ class Database:
         own: sqlite3.Connection | None = None
         if target != MEMORY and not readonly:
             try:
-                own = inline.connect(target, readonly=False)
+                own = inline.connect(target)
             except sqlite3.Error as exc:
                 await conn.close()
                 raise StoreError(f"cannot open database {target}: {exc}") from exc
@@ -142,32 +144,46 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def inline_transaction(self) -> AsyncIterator[sqlite3.Connection]:
-        """``transaction()`` on the inline connection: the same locks, BEGIN IMMEDIATE, COMMIT or ROLLBACK."""
+        """``transaction()`` on the inline connection: BEGIN IMMEDIATE, COMMIT or ROLLBACK.
+
+        The writers' turn is taken before the connection: while this task waits for another process's write, this
+        process's reads go on. A file locked by a process outside the queue is tried again after asyncio sleeps,
+        without the connection held, until one busy timeout after the start (turn and retries together)."""
         conn = self._inline_connection()
-        async with self._exclusive(), self._turn():
-            try:
-                await inline.retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self._busy_timeout_ms / 1000)
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise self._stuck_writer() from exc
-                raise self._unavailable(exc) from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                _rollback_inline(conn)
-                raise self._unavailable(exc) from exc
-            except BaseException:
-                _rollback_inline(conn)
-                raise
+        self._refuse_nested()
+        timeout = self._busy_timeout_ms / 1000
+        deadline = time.monotonic() + timeout
+        async with self._turn():
+            for attempt in itertools.count():
+                async with self._exclusive():
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    except sqlite3.OperationalError as exc:
+                        if not _is_busy(exc):
+                            raise self._unavailable(exc) from exc
+                        if time.monotonic() >= deadline:
+                            raise self._stuck_writer() from exc
+                    else:
+                        try:
+                            yield conn
+                            conn.execute("COMMIT")
+                        except sqlite3.OperationalError as exc:
+                            _rollback_inline(conn)
+                            raise self._unavailable(exc) from exc
+                        except BaseException:
+                            _rollback_inline(conn)
+                            raise
+                        break
+                await asyncio.sleep(inline.busy_step(attempt, deadline))
         self._committed()
 
     @contextlib.asynccontextmanager
     async def inline_read(self) -> AsyncIterator[sqlite3.Connection]:
-        """``read()`` on the inline connection: one snapshot for several statements, ending in ROLLBACK."""
+        """``read()`` on the inline connection: one snapshot for several statements, ending in ROLLBACK. (A
+        deferred BEGIN takes no lock: nothing to wait for.)"""
         conn = self._inline_connection()
         async with self._exclusive():
-            await inline.retry_busy(lambda: conn.execute("BEGIN"), self._busy_timeout_ms / 1000)
+            conn.execute("BEGIN")
             try:
                 yield conn
             finally:
@@ -276,12 +292,16 @@ class Database:
         # Wait for a transaction in flight rather than cutting it off.
         async with self._exclusive():
             self._closed = True
-            if self._checkpoint is not None:
-                with contextlib.suppress(Exception):
-                    await self._checkpoint
-            if self._inline is not None:
-                self._inline.close()
-            await self._conn.close()
+            try:
+                if self._checkpoint is not None:
+                    with contextlib.suppress(Exception):
+                        await self._checkpoint
+            finally:
+                # even when the close is cancelled while a checkpoint finishes: a second close() would return at
+                # once, and aiosqlite's thread would keep the process from exiting
+                if self._inline is not None:
+                    self._inline.close()
+                await asyncio.shield(self._conn.close())
 
     async def __aenter__(self) -> Self:
         return self
@@ -291,12 +311,16 @@ class Database:
     ) -> None:
         await self.close()
 
+    def _refuse_nested(self) -> None:
+        # asyncio.Lock is not re-entrant: a nested transaction in the same task would wait for itself forever.
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:
+            raise RuntimeError("nested store transaction: the task already holds the database")
+
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
         task = asyncio.current_task()
-        # asyncio.Lock is not re-entrant: a nested transaction in the same task would wait for itself forever.
-        if task is not None and task is self._owner:
-            raise RuntimeError("nested store transaction: the task already holds the database")
+        self._refuse_nested()
         async with self._lock:
             if self._closed:
                 raise StoreError(f"database {self._path} is closed")

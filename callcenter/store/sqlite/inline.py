@@ -14,7 +14,9 @@ What could block the loop is kept off it:
 - checkpoints, which copy the WAL into the database and fsync: this connection never runs one
   (``wal_autocheckpoint=0``); ``Database`` asks aiosqlite's thread for a passive checkpoint every
   ``CHECKPOINT_EVERY`` commits, without waiting for it.
-Left on the loop: SQLite's own work, and the page reads of a database larger than the page cache.
+Left on the loop: SQLite's own work; the page reads of a database larger than the page cache; and, once per
+checkpoint cycle, the commit that starts the WAL over after a complete checkpoint syncs the WAL's new header and
+its directory (``synchronous=NORMAL``), one or two fdatasync calls on the loop every ``CHECKPOINT_EVERY`` commits.
 
 aiosqlite stays for everything else: migrations, the operators' commands, an in-memory database (one connection
 only: a second would be another database) and the checkpoints.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,20 +47,15 @@ CHECKPOINT_EVERY: Final = 200
 BUSY_STEPS: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
-def connect(target: str, *, readonly: bool) -> sqlite3.Connection:
-    """The inline connection to an existing, configured (WAL) database file."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+def connect(target: str) -> sqlite3.Connection:
+    """The inline connection to an existing, configured (WAL) database file open for writing."""
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
     try:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout=0")  # never wait inside SQLite: see ``retry_busy``
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        if readonly:
-            conn.execute("PRAGMA query_only=ON")
     except BaseException:
         conn.close()
         raise
@@ -68,15 +66,19 @@ async def retry_busy(work: Callable[[], T], timeout: float) -> T:
     """``work()``, tried again while SQLite says the file is locked (SQLITE_BUSY), sleeping on the loop in
     between, until ``timeout`` seconds have passed; then the last busy error is raised."""
     deadline = time.monotonic() + timeout
-    for attempt in range(1_000_000):
+    for attempt in itertools.count():
         try:
             return work()
         except sqlite3.OperationalError as exc:
             if not is_busy(exc) or time.monotonic() >= deadline:
                 raise
-            step = BUSY_STEPS[min(attempt, len(BUSY_STEPS) - 1)]
-            await asyncio.sleep(min(step, max(0.0, deadline - time.monotonic())))
+            await asyncio.sleep(busy_step(attempt, deadline))
     raise AssertionError("unreachable")
+
+
+def busy_step(attempt: int, deadline: float) -> float:
+    """How long to sleep before the next try of a statement that found the file locked."""
+    return min(BUSY_STEPS[min(attempt, len(BUSY_STEPS) - 1)], max(0.0, deadline - time.monotonic()))
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

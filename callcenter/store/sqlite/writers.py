@@ -24,6 +24,10 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Final
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 SUFFIX: Final = "-writers.lock"
 
 
@@ -31,7 +35,14 @@ class WriterQueue:
     """``async with queue.turn(timeout):`` holds the database's writer lock for one transaction."""
 
     def __init__(self, database_path: str) -> None:
+        self.database = database_path
         self.path = database_path + SUFFIX
+        self._owner_checked = False
+        # waiting threads a timed-out turn left behind: while one still waits, a new turn does not start another
+        # (a wedged holder would otherwise cost a thread and a descriptor per busy timeout, without end)
+        self._strays = 0
+        self._strays_lock = threading.Lock()
+        self._warned = False
 
     @contextlib.asynccontextmanager
     async def turn(self, timeout: float) -> AsyncIterator[bool]:
@@ -40,9 +51,22 @@ class WriterQueue:
         reports a stuck writer the usual way)."""
         # A file descriptor per turn, not one per database: flock belongs to the open file description, and a
         # waiting thread left behind by a timeout must not be able to release (or re-enter) a later turn's lock.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            # advisory only: a lock file this user cannot open (made by root, a read-only directory, no
+            # descriptors left) must not fail a write that SQLite itself would take
+            self._warn(exc)
+            yield False
+            return
+        try:
+            self._own(fd)
             held = _try(fd)
+        except OSError as exc:
+            os.close(fd)
+            self._warn(exc)
+            yield False
+            return
         except BaseException:
             os.close(fd)
             raise
@@ -59,6 +83,10 @@ class WriterQueue:
         """Block in a thread until the lock is ours: True, and the caller releases it and closes ``fd``. Otherwise
         (False on a timeout, or the cancellation or error raised) ``fd`` is taken care of here: a thread still
         waiting is left to finish alone, and if it ever gets the lock it releases it at once and closes ``fd``."""
+        with self._strays_lock:
+            if self._strays:
+                os.close(fd)
+                return False
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[None] = loop.create_future()
         state = threading.Lock()
@@ -76,6 +104,8 @@ class WriterQueue:
                     if error is None:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                     os.close(fd)
+                    with self._strays_lock:
+                        self._strays -= 1
                     return
                 outcome.append(error)
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
@@ -87,6 +117,9 @@ class WriterQueue:
         except (TimeoutError, asyncio.CancelledError) as exc:
             with state:
                 abandoned = not outcome
+                if abandoned:
+                    with self._strays_lock:
+                        self._strays += 1
             if abandoned:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
@@ -98,8 +131,28 @@ class WriterQueue:
                 raise
         if outcome[0] is not None:
             os.close(fd)
-            raise outcome[0]
+            self._warn(outcome[0])
+            return False
         return True
+
+    def _own(self, fd: int) -> None:
+        """Run as root (``db migrate``, ``agents sync`` by an operator), give the lock file the database file's
+        owner, as SQLite does for its -wal and -shm files: else the service's user could not open it."""
+        if self._owner_checked:
+            return
+        self._owner_checked = True
+        if os.geteuid() != 0:
+            return
+        with contextlib.suppress(OSError):
+            database = os.stat(self.database)
+            mine = os.fstat(fd)
+            if (mine.st_uid, mine.st_gid) != (database.st_uid, database.st_gid):
+                os.fchown(fd, database.st_uid, database.st_gid)
+
+    def _warn(self, exc: OSError) -> None:
+        if not self._warned:  # once per database handle: every write would say it again
+            self._warned = True
+            log.warning("sqlite_writers_queue_unusable", path=self.path, error=str(exc))
 
 
 def _try(fd: int) -> bool:

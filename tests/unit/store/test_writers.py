@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.store.sqlite.conn import SqliteDatabase
 from callcenter.store.sqlite.db import Database
 from callcenter.store.sqlite.writers import WriterQueue
 
@@ -103,3 +104,44 @@ async def test_a_transaction_waits_for_the_turn_and_a_stuck_turn_only_delays_it(
 async def _insert(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute("INSERT INTO t VALUES (1)")
+
+
+async def test_a_lock_file_that_cannot_be_opened_does_not_fail_a_write(tmp_path: Path) -> None:
+    """The queue is advisory: a lock file made by root for root, a read-only directory, no descriptors left."""
+    path = tmp_path / "cc.db"
+    async with await Database.open(path) as db:
+        await _table(db)
+        Path(str(path) + "-writers.lock").unlink(missing_ok=True)
+        Path(str(path) + "-writers.lock").mkdir()  # open(O_RDWR) on it fails with EISDIR, whoever runs this
+        for _ in range(2):
+            await _inline_insert(db)
+        async with db.read() as conn:
+            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
+        assert rows[0][0] == 2
+
+
+async def test_reads_go_on_while_a_write_waits_for_another_processs_turn(tmp_path: Path) -> None:
+    path = tmp_path / "cc.db"
+    async with await Database.open(path, busy_timeout_ms=5000) as raw:
+        db = SqliteDatabase(raw)
+        await _table(raw)
+        await _inline_insert(raw)
+        other = WriterQueue(str(path))
+        async with other.turn(5):
+            write = asyncio.create_task(_inline_insert(raw))
+            await asyncio.sleep(0.05)
+            assert not write.done()  # waiting for the other process's turn
+            # a known caller's lookup meanwhile: answered at once, not after the write
+            rows = await asyncio.wait_for(db.query("SELECT count(*) AS n FROM t"), 1)
+            assert rows[0]["n"] == 1
+        await asyncio.wait_for(write, 5)
+
+
+async def _table(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+
+async def _inline_insert(db: Database) -> None:
+    async with SqliteDatabase(db).transaction() as inline_conn:
+        await inline_conn.execute("INSERT INTO t VALUES (1)")
