@@ -8,11 +8,10 @@ is still enough), and a constraint or trigger refusal becomes a StoreError.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -21,50 +20,17 @@ from callcenter.store.sql.connection import Conn, Params, Row
 from callcenter.store.sqlite.db import Database
 from callcenter.store.sqlite.inline import IN_CHUNK, InlineConn, in_lists, params_of
 
-T = TypeVar("T")
-
 
 class SqliteConn:
-    """One aiosqlite connection inside a transaction or read of its Database.
+    """One aiosqlite connection inside a transaction or read of its Database (an in-memory or read-only one: a file
+    open for writing runs its statements inline, ``InlineConn``)."""
 
-    ``begin``: the BEGIN the Database left to this connection, sent in the same round trip to aiosqlite's thread as
-    the first statement (one thread hop and one turn of the event loop fewer per transaction: a call makes about
-    twenty, and a write transaction holds the file's write lock for every process across its hops). aiosqlite has
-    no public way to run two statements in one round trip; ``_execute`` (queue a function on the connection's
-    thread) is what each of its own methods uses, and every store test fails if it goes.
-    """
-
-    def __init__(self, conn: aiosqlite.Connection, name: str, begin: str | None = None) -> None:
+    def __init__(self, conn: aiosqlite.Connection, name: str) -> None:
         self._conn = conn
         self._name = name
-        self._begin = begin
-
-    async def _first(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on the connection's thread, after the pending BEGIN."""
-        begin, self._begin = self._begin, None
-        assert begin is not None
-        raw = self._conn
-
-        def run() -> T:
-            connection: sqlite3.Connection = raw._conn  # aiosqlite's own handle, used on its own thread
-            connection.execute(begin)
-            return work(connection)
-
-        try:
-            result = await _on_thread(raw)(run)  # see the class docstring
-        except asyncio.CancelledError:
-            # the queued BEGIN still runs after this await is cancelled: a ROLLBACK right behind it (same thread, in
-            # order) leaves no transaction open for the next task (a no-op error if BEGIN itself failed)
-            with contextlib.suppress(sqlite3.OperationalError):
-                await asyncio.shield(raw.execute("ROLLBACK"))
-            raise
-        return result
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         with self._refusals():
-            if self._begin is not None:
-                values = _params(params)
-                return list(await self._first(lambda c: c.execute(sql, values).fetchall()))
             return list(await self._conn.execute_fetchall(sql, _params(params)))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
@@ -87,12 +53,8 @@ class SqliteConn:
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         with self._refusals():
-            if self._begin is not None:
-                values = _params(params)
-                rowid = await self._first(lambda c: c.execute(sql, values).lastrowid)
-            else:
-                row = await self._conn.execute_insert(sql, _params(params))
-                rowid = None if row is None else row[0]
+            row = await self._conn.execute_insert(sql, _params(params))
+        rowid = None if row is None else row[0]
         if rowid is None:
             raise RuntimeError(f"INSERT returned no rowid: {sql}")
         return int(rowid)
@@ -101,10 +63,7 @@ class SqliteConn:
         batch = [_params(row) for row in rows]
         if batch:
             with self._refusals():
-                if self._begin is not None:
-                    await self._first(lambda c: c.executemany(sql, batch).close())
-                else:
-                    await self._conn.executemany(sql, batch)
+                await self._conn.executemany(sql, batch)
 
     async def fetch_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
         found: list[Row] = []
@@ -151,8 +110,8 @@ class SqliteDatabase:
             async with self._db.inline_transaction() as inline_conn:
                 yield InlineConn(inline_conn, self._db.path)
             return
-        async with self._db.transaction(begun_by_caller=True) as conn:
-            yield SqliteConn(conn, self._db.path, begin="BEGIN IMMEDIATE")
+        async with self._db.transaction() as conn:
+            yield SqliteConn(conn, self._db.path)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
@@ -160,14 +119,13 @@ class SqliteDatabase:
             async with self._db.inline_read() as inline_conn:
                 yield InlineConn(inline_conn, self._db.path)
             return
-        async with self._db.read(begun_by_caller=True) as conn:
-            yield SqliteConn(conn, self._db.path, begin="BEGIN")
+        async with self._db.read() as conn:
+            yield SqliteConn(conn, self._db.path)
 
     async def query(self, sql: str, params: Params = ()) -> list[Row]:
         if self._db.inline is not None:
             return list(await self._db.inline_query(sql, _params(params)))
-        # the connection alone (no BEGIN is sent, so nothing is rolled back): the statement runs in autocommit
-        async with self._db.read(begun_by_caller=True) as conn:
+        async with self._db.read() as conn:
             return list(await conn.execute_fetchall(sql, _params(params)))
 
     async def query_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
@@ -181,11 +139,6 @@ class SqliteDatabase:
 
     async def close(self) -> None:
         await self._db.close()
-
-
-def _on_thread(conn: aiosqlite.Connection) -> Callable[[Callable[[], T]], Awaitable[T]]:
-    """aiosqlite's ``_execute`` (untyped): queue a function on the connection's thread and await its result."""
-    return cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
 
 
 _params = params_of

@@ -221,15 +221,11 @@ class Database:
             log.debug("sqlite_checkpoint_skipped", database=self._path, error=str(exc))
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, begun_by_caller: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any exception (re-raised).
 
         IMMEDIATE takes the write lock up front, so a conflict with another process shows up here as
         StoreBusyError instead of half-way through the work.
-
-        ``begun_by_caller=True``: the connection is handed over with no BEGIN sent; the caller sends
-        ``BEGIN IMMEDIATE`` itself in the same round trip as its first statement (``conn.py``), and a transaction
-        that ran no statement commits nothing.
         """
         if self._readonly:
             # SQLite would refuse the first write anyway; saying so here names the mistake, not a symptom
@@ -238,8 +234,7 @@ class Database:
             try:
                 # inside the try: aiosqlite runs a queued BEGIN even if this await is cancelled, and an open
                 # transaction left behind would make every later BEGIN fail
-                if not begun_by_caller:
-                    await self._begin("BEGIN IMMEDIATE")
+                await self._begin("BEGIN IMMEDIATE")
                 yield self._conn
             except sqlite3.OperationalError as exc:
                 await self._rollback()
@@ -248,8 +243,7 @@ class Database:
                 await self._rollback()
                 raise
             try:
-                if not begun_by_caller or self._conn.in_transaction:
-                    await self._conn.execute("COMMIT")
+                await self._conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 await self._rollback()
                 raise self._unavailable(exc) from exc
@@ -274,14 +268,12 @@ class Database:
         return StoreUnavailableError(f"database {self._path} cannot take writes: {exc}")
 
     @contextlib.asynccontextmanager
-    async def read(self, *, begun_by_caller: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A read transaction: one consistent snapshot for several queries, never another task's uncommitted
-        writes. It always ends in ROLLBACK, so anything written here by mistake is discarded.
-        ``begun_by_caller``: as for ``transaction()``, with ``BEGIN``."""
+        writes. It always ends in ROLLBACK, so anything written here by mistake is discarded."""
         async with self._exclusive():
             try:
-                if not begun_by_caller:
-                    await self._begin("BEGIN")
+                await self._begin("BEGIN")
                 yield self._conn
             finally:
                 await self._rollback()

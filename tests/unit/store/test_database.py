@@ -77,9 +77,9 @@ async def test_a_cancelled_transaction_rolls_back_and_releases_the_lock(db: Data
 
 
 async def test_a_transaction_cancelled_in_its_first_statement_is_whole_or_nothing(db: Database) -> None:
-    """Cancelled while its first statement runs (on aiosqlite's thread, or on PostgreSQL's server; SQLite's inline
-    statements cannot be interrupted, so there it finishes): afterwards it either committed whole or left nothing,
-    and the next transaction starts normally (no BEGIN of the cancelled one left open)."""
+    """Cancelled while its first statement runs (on PostgreSQL's server; SQLite's inline statements cannot be
+    interrupted, so there it finishes): afterwards it either committed whole or left nothing, and the next
+    transaction starts normally (nothing of the cancelled one left open)."""
     slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c"
     started = asyncio.Event()
 
