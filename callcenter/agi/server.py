@@ -120,9 +120,15 @@ class FastAGIServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the FastAGI server is already running")
-        # the reader's own limit stops a line without newline early (+2: the LF and a CR before it)
+        # the reader's own limit stops a line without newline early (+2: the LF and a CR before it). The backlog:
+        # asyncio's default of 100 dropped the SYNs of a burst (200 calls at once reaching a route), and each
+        # dropped caller's connection came a whole second later, when the kernel sent its SYN again; SOMAXCONN is
+        # capped by net.core.somaxconn (4096 on current kernels). It also applies to a socket shared by the
+        # supervisor, which asyncio listens on again.
         if self._listening is not None:
-            self._server = await asyncio.start_server(self._accept, sock=self._listening, limit=self._max_line + 2)
+            self._server = await asyncio.start_server(
+                self._accept, sock=self._listening, limit=self._max_line + 2, backlog=socket.SOMAXCONN
+            )
         else:
             self._server = await asyncio.start_server(
                 self._accept,
@@ -130,6 +136,7 @@ class FastAGIServer:
                 self._requested_port,
                 limit=self._max_line + 2,
                 reuse_port=self._reuse_port or None,
+                backlog=socket.SOMAXCONN,
             )
         self._port = int(self._server.sockets[0].getsockname()[1])
         log.info("agi_server_listening", host=self._host, port=self._port, routes=sorted(self._routes))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import select
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -674,3 +676,27 @@ async def test_selftest_refuses_a_bad_token() -> None:
             assert await fake.expect_closed() == b""
     [end] = events(logs, "agi_session_end")
     assert (end["outcome"], end["log_level"]) == ("refused", "warning")
+
+
+async def test_a_burst_of_connections_is_queued_by_the_kernel_not_dropped() -> None:
+    """300 connections arriving while the loop is busy (it accepts none meanwhile): the listen backlog holds them
+    all. asyncio's default backlog of 100 dropped the rest's SYNs, and those callers came a second later."""
+    server = FastAGIServer({"echo": echo}, port=0)
+    await server.start()
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(300):  # all of it synchronous: the event loop cannot accept any of them meanwhile
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", server.port))
+            clients.append(client)
+        connected: set[socket.socket] = set()
+        deadline = time.monotonic() + 0.5  # a dropped SYN is sent again after 1 s: well past this
+        while len(connected) < len(clients) and time.monotonic() < deadline:
+            _, writable, _ = select.select([], [c for c in clients if c not in connected], [], 0.05)
+            connected |= {c for c in writable if c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0}
+        assert len(connected) == len(clients)
+    finally:
+        for client in clients:
+            client.close()
+        await server.stop()
