@@ -9,19 +9,16 @@ is still enough), and a constraint or trigger refusal becomes a StoreError.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import aiosqlite
 
-from callcenter.store.errors import StoreError
 from callcenter.store.sql.connection import Conn, Params, Row
 from callcenter.store.sqlite.db import Database
-from callcenter.store.sqlite.inline import IN_CHUNK, InlineConn, in_lists, params_of
+from callcenter.store.sqlite.inline import IN_CHUNK, InlineConn, SqliteStatements, in_lists, params_of
 
 
-class SqliteConn:
+class SqliteConn(SqliteStatements):
     """One aiosqlite connection inside a transaction or read of its Database (an in-memory or read-only one: a file
     open for writing runs its statements inline, ``InlineConn``)."""
 
@@ -36,10 +33,6 @@ class SqliteConn:
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
-
-    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        row = await self.fetch_one(sql, params)
-        return None if row is None else row[0]
 
     # One round trip to aiosqlite's thread per statement, not two: each one is a turn of the service's event loop,
     # and a write transaction holds SQLite's write lock (for every process on the file) across all of them. So no
@@ -64,24 +57,6 @@ class SqliteConn:
         if batch:
             with self._refusals():
                 await self._conn.executemany(sql, batch)
-
-    async def fetch_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
-        found: list[Row] = []
-        for statement, values in in_lists(sql, keys, params):
-            found += await self.fetch_all(statement, values)
-        return found
-
-    async def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        marks = ", ".join("?" for _ in columns)
-        await self.execute_many(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    @contextlib.contextmanager
-    def _refusals(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            # a constraint or trigger said no (the schema's own guard): permanent, not a fault of the database
-            raise StoreError(f"database {self._name} refused the change: {exc}") from exc
 
 
 class SqliteDatabase:

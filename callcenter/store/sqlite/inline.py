@@ -87,43 +87,24 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-class InlineConn:
-    """Implements ``callcenter.store.sql.connection.Conn`` over the inline connection, inside a transaction or
-    read of its Database. The methods are coroutines for the shared repositories' sake; none of them suspends."""
+class SqliteStatements:
+    """What both SQLite Conns build on their own ``fetch_all``, ``fetch_one`` and ``execute_many``: the first
+    value, IN lists in chunks, bulk copies, and a refusal by the schema as a StoreError."""
 
-    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
-        self._conn = conn
-        self._name = name
+    _name: str
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        with self._refusals():
-            return list(self._conn.execute(sql, params_of(params)).fetchall())
+        raise NotImplementedError
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        with self._refusals():
-            row: Row | None = self._conn.execute(sql, params_of(params)).fetchone()
-        return row
+        raise NotImplementedError
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        raise NotImplementedError
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
         return None if row is None else row[0]
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        with self._refusals():
-            return self._conn.execute(sql, params_of(params)).rowcount
-
-    async def insert(self, sql: str, params: Params = ()) -> int:
-        with self._refusals():
-            rowid = self._conn.execute(sql, params_of(params)).lastrowid
-        if rowid is None:
-            raise RuntimeError(f"INSERT returned no rowid: {sql}")
-        return rowid
-
-    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
-        batch = [params_of(row) for row in rows]
-        if batch:
-            with self._refusals():
-                self._conn.executemany(sql, batch)
 
     async def fetch_in(self, sql: str, keys: Sequence[object], params: Params = ()) -> list[Row]:
         found: list[Row] = []
@@ -142,6 +123,41 @@ class InlineConn:
         except sqlite3.IntegrityError as exc:
             # a constraint or trigger said no (the schema's own guard): permanent, not a fault of the database
             raise StoreError(f"database {self._name} refused the change: {exc}") from exc
+
+
+class InlineConn(SqliteStatements):
+    """Implements ``callcenter.store.sql.connection.Conn`` over the inline connection, inside a transaction or
+    read of its Database. The methods are coroutines for the shared repositories' sake; none of them suspends."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self._conn = conn
+        self._name = name
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        with self._refusals():
+            return list(self._conn.execute(sql, params_of(params)).fetchall())
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        with self._refusals():
+            row: Row | None = self._conn.execute(sql, params_of(params)).fetchone()
+        return row
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        with self._refusals():
+            return self._conn.execute(sql, params_of(params)).rowcount
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        with self._refusals():
+            rowid = self._conn.execute(sql, params_of(params)).lastrowid
+        if rowid is None:
+            raise RuntimeError(f"INSERT returned no rowid: {sql}")
+        return rowid
+
+    async def execute_many(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [params_of(row) for row in rows]
+        if batch:
+            with self._refusals():
+                self._conn.executemany(sql, batch)
 
 
 def params_of(params: Params) -> Sequence[Any]:

@@ -77,9 +77,7 @@ async def test_two_databases_on_one_file_write_in_turn_and_lose_nothing(tmp_path
                     await asyncio.sleep(0)  # hold the lock across a turn of the loop, as a repository does
 
         await asyncio.gather(write(a, 100), write(b, 100))
-        async with a.read() as conn:
-            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
-        assert rows[0][0] == 200
+        assert await _count(a) == 200
 
 
 async def test_a_transaction_waits_for_the_turn_and_a_stuck_turn_only_delays_it(tmp_path: Path) -> None:
@@ -96,9 +94,7 @@ async def test_a_transaction_waits_for_the_turn_and_a_stuck_turn_only_delays_it(
         async with other.turn(5):
             # held past the busy timeout: the write goes ahead under SQLite's own lock, which is free
             await asyncio.wait_for(_insert(db), 5)
-        async with db.read() as conn:
-            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
-        assert rows[0][0] == 2
+        assert await _count(db) == 2
 
 
 async def _insert(db: Database) -> None:
@@ -115,9 +111,7 @@ async def test_a_lock_file_that_cannot_be_opened_does_not_fail_a_write(tmp_path:
         Path(str(path) + "-writers.lock").mkdir()  # open(O_RDWR) on it fails with EISDIR, whoever runs this
         for _ in range(2):
             await _inline_insert(db)
-        async with db.read() as conn:
-            rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
-        assert rows[0][0] == 2
+        assert await _count(db) == 2
 
 
 async def test_reads_go_on_while_a_write_waits_for_another_processs_turn(tmp_path: Path) -> None:
@@ -145,3 +139,9 @@ async def _table(db: Database) -> None:
 async def _inline_insert(db: Database) -> None:
     async with SqliteDatabase(db).transaction() as inline_conn:
         await inline_conn.execute("INSERT INTO t VALUES (1)")
+
+
+async def _count(db: Database) -> int:
+    async with db.read() as conn:
+        rows = list(await conn.execute_fetchall("SELECT count(*) FROM t"))
+    return int(rows[0][0])
