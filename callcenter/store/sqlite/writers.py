@@ -21,6 +21,7 @@ import errno
 import fcntl
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -84,9 +85,17 @@ class WriterQueue:
         (False on a timeout, or the cancellation or error raised) ``fd`` is taken care of here: a thread still
         waiting is left to finish alone, and if it ever gets the lock it releases it at once and closes ``fd``."""
         with self._strays_lock:
-            if self._strays:
-                os.close(fd)
-                return False
+            strays = self._strays
+        if strays:
+            # a thread left behind still waits: no second one; try again on the loop until the timeout (it lets go
+            # the moment it gets the lock)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.002)
+                if _try(fd):
+                    return True
+            os.close(fd)
+            return False
         loop = asyncio.get_running_loop()
         settled: asyncio.Future[None] = loop.create_future()
         state = threading.Lock()
