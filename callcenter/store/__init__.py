@@ -8,7 +8,15 @@ own numbered migrations, and ``copy`` (``db copy``: a whole history from one sto
 ``SqliteStore`` stays exported here for the tests and benchmarks that build one directly.
 """
 
-from callcenter.store.api import CallStore, EvaluationStore, PresenceStore, RatingStore, RosterStore, Store
+from callcenter.store.api import (
+    CallStore,
+    EvaluationStore,
+    PresenceStore,
+    RatingStore,
+    RosterStore,
+    Store,
+    WebStore,
+)
 from callcenter.store.errors import (
     EvaluationRefused,
     MigrationError,
@@ -33,12 +41,14 @@ from callcenter.store.models import (
     Direction,
     Evaluation,
     EvaluationChange,
+    Operator,
     PinOutcome,
     PresenceState,
     RatingSummary,
     Service,
     ServiceDef,
     SyncSummary,
+    WebSession,
 )
 from callcenter.store.sqlite.store import SqliteStore
 
@@ -59,6 +69,7 @@ __all__ = [
     "EvaluationRefused",
     "EvaluationStore",
     "MigrationError",
+    "Operator",
     "PinOutcome",
     "PresenceState",
     "PresenceStore",
@@ -77,4 +88,6 @@ __all__ = [
     "StoreUnavailableError",
     "SyncSummary",
     "UnknownReferenceError",
+    "WebSession",
+    "WebStore",
 ]

@@ -24,12 +24,14 @@ from callcenter.store.models import (
     Direction,
     Evaluation,
     EvaluationChange,
+    Operator,
     PinOutcome,
     PresenceState,
     RatingSummary,
     Service,
     ServiceDef,
     SyncSummary,
+    WebSession,
 )
 
 
@@ -128,6 +130,22 @@ class PresenceStore(Protocol):
     ) -> PinOutcome: ...
 
 
+class WebStore(Protocol):
+    """The web console's accounts, sessions and one-time codes (digests only: ``callcenter/web/secrets.py``)."""
+
+    async def add_operator(self, name: str, password_hash: str, now: datetime) -> bool: ...
+    async def disable_operator(self, name: str) -> bool: ...
+    async def get_operator(self, name: str) -> Operator | None: ...
+    async def list_operators(self) -> list[Operator]: ...
+    async def open_session(
+        self, token_hash: str, subject: str, csrf: str, now: datetime, expires: datetime, *, keep: int
+    ) -> None: ...
+    async def get_session(self, token_hash: str, now: datetime) -> WebSession | None: ...
+    async def close_session(self, token_hash: str) -> None: ...
+    async def set_web_code(self, subject: str, code_hash: str, expires: datetime) -> None: ...
+    async def take_web_code(self, subject: str, code_hash: str, now: datetime) -> bool: ...
+
+
 class StoreWatch(Protocol):
     """Told by the store, after the commit, of what changes an agent's standing (``Store.watch``)."""
 
@@ -135,7 +153,7 @@ class StoreWatch(Protocol):
     def call_answered(self, call: Call) -> None: ...
 
 
-class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, Protocol):
+class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, WebStore, Protocol):
     # every agent rating changed and every call answered through this store, told after the commit
     def watch(self, watcher: StoreWatch) -> None: ...
 

@@ -113,6 +113,19 @@ TABLES: Final = (
         {"at": "instant"},
     ),
     Table("pin_failures", ("id",), ("id", "subject", "at"), {"at": "instant"}),
+    Table(
+        "operators",
+        ("name",),
+        ("name", "password_hash", "created_at", "active"),
+        {"created_at": "instant", "active": "flag"},
+    ),
+    Table(
+        "web_sessions",
+        ("token_hash",),
+        ("token_hash", "subject", "csrf", "created_at", "expires_at"),
+        {"created_at": "instant", "expires_at": "instant"},
+    ),
+    Table("web_codes", ("subject",), ("subject", "code_hash", "expires_at"), {"expires_at": "instant"}),
 )
 
 

@@ -187,3 +187,23 @@ class RatingSummary:
     decayed_score_count: float = field(default=0.0, compare=False)  # sum of per-category decayed_n
     decayed_score_total: float = field(default=0.0, compare=False)  # sum of per-category decayed_total
     decayed_overall_mean: float | None = field(default=None, compare=False)  # their ratio, as decayed_mean
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """A web console account (``callcenter operators add``)."""
+
+    name: str
+    password_hash: str = field(repr=False)
+    created_at: datetime
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser: who (``operator:<name>``, ``agent:<id>``, ``client:<id>``) and its forms' CSRF token."""
+
+    subject: str
+    csrf: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime

@@ -17,11 +17,14 @@ from callcenter.store.sql.connection import Database
 from callcenter.store.sql.evaluations import EvaluationRepository
 from callcenter.store.sql.presence import PresenceRepository
 from callcenter.store.sql.ratings import RatingRepository, recorded_decay
+from callcenter.store.sql.web import WebRepository
 
 log = structlog.get_logger(__name__)
 
 
-class SqlStore(AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository):
+class SqlStore(
+    AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository, WebRepository
+):
     """Implements ``callcenter.store.api.Store`` over one backend ``Database``; closing the store closes it."""
 
     # -- what changed, told after the commit ----------------------------------------------------------------------

@@ -31,6 +31,9 @@ TABLES = {
     "evaluations",
     "services",
     "settings",
+    "operators",
+    "web_sessions",
+    "web_codes",
 }
 
 
