@@ -22,6 +22,7 @@ from callcenter.config.schema import (
     SelfServiceConfig,
     ServiceConfig,
     StoreConfig,
+    WebConfig,
 )
 from callcenter.config.secrets import AMI_SECRET_ENV, ami_secret_path, ensure_secret, require_ami_secret
 
@@ -42,6 +43,7 @@ __all__ = [
     "SelfServiceConfig",
     "ServiceConfig",
     "StoreConfig",
+    "WebConfig",
     "ami_secret_path",
     "ensure_secret",
     "find_config",

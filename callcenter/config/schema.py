@@ -252,6 +252,33 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The web console (callcenter/web/): the wallboard, ratings on the web, operators' moderation, metrics."""
+
+    enabled: bool = True
+    # loopback by default, like AMI and FastAGI: put a TLS reverse proxy in front to reach it from elsewhere
+    host: str = "127.0.0.1"
+    # 0: any free port (tests); with several workers, worker 0 serves it on this fixed port
+    port: int = 8080
+    # how long a signed-in browser stays signed in
+    session_hours: float = 12.0
+    # mark the session cookie Secure (only sent over HTTPS): set it once a TLS proxy fronts the console
+    secure_cookies: bool = False
+    # the service level: calls answered within this many seconds of joining a queue
+    service_level_seconds: int = 20
+    # how the IVR names the console to a caller who asks for a code (printed by `make run` too); empty: http://host:port/
+    public_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port}: give 0 (any free port) to 65535")
+        if not 0 < self.session_hours <= 24 * 30:
+            raise ValueError("session_hours must be more than 0 and at most 720 (30 days)")
+        if not 1 <= self.service_level_seconds <= 3600:
+            raise ValueError("service_level_seconds must be 1 to 3600")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: str = "info"
@@ -284,6 +311,7 @@ class Config:
     rules: RatingRules = field(default_factory=RatingRules)
     log: LogConfig = LogConfig()
     service: ServiceConfig = ServiceConfig()
+    web: WebConfig = WebConfig()
     services: tuple[ServiceDef, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryDef, ...] = DEFAULT_CATEGORIES
 

@@ -3,6 +3,7 @@ rate the caller when the caller hung up first."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -22,8 +23,8 @@ from callcenter.ivr.ask import Asking, ask, say
 from callcenter.ivr.rating import RatingDialogue
 from callcenter.ivr.screenings import Screenings
 from callcenter.journal import Recorder
-from callcenter.store.api import CallStore, RatingStore
-from callcenter.store.models import AGENT_TO_CLIENT
+from callcenter.store.api import CallStore, RatingStore, SupervisionStore
+from callcenter.store.models import AGENT_TO_CLIENT, ScreenDecision
 from callcenter.usecases.ports import Clock
 
 # take a caller (channel) out of a queue: AMI QueueWithdrawCaller (QueueSync.withdraw_caller)
@@ -33,6 +34,9 @@ log = structlog.get_logger(__name__)
 
 ACCEPT = "1"
 DECLINE = "2"
+# the wallboard's accept/decline count is a statistic: with the store slow or locked it is given up after this
+# long, rather than keeping the agent (and the caller) from the bridge
+SCREENING_WRITE_SECONDS = 0.5
 
 
 AGENT_ID = re.compile(r"[0-9]{2,8}")
@@ -52,8 +56,8 @@ async def call_and_agent(session: AGISession) -> tuple[str, str]:
     return call, agent
 
 
-class ScreenStore(CallStore, RatingStore, Protocol):
-    """The call being screened, its caller and their reputation."""
+class ScreenStore(CallStore, RatingStore, SupervisionStore, Protocol):
+    """The call being screened, its caller and their reputation; where the decision is counted."""
 
 
 class ScreenFlow:
@@ -106,12 +110,21 @@ class ScreenFlow:
         if key == ACCEPT:
             log.info("agent_accepted", agent=agent, call=call_id)
             await session.set_variable(naming.SCREEN, naming.SCREEN_ACCEPT)
+            await self._count(call_id, agent, "accept")
             return
         if key == DECLINE:
             d.screenings.decline(call_id, agent, d.clock())
             await withdraw_caller(session, self.withdraw, agent)
         log.info("agent_declined" if key == DECLINE else "agent_no_decision", agent=agent, call=call_id)
         await session.set_variable(naming.SCREEN, naming.SCREEN_DECLINE)
+        await self._count(call_id, agent, "decline" if key == DECLINE else "none")
+
+    async def _count(self, call_id: str, agent: str, decision: ScreenDecision) -> None:
+        try:
+            async with asyncio.timeout(SCREENING_WRITE_SECONDS):
+                await self.store.record_screening(call_id, agent, decision, self.clock())
+        except Exception as exc:  # any store failure: the call goes on, the count misses one
+            log.warning("screening_not_counted", agent=agent, call=call_id, decision=decision, error=repr(exc))
 
 
 async def withdraw_caller(session: AGISession, withdraw: Withdraw, agent: str) -> None:

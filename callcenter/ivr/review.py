@@ -15,19 +15,25 @@ import structlog
 
 from callcenter.agi import AGISession
 from callcenter.config import SelfServiceConfig
-from callcenter.domain.rules import Rater, RatingRules, Refusal, may_rate, removed_by_operator
+from callcenter.domain.rules import Rater, RatingRules, Refusal
 from callcenter.ivr import speech
 from callcenter.ivr.ask import Asking, ask, say
 from callcenter.ivr.rating import RatingDialogue
 from callcenter.store import Call, Direction
 from callcenter.store.api import EvaluationStore
 from callcenter.usecases.ports import Clock
+from callcenter.usecases.review import REMOVED, Blocked
+from callcenter.usecases.review import blocked as blocked_by
 
 log = structlog.get_logger(__name__)
 
 # every key moves or acts; this only stops a stuck key from holding the line for ever
 MAX_ROUNDS = 60
-BLOCKED = {Refusal.WINDOW_CLOSED: "cc/rating-frozen", Refusal.TOO_SHORT: "cc/too-short"}
+BLOCKED: dict[Blocked, str] = {
+    Refusal.WINDOW_CLOSED: "cc/rating-frozen",
+    Refusal.TOO_SHORT: "cc/too-short",
+    REMOVED: "cc/rating-removed",
+}
 RATE, DELETE, NEXT, PREVIOUS, REPEAT, FINISH = "1", "7", "6", "4", "*", "#"
 
 
@@ -75,13 +81,9 @@ class Review:
             live = evaluation.scores if evaluation is not None and not evaluation.deleted else {}
             # read back in the configured category order, as the rating was asked
             scores = {c: live[c] for c in categories if c in live} or None
-            refusal = may_rate(call, reviewer.rater, d.clock(), d.rules)
-            blocked = None if refusal is None else BLOCKED.get(refusal, "cc/rating-frozen")
-            if blocked is None and evaluation is not None and evaluation.deleted:
-                # an operator removed it (e.g. abusive): say so now, not after the rater keyed every score
-                history = await d.evaluations.evaluation_history(evaluation.id)
-                if history and removed_by_operator(history[-1].action, history[-1].actor):
-                    blocked = "cc/rating-removed"
+            # an operator removed it (e.g. abusive): said now, not after the rater keyed every score
+            why = await blocked_by(d.evaluations, call, evaluation, rater=reviewer.rater, now=d.clock(), rules=d.rules)
+            blocked = None if why is None else BLOCKED.get(why, "cc/rating-frozen")
             assert call.answered_at is not None  # served_calls lists answered calls only
             party = await reviewer.party(call)
             entry = speech.ReviewEntry(

@@ -27,7 +27,9 @@ from callcenter.store.models import (
     Operator,
     PinOutcome,
     PresenceState,
+    QueueDay,
     RatingSummary,
+    ScreenDecision,
     Service,
     ServiceDef,
     SyncSummary,
@@ -146,6 +148,16 @@ class WebStore(Protocol):
     async def take_web_code(self, subject: str, code_hash: str, now: datetime) -> bool: ...
 
 
+class SupervisionStore(Protocol):
+    """The wallboard's counts since a moment (``store/sql/supervision.py``); read-only but for the screenings."""
+
+    async def queue_days(self, since: datetime, within_seconds: int) -> dict[str, QueueDay]: ...
+    async def agent_days(self, since: datetime) -> dict[str, dict[str, int]]: ...
+    async def record_screening(
+        self, call_uniqueid: str, agent_id: str, decision: ScreenDecision, now: datetime
+    ) -> None: ...
+
+
 class StoreWatch(Protocol):
     """Told by the store, after the commit, of what changes an agent's standing (``Store.watch``)."""
 
@@ -153,7 +165,7 @@ class StoreWatch(Protocol):
     def call_answered(self, call: Call) -> None: ...
 
 
-class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, WebStore, Protocol):
+class Store(RosterStore, CallStore, EvaluationStore, RatingStore, PresenceStore, WebStore, SupervisionStore, Protocol):
     # every agent rating changed and every call answered through this store, told after the commit
     def watch(self, watcher: StoreWatch) -> None: ...
 

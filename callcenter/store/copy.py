@@ -126,6 +126,7 @@ TABLES: Final = (
         {"created_at": "instant", "expires_at": "instant"},
     ),
     Table("web_codes", ("subject",), ("subject", "code_hash", "expires_at"), {"expires_at": "instant"}),
+    Table("screenings", ("id",), ("id", "call_uniqueid", "agent_id", "at", "decision"), {"at": "instant"}),
 )
 
 

@@ -15,6 +15,8 @@ AuditAction = Literal["create", "update", "delete", "revive"]
 PresenceState = Literal["logged_out", "available", "paused"]
 # one PIN try: taken, refused, or not even checked (too many wrong ones lately)
 PinOutcome = Literal["ok", "wrong", "locked"]
+# what an agent did when they heard the caller's reputation before the bridge ('none': pressed nothing)
+ScreenDecision = Literal["accept", "decline", "none"]
 
 AGENT_KINDS: Final[tuple[AgentKind, ...]] = get_args(AgentKind)
 CALL_OUTCOMES: Final[tuple[CallOutcome, ...]] = get_args(CallOutcome)
@@ -207,3 +209,19 @@ class WebSession:
     csrf: str = field(repr=False)
     created_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDay:
+    """A queue's (or a service's) calls since a moment, for the wallboard."""
+
+    calls: int
+    answered: int
+    within: int  # answered within the service-level threshold (hold seconds)
+    abandoned: int
+
+    @property
+    def service_level(self) -> float | None:
+        """The share answered within the threshold, of the calls that were answered or abandoned; None without any."""
+        judged = self.answered + self.abandoned
+        return None if judged == 0 else self.within / judged

@@ -17,13 +17,20 @@ from callcenter.store.sql.connection import Database
 from callcenter.store.sql.evaluations import EvaluationRepository
 from callcenter.store.sql.presence import PresenceRepository
 from callcenter.store.sql.ratings import RatingRepository, recorded_decay
+from callcenter.store.sql.supervision import SupervisionRepository
 from callcenter.store.sql.web import WebRepository
 
 log = structlog.get_logger(__name__)
 
 
 class SqlStore(
-    AgentRepository, CallRepository, EvaluationRepository, RatingRepository, PresenceRepository, WebRepository
+    AgentRepository,
+    CallRepository,
+    EvaluationRepository,
+    RatingRepository,
+    PresenceRepository,
+    WebRepository,
+    SupervisionRepository,
 ):
     """Implements ``callcenter.store.api.Store`` over one backend ``Database``; closing the store closes it."""
 

@@ -34,6 +34,7 @@ TABLES = {
     "operators",
     "web_sessions",
     "web_codes",
+    "screenings",
 }
 
 

@@ -26,3 +26,15 @@ CREATE TABLE web_codes (
     code_hash  TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+
+-- Each agent's decision when they heard a caller's reputation before the bridge, for the wallboard's accept and
+-- decline counts ('none': they pressed nothing). A statistic, not a call record: the call's row says how it ended.
+CREATE TABLE screenings (
+    id            INTEGER PRIMARY KEY,
+    call_uniqueid TEXT NOT NULL,
+    agent_id      TEXT NOT NULL REFERENCES agents (id),
+    at            TEXT NOT NULL,
+    decision      TEXT NOT NULL CHECK (decision IN ('accept', 'decline', 'none'))
+);
+
+CREATE INDEX screenings_by_at ON screenings (at);

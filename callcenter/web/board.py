@@ -1,0 +1,463 @@
+"""The supervisors' wallboard: what every queue and every agent is doing now, kept from AMI events, with today's
+counts from the store; published as numbered snapshots that the wallboard page receives over server-sent events.
+
+Live parts come from memory, never from Asterisk on each change:
+* who waits in which queue since when: QueueCallerJoin / QueueCallerLeave / QueueCallerAbandon, re-based after
+  every AMI (re)connect from ``QueueSummary`` and the ``QueueStatus`` of the queues it says have callers;
+* each agent's duty and member status: the queue sync's own map (``QueueSync.presence``), which follows the store
+  and Asterisk already;
+* ringing, screening and talking: AgentCalled, the IVR's CallCenterScreen user event, AgentConnect, and what ends
+  each (AgentRingNoAnswer, AgentDump, AgentComplete, the caller leaving);
+* scores: the kept ranking (``usecases/rankings.py``), which every rating moves.
+
+Today's counts (calls, answered within the service level, abandoned, accepted and declined) are one aggregate read
+of the store (``SupervisionStore``), taken at most every ``STORE_EVERY`` seconds, when something happened.
+
+Every event only marks the board dirty; one owned task (``run``) rebuilds the snapshot at most every
+``DEBOUNCE`` seconds, so a burst of events costs one rebuild, and a wallboard sees a caller join within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import structlog
+from panoramisk.message import Message
+
+from callcenter.ami.link import AMIError, AMILink
+from callcenter.ami.queues import QueueSync, event_agent
+from callcenter.domain import naming
+from callcenter.domain.agents import AgentSpec, Duty
+from callcenter.domain.numbers import normalise_number
+from callcenter.domain.policy import Policy, Score, grade
+from callcenter.store import Store
+from callcenter.store.models import CLIENT_TO_AGENT, PresenceState, QueueDay
+from callcenter.usecases.ports import Clock
+
+log = structlog.get_logger(__name__)
+
+DEBOUNCE: Final = 0.2  # seconds between two rebuilds at most
+STORE_EVERY: Final = 2.0  # seconds between two reads of today's counts at most
+IDLE_REBUILD: Final = 10.0  # seconds: the counts are read again even when no event came (another worker's calls)
+SCREENING_MAX: Final = 120.0  # seconds: a screening whose end we never heard stops showing
+RECENT_RATINGS: Final = 8
+
+# AST_DEVICE_* member statuses (app_queue)
+_IN_USE, _BUSY, _INVALID, _UNAVAILABLE, _RINGING, _RING_IN_USE, _ON_HOLD = 2, 3, 4, 5, 6, 7, 8
+
+AGENT_STATES: Final = ("logged_out", "available", "paused", "ringing", "screening", "on_call", "unreachable")
+
+
+def agent_state(  # noqa: PLR0911 - one return per state, in the order they win
+    duty: Duty, status: int | None, *, ringing: bool, screening: bool, talking: bool
+) -> str:
+    """One word for what an agent is doing, as a supervisor reads it (the first that holds, in this order)."""
+    if not duty.logged_in:
+        return "logged_out"
+    if duty.paused:
+        return "paused"
+    if screening:
+        return "screening"
+    if talking or status in {_IN_USE, _BUSY, _ON_HOLD}:
+        return "on_call"
+    if ringing or status in {_RINGING, _RING_IN_USE}:
+        return "ringing"
+    if status in {_INVALID, _UNAVAILABLE}:
+        return "unreachable"
+    return "available"
+
+
+def shown_caller(raw: object) -> str:
+    """A caller as the wallboard shows them: the normalised number, or "anonymous". Whatever a hostile caller ID
+    carries (markup, control characters) never reaches a page."""
+    return normalise_number(str(raw or "")) or "anonymous"
+
+
+@dataclass
+class Waiter:
+    caller: str
+    since: datetime
+
+
+@dataclass
+class _Leg:
+    """An agent being rung or screening for one call (the caller's uniqueid), since a monotonic time."""
+
+    call: str
+    since: float
+
+
+@dataclass
+class Snapshot:
+    version: int
+    data: dict[str, Any]
+
+
+@dataclass
+class Board:
+    store: Store
+    ami: AMILink
+    queues: QueueSync
+    agents: Sequence[AgentSpec]
+    services: Sequence[tuple[str, str]]  # (id, name)
+    policy: Policy
+    initial: PresenceState
+    score_of: Callable[[str], Score | None]  # the kept ranking's score of an agent
+    clock: Clock
+    service_level_seconds: int = 20
+    timezone: str = "UTC"
+    mono: Callable[[], float] = time.monotonic
+    waiting: dict[str, dict[str, Waiter]] = field(default_factory=dict)  # queue -> caller uniqueid -> waiter
+    ringing: dict[str, _Leg] = field(default_factory=dict)
+    screening: dict[str, _Leg] = field(default_factory=dict)
+    talking: set[str] = field(default_factory=set)
+    ratings_seen: Counter[str] = field(default_factory=Counter)  # direction -> events seen since start
+    snapshot: Snapshot = field(default_factory=lambda: Snapshot(0, {}))
+    store_seconds: float | None = None  # how long the last read of today's counts took
+    _dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    _published: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _counts: tuple[dict[str, QueueDay], dict[str, dict[str, int]]] = field(default_factory=lambda: ({}, {}))
+    _recent: list[dict[str, Any]] = field(default_factory=list)
+    _counts_at: float = float("-inf")
+    _counts_stale: bool = True
+    _ratings_stale: bool = True
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self._names = {a.id: a.name for a in self.agents}
+        # every event the wallboard follows, in one place; each must pass manager.conf's event filter for the
+        # service's user (tests/unit/ami/test_queues.py compares the two)
+        handlers: dict[str, Callable[[Message], None]] = {
+            "QueueCallerJoin": self._on_join,
+            "QueueCallerLeave": self._on_leave,
+            "QueueCallerAbandon": self._on_leave,
+            "AgentCalled": self._on_called,
+            "AgentRingNoAnswer": self._on_ring_ended,
+            "AgentDump": self._on_ring_ended,
+            "AgentConnect": self._on_connect,
+            "AgentComplete": self._on_complete,
+            "QueueMemberStatus": self._on_member,
+            "QueueMemberPause": self._on_member,
+            "QueueMemberAdded": self._on_member,
+            "QueueMemberRemoved": self._on_member,
+            "UserEvent": self._on_user_event,
+        }
+        for name, handler in handlers.items():
+            self.ami.on_event(name, self._sync(handler))
+        self.ami.on_resync(self.resync)
+
+    @staticmethod
+    def _sync(handler: Callable[[Message], None]) -> Callable[[Message], Any]:
+        async def run(event: Message) -> None:
+            handler(event)
+
+        return run
+
+    # -- what Asterisk tells us ----------------------------------------------------------------------------------
+    def _on_join(self, e: Message) -> None:
+        queue, caller = str(e.get("Queue") or ""), str(e.get("Uniqueid") or "")
+        if queue and caller:
+            self.waiting.setdefault(queue, {})[caller] = Waiter(shown_caller(e.get("CallerIDNum")), self.clock())
+            self._counts_stale = True
+            self.changed()
+
+    def _on_leave(self, e: Message) -> None:
+        caller = str(e.get("Uniqueid") or "")
+        found = self.waiting.get(str(e.get("Queue") or ""), {}).pop(caller, None)
+        for legs in (self.ringing, self.screening):
+            for agent in [a for a, leg in legs.items() if leg.call == caller]:
+                del legs[agent]
+        self._counts_stale = True
+        if found is not None or e.get("Event") == "QueueCallerAbandon":
+            self.changed()
+
+    def _on_called(self, e: Message) -> None:
+        agent = event_agent(e)
+        if agent is not None:
+            self.ringing[agent] = _Leg(str(e.get("Uniqueid") or ""), self.mono())
+            self.changed()
+
+    def _on_ring_ended(self, e: Message) -> None:
+        agent = event_agent(e)
+        if agent is not None:
+            self.ringing.pop(agent, None)
+            self.screening.pop(agent, None)
+            self.changed()
+
+    def _on_connect(self, e: Message) -> None:
+        agent = event_agent(e)
+        if agent is not None:
+            self.ringing.pop(agent, None)
+            self.screening.pop(agent, None)
+            self.talking.add(agent)
+            self.changed()
+
+    def _on_complete(self, e: Message) -> None:
+        agent = event_agent(e)
+        if agent is not None:
+            self.talking.discard(agent)
+            self._counts_stale = True
+            self.changed()
+
+    def _on_member(self, e: Message) -> None:
+        self.changed()
+
+    def _on_user_event(self, e: Message) -> None:
+        name = e.get("UserEvent")
+        if name == naming.EVENT_SCREEN:
+            agent = str(e.get("Agent") or "")
+            if agent in self._names:
+                self.screening[agent] = _Leg(str(e.get("Call") or ""), self.mono())
+                self.ringing.pop(agent, None)
+                self.changed()
+        elif name in {naming.EVENT_RATED, naming.EVENT_RATING_DELETED}:
+            if name == naming.EVENT_RATED:
+                direction = str(e.get("Direction") or "")
+                self.ratings_seen[direction if direction in {CLIENT_TO_AGENT, "agent_to_client"} else "other"] += 1
+            self.ratings_changed()
+
+    def ratings_changed(self) -> None:
+        """A rating was given, changed or deleted (an AMI user event, or the web itself): read the recent ones."""
+        self._ratings_stale = True
+        self._counts_stale = True
+        self.changed()
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    async def resync(self) -> None:
+        """After every AMI (re)connect: who waits where, from Asterisk (the events lost with the link may have
+        missed some). QueueSummary names the queues with callers; only those are asked for their entries."""
+        try:
+            summary = await self.ami.send_list({"Action": "QueueSummary"})
+            busy = [str(m.get("Queue")) for m in summary if m.get("Event") == "QueueSummary" and _int(m.get("Callers"))]
+            waiting: dict[str, dict[str, Waiter]] = {}
+            now = self.clock()
+            for queue in busy:
+                for m in await self.ami.send_list({"Action": "QueueStatus", "Queue": queue}):
+                    if m.get("Event") == "QueueEntry":
+                        since = now - timedelta(seconds=_int(m.get("Wait")))
+                        waiting.setdefault(queue, {})[str(m.get("Uniqueid"))] = Waiter(
+                            shown_caller(m.get("CallerIDNum")), since
+                        )
+        except AMIError as exc:
+            log.warning("board_resync_failed", error=str(exc))
+            return
+        self.waiting = waiting
+        self.talking = {a for a in self._names if self.queues.callers.talking_for(a) is not None}
+        self._counts_stale = True
+        self.changed()
+
+    # -- publishing ----------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Rebuild and publish whenever something changed (at most every DEBOUNCE s), and every IDLE_REBUILD s."""
+        while True:
+            try:
+                async with asyncio.timeout(IDLE_REBUILD):
+                    await self._dirty.wait()
+            except TimeoutError:
+                self._counts_stale = True
+            self._dirty.clear()
+            try:
+                await self.rebuild()
+            except Exception:
+                # the next change tries again; the wallboard keeps the last snapshot meanwhile
+                log.exception("board_rebuild_failed")
+            await asyncio.sleep(DEBOUNCE)
+
+    async def rebuild(self) -> None:
+        await self._read_store()
+        data = self.build()
+        async with self._published:
+            self.snapshot = Snapshot(self.snapshot.version + 1, data)
+            self._published.notify_all()
+
+    async def next_snapshot(self, after: int, timeout: float) -> Snapshot | None:
+        """The first snapshot newer than ``after``; None after ``timeout`` seconds without one, or once closed."""
+        try:
+            async with asyncio.timeout(timeout), self._published:
+                await self._published.wait_for(lambda: self._closed or self.snapshot.version > after)
+        except TimeoutError:
+            return None
+        return None if self._closed else self.snapshot
+
+    async def close(self) -> None:
+        """Let every open event stream end (the web server waits for them when it stops)."""
+        async with self._published:
+            self._closed = True
+            self._published.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _read_store(self) -> None:
+        now_mono = self.mono()
+        if self._counts_stale and now_mono - self._counts_at >= STORE_EVERY:
+            since = self.day_start()
+            started = time.perf_counter()
+            self._counts = (
+                await self.store.queue_days(since, self.service_level_seconds),
+                await self.store.agent_days(since),
+            )
+            self.store_seconds = time.perf_counter() - started
+            self._counts_at = now_mono
+            self._counts_stale = False
+        elif self._counts_stale:
+            self.changed()  # read on a later round, within STORE_EVERY
+        if self._ratings_stale:
+            self._ratings_stale = False
+            self._recent = await self._recent_ratings()
+
+    def day_start(self) -> datetime:
+        """Midnight in the center's time zone ([selfservice] timezone), as the wallboard's "today"."""
+        zone = ZoneInfo(self.timezone)
+        local = self.clock().astimezone(zone)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+    async def _recent_ratings(self) -> list[dict[str, Any]]:
+        changes = await self.store.evaluation_changes(limit=RECENT_RATINGS)
+        numbers: dict[int, str] = {}
+        for c in changes:
+            if c.client_id not in numbers:
+                client = await self.store.get_client(c.client_id)
+                numbers[c.client_id] = client.number if client is not None else "?"
+        return [
+            {
+                "at": c.entry.at.isoformat(),
+                "call": c.call_uniqueid,
+                "direction": c.direction,
+                "agent": c.agent_id,
+                "agent_name": self._names.get(c.agent_id, c.agent_id),
+                "caller": numbers[c.client_id],
+                "action": c.entry.action,
+                "scores": dict(c.entry.new_scores or c.entry.old_scores or {}),
+            }
+            for c in changes
+        ]
+
+    def build(self) -> dict[str, Any]:
+        """The snapshot: plain JSON-able data, the same for the page's first paint and every event after."""
+        now, mono = self.clock(), self.mono()
+        for legs in (self.ringing, self.screening):
+            for agent in [a for a, leg in legs.items() if mono - leg.since > SCREENING_MAX]:
+                del legs[agent]
+        queue_days, agent_days = self._counts
+        services = [
+            {
+                "id": sid,
+                "name": name,
+                "queue": naming.service_queue(sid),
+                **self._queue_row([naming.service_queue(sid)], queue_days, now),
+                "day": _day(queue_days.get(f"service:{sid}")),
+            }
+            for sid, name in self.services
+        ]
+        agents: list[dict[str, Any]] = []
+        logged_out = 0
+        states: Counter[str] = Counter()
+        presence = self.queues.presence
+        for spec in self.agents:
+            duty = presence.duty.get(spec.id) or Duty(logged_in=self.initial != "logged_out")
+            state = agent_state(
+                duty,
+                presence.status(spec.id) if presence.synced else None,
+                ringing=spec.id in self.ringing,
+                screening=spec.id in self.screening,
+                talking=spec.id in self.talking,
+            )
+            states[state] += 1
+            if state == "logged_out":
+                logged_out += 1
+                continue
+            agents.append(
+                self._agent_row(
+                    spec=spec, state=state, duty=duty, days=queue_days, today=agent_days.get(spec.id, {}), now=now
+                )
+            )
+        agents.sort(key=lambda a: (AGENT_STATES.index(a["state"]), -(a["score"] or 0), a["id"]))
+        return {
+            "at": now.isoformat(),
+            "ami": self.ami.connected,
+            "service_level_seconds": self.service_level_seconds,
+            "services": services,
+            "agents": agents,
+            "logged_out": logged_out,
+            "states": {s: states.get(s, 0) for s in AGENT_STATES},
+            "ratings": self._recent,
+        }
+
+    def _queue_row(self, queues: Sequence[str], days: Mapping[str, QueueDay], now: datetime) -> dict[str, Any]:
+        waiters = sorted((w for q in queues for w in self.waiting.get(q, {}).values()), key=lambda w: w.since)
+        return {
+            "waiting": len(waiters),
+            "longest_since": waiters[0].since.isoformat() if waiters else None,
+            "longest_seconds": round((now - waiters[0].since).total_seconds()) if waiters else 0,
+            "callers": [{"caller": w.caller, "since": w.since.isoformat()} for w in waiters[:10]],
+            "queue_day": _day(_sum(days.get(q) for q in queues)),
+        }
+
+    def _agent_row(
+        self,
+        *,
+        spec: AgentSpec,
+        state: str,
+        duty: Duty,
+        days: Mapping[str, QueueDay],
+        today: Mapping[str, int],
+        now: datetime,
+    ) -> dict[str, Any]:
+        score = self.score_of(spec.id)
+        shown = None if score is None or score.is_new else round(score.overall, 2)
+        return {
+            "id": spec.id,
+            "name": spec.name,
+            "state": state,
+            "reason": duty.reason if state == "paused" else None,
+            "score": shown,
+            "grade": None if score is None else grade(score.overall, score.count, self.policy),
+            "ratings": 0 if score is None else score.count,
+            "categories": {} if score is None else {k: round(v, 2) for k, v in score.per_category.items()},
+            "answered": today.get("answered", 0),
+            "accepted": today.get("accept", 0),
+            "declined": today.get("decline", 0),
+            **self._queue_row(naming.own_queues(spec.id), days, now),
+        }
+
+
+def _sum(days: Any) -> QueueDay | None:
+    found = [d for d in days if d is not None]
+    if not found:
+        return None
+    return QueueDay(
+        sum(d.calls for d in found),
+        sum(d.answered for d in found),
+        sum(d.within for d in found),
+        sum(d.abandoned for d in found),
+    )
+
+
+def _day(day: QueueDay | None) -> dict[str, Any]:
+    d = day or QueueDay(0, 0, 0, 0)
+    level = d.service_level
+    return {
+        "calls": d.calls,
+        "answered": d.answered,
+        "within": d.within,
+        "abandoned": d.abandoned,
+        "service_level": None if level is None else round(100 * level),
+    }
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0

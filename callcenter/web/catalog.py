@@ -1,0 +1,263 @@
+"""Every text the web console shows, in one catalog, in English and Mandarin.
+
+Pages ask for a text by key (``t.signin``, ``t["state_paused"]``); a key missing in one language is a test failure
+(``tests/unit/web/test_catalog.py``), never an English word on a Mandarin page. The language is the visitor's
+choice (``?lang=zh``, kept in a cookie), else the browser's ``Accept-Language``, else English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+LANGUAGES: Final = ("en", "zh")
+DEFAULT: Final = "en"
+
+EN: Final[Mapping[str, str]] = {
+    "title": "Call center",
+    "lang_name": "English",
+    "nav_board": "Wallboard",
+    "nav_roster": "Agents",
+    "nav_audit": "Audit trail",
+    "nav_me": "My calls",
+    "sign_out": "Sign out",
+    "signed_in_as": "Signed in as",
+    "signin": "Sign in",
+    "signin_operator": "Supervisors and operators",
+    "signin_agent": "Agents",
+    "signin_caller": "Callers",
+    "operator_name": "Name",
+    "password": "Password",
+    "agent_id": "Agent number",
+    "pin": "PIN",
+    "phone_number": "Your phone number",
+    "pin_or_code": "PIN, or the code the phone menu read to you",
+    "caller_hint": "No code yet? Call us and press 8 in the first menu: we read you a code for the web.",
+    "wrong": "That did not match. Please try again.",
+    "locked": "Too many wrong tries lately. Please try again later.",
+    "forbidden": "This page is not yours to see.",
+    "bad_form": "This form has expired. Please go back, reload the page and try again.",
+    "not_found": "Nothing here.",
+    "back": "Back",
+    "services": "Services",
+    "service": "Service",
+    "queue": "Queue",
+    "waiting": "Waiting",
+    "longest": "Longest wait",
+    "calls_today": "Calls today",
+    "answered": "Answered",
+    "service_level": "Answered within {seconds} s",
+    "abandoned": "Abandoned",
+    "agents": "Agents",
+    "agent": "Agent",
+    "state": "State",
+    "score": "Score",
+    "grade": "Grade",
+    "ratings": "Ratings",
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "logged_out_count": "logged out",
+    "recent_ratings": "Recent ratings",
+    "scores_chart": "Agents by overall score",
+    "trend_chart": "Rating trend by category, per week",
+    "distribution_chart": "Scores given, by category",
+    "ami_down": "Asterisk is not connected: what you see may be out of date.",
+    "live": "live",
+    "reconnecting": "reconnecting…",
+    "state_logged_out": "logged out",
+    "state_available": "available",
+    "state_paused": "paused",
+    "state_ringing": "ringing",
+    "state_screening": "screening",
+    "state_on_call": "on a call",
+    "state_unreachable": "unreachable",
+    "new": "new",
+    "caller_to_agent": "caller → agent",
+    "agent_to_caller": "agent → caller",
+    "created": "rated",
+    "update": "changed",
+    "delete": "deleted",
+    "revive": "rated again",
+    "at": "When",
+    "call": "Call",
+    "caller": "Caller",
+    "who": "By",
+    "action": "What",
+    "old": "Before",
+    "new_scores": "After",
+    "reason": "Reason",
+    "filter": "Show",
+    "remove": "Remove",
+    "remove_reason": "Reason (kept in the audit trail)",
+    "removed": "Removed by an operator",
+    "removed_ok": "The rating was removed.",
+    "your_calls": "Your calls",
+    "your_rating": "Your rating",
+    "none_yet": "not rated",
+    "rate": "Save rating",
+    "unrate": "Delete my rating",
+    "rated_ok": "Your rating is saved.",
+    "unrated_ok": "Your rating is deleted.",
+    "refused_window_closed": "This call can no longer be rated.",
+    "refused_too_short": "This call was too short to rate.",
+    "refused_not_a_party": "You were not on this call.",
+    "refused_not_answered": "This call was never answered.",
+    "refused_anonymous": "This call came from a withheld number.",
+    "refused_removed": "An operator removed this rating; it cannot be given again.",
+    "pending": "The system is busy: your change is kept and will be saved shortly.",
+    "no_calls": "No calls to show yet.",
+    "duty": "Your availability",
+    "log_in": "Log in",
+    "pause": "Pause",
+    "resume": "Resume",
+    "log_out": "Log out",
+    "duty_ok": "Your availability is saved.",
+    "roster": "Agents",
+    "detail": "Details",
+    "evaluations_received": "Ratings received",
+    "for_agent": "Agent",
+    "for_number": "Caller number",
+    "for_call": "Call",
+    "all": "all",
+    "scores": "Scores",
+}
+
+ZH: Final[Mapping[str, str]] = {
+    "title": "呼叫中心",
+    "lang_name": "中文",
+    "nav_board": "实时看板",
+    "nav_roster": "坐席",
+    "nav_audit": "审计记录",
+    "nav_me": "我的通话",
+    "sign_out": "退出",
+    "signed_in_as": "当前用户",
+    "signin": "登录",
+    "signin_operator": "主管和管理员",
+    "signin_agent": "坐席",
+    "signin_caller": "来电客户",
+    "operator_name": "用户名",
+    "password": "密码",
+    "agent_id": "坐席号码",
+    "pin": "PIN 码",
+    "phone_number": "您的电话号码",
+    "pin_or_code": "PIN 码，或电话菜单读给您的验证码",
+    "caller_hint": "还没有验证码？请致电并在第一个菜单按 8，我们会为您读出网页验证码。",
+    "wrong": "信息不匹配，请重试。",
+    "locked": "近期错误次数过多，请稍后再试。",
+    "forbidden": "您无权查看此页面。",
+    "bad_form": "表单已过期。请返回、刷新页面后重试。",
+    "not_found": "页面不存在。",
+    "back": "返回",
+    "services": "服务",
+    "service": "服务",
+    "queue": "队列",
+    "waiting": "等待中",
+    "longest": "最长等待",
+    "calls_today": "今日来电",
+    "answered": "已接听",
+    "service_level": "{seconds} 秒内接听",
+    "abandoned": "放弃",
+    "agents": "坐席",
+    "agent": "坐席",
+    "state": "状态",
+    "score": "评分",
+    "grade": "等级",
+    "ratings": "评价数",
+    "accepted": "接受",
+    "declined": "拒绝",
+    "logged_out_count": "已签出",
+    "recent_ratings": "最新评价",
+    "scores_chart": "坐席总体评分分布",
+    "trend_chart": "各类别评分每周趋势",
+    "distribution_chart": "各类别所得分数",
+    "ami_down": "Asterisk 未连接：显示的内容可能已过时。",
+    "live": "实时",
+    "reconnecting": "正在重新连接…",
+    "state_logged_out": "已签出",
+    "state_available": "空闲",
+    "state_paused": "暂停",
+    "state_ringing": "振铃中",
+    "state_screening": "筛选中",
+    "state_on_call": "通话中",
+    "state_unreachable": "无法接通",
+    "new": "新",
+    "caller_to_agent": "客户 → 坐席",
+    "agent_to_caller": "坐席 → 客户",
+    "created": "已评价",
+    "update": "已修改",
+    "delete": "已删除",
+    "revive": "重新评价",
+    "at": "时间",
+    "call": "通话",
+    "caller": "来电者",
+    "who": "操作人",
+    "action": "操作",
+    "old": "修改前",
+    "new_scores": "修改后",
+    "reason": "原因",
+    "filter": "筛选",
+    "remove": "移除",
+    "remove_reason": "原因（记入审计记录）",
+    "removed": "已被管理员移除",
+    "removed_ok": "该评价已移除。",
+    "your_calls": "您的通话",
+    "your_rating": "您的评价",
+    "none_yet": "未评价",
+    "rate": "保存评价",
+    "unrate": "删除我的评价",
+    "rated_ok": "您的评价已保存。",
+    "unrated_ok": "您的评价已删除。",
+    "refused_window_closed": "此通话已不能再评价。",
+    "refused_too_short": "此通话太短，不能评价。",
+    "refused_not_a_party": "您不是此通话的一方。",
+    "refused_not_answered": "此通话未被接听。",
+    "refused_anonymous": "此通话来自隐藏号码。",
+    "refused_removed": "管理员已移除此评价，不能再次评价。",
+    "pending": "系统繁忙：您的修改已保留，稍后保存。",
+    "no_calls": "暂无通话。",
+    "duty": "您的在岗状态",
+    "log_in": "签入",
+    "pause": "暂停",
+    "resume": "恢复",
+    "log_out": "签出",
+    "duty_ok": "您的在岗状态已保存。",
+    "roster": "坐席",
+    "detail": "详情",
+    "evaluations_received": "收到的评价",
+    "for_agent": "坐席",
+    "for_number": "来电号码",
+    "for_call": "通话",
+    "all": "全部",
+    "scores": "评分",
+}
+
+CATALOG: Final[Mapping[str, Mapping[str, str]]] = {"en": EN, "zh": ZH}
+
+
+class Texts:
+    """One language's texts: ``t.key`` or ``t["key"]``; a missing key raises (a page never shows a blank)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in CATALOG else DEFAULT
+        self._texts = CATALOG[self.lang]
+
+    def __getitem__(self, key: str) -> str:
+        return self._texts[key]
+
+    def __getattr__(self, key: str) -> str:
+        try:
+            return self._texts[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def choose(asked: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The page's language: ``?lang=``, else the cookie, else the first of Accept-Language we have, else English."""
+    for explicit in (asked, cookie):
+        if explicit is not None and explicit in CATALOG:
+            return explicit
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower().split("-")[0]
+        if code in CATALOG:
+            return code
+    return DEFAULT
