@@ -67,7 +67,18 @@ from callcenter.usecases.ports import Clock, utcnow
 from callcenter.usecases.rankings import Rankings
 from callcenter.usecases.ratings import Ratings, penalty_follows
 from callcenter.usecases.roster_sync import RosterSync, load_config_into
+from callcenter.usecases.sign_in import SignIn
 from callcenter.usecases.talk_times import RecentTalkTimes
+from callcenter.web.auth import Sessions
+from callcenter.web.board import Board
+from callcenter.web.console import WebConsole, name_of
+from callcenter.web.pages import Pages
+from callcenter.web.server import WebServer
+from callcenter.web.views.board import BoardPages
+from callcenter.web.views.machines import MachinePages
+from callcenter.web.views.moderation import ModerationPages
+from callcenter.web.views.selfservice import SelfServicePages, ami_events
+from callcenter.web.views.signin import SignInPages
 from callcenter.workers.role import ALONE, WorkerRole
 
 log = structlog.get_logger(__name__)
@@ -234,8 +245,16 @@ class CallCenter:
         review = Review(
             evaluations=store, dialogue=dialogue, asking=asking, selfservice=c.selfservice, rules=c.rules, clock=clock
         )
+        self.sign_in = SignIn(store, c.selfservice, clock)
         caller_ratings = CallerRatings(
-            store=store, pins=pins, review=review, asking=asking, selfservice=c.selfservice, clock=clock
+            store=store,
+            pins=pins,
+            review=review,
+            asking=asking,
+            selfservice=c.selfservice,
+            clock=clock,
+            # "press star for a code to rate on the web" only where a console serves (worker 0 of the same store)
+            codes=self.sign_in if c.web.enabled else None,
         )
         menus = Menus(tuple(s.id for s in c.services), c.journey.offer_count, c.journey.remind_days, c.journey.limits)
         withdraw = self.queues.withdraw_caller
@@ -286,11 +305,58 @@ class CallCenter:
             # several workers bind the one port, and the kernel spreads Asterisk's connections over them
             reuse_port=listening is None and not role.alone and c.service.listen == "reuseport",
         )
+        # the web console: in one process only (worker 0), on its fixed port; it reads every worker's calls from
+        # the store and hears their events over AMI
+        self.board: Board | None = None
+        self.web: WebServer | None = None
+        if c.web.enabled and role.leader:
+            self.board, self.web = self._web(scoring, clock)
         # calls left open by a stop, a crash or an Asterisk restart: closed at start and whenever it happens again
         self.reaper = CallReaper(
             store, self.ami, queue_log(c), clock, interval=c.journey.reap_interval, journaled=self.recorder.waiting
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _web(self, scoring: Scoring, clock: Clock) -> tuple[Board, WebServer]:
+        c, store = self.config, self.store
+        board = Board(
+            store=store,
+            ami=self.ami,
+            queues=self.queues,
+            agents=self.agents,
+            services=[(s.id, s.name) for s in c.services],
+            policy=c.policy,
+            initial=c.agents.initial_state,
+            score_of=lambda agent_id: found.score if (found := self.rankings.candidate(agent_id)) else None,
+            clock=clock,
+            service_level_seconds=c.web.service_level_seconds,
+            timezone=c.selfservice.timezone,
+        )
+        sessions = Sessions(store, clock, hours=c.web.session_hours, secure=c.web.secure_cookies)
+        pages = Pages(sessions, name_of(store))
+        console = WebConsole(
+            pages=pages,
+            signin=SignInPages(pages, sessions, self.sign_in),
+            board=BoardPages(pages, board),
+            selfservice=SelfServicePages(
+                pages=pages,
+                store=store,
+                ratings=self.ratings,
+                duty=self.duty,
+                board=board,
+                emit=ami_events(self.ami),
+                categories=c.categories,
+                review_calls=c.selfservice.review_calls,
+                timezone=c.selfservice.timezone,
+                pause_reasons=c.agents.pause_reasons,
+                clock=clock,
+            ),
+            moderation=ModerationPages(
+                pages=pages, store=store, ratings=self.ratings, board=board, scoring=scoring, categories=c.categories
+            ),
+            machines=MachinePages(store, self.ami, board),
+        )
+        return board, WebServer(console.app(), host=c.web.host, port=c.web.port)
 
     async def start(self) -> None:
         """AMI, then FastAGI, then the background tasks; on any failure, what started is stopped again."""
@@ -309,6 +375,10 @@ class CallCenter:
                 asyncio.create_task(self.recorder.run(), name="journal"),
                 asyncio.create_task(self.rankings.run(), name="ranking"),
             ]
+            if self.board is not None and self.web is not None:
+                await self.board.rebuild()  # the first page shows the board as it is, not an empty one
+                self._tasks.append(asyncio.create_task(self.board.run(), name="wallboard"))
+                await self.web.start()
             if self.role.leader:
                 # once per store: every worker's reaper would ask Asterisk for every channel and close the same
                 # calls (harmlessly, call_ended ignores an ended call, but N times the AMI Status listings)
@@ -323,6 +393,7 @@ class CallCenter:
             store=self.config.store.shown,
             agents=len(self.agents),
             workers=self.role.count,  # (each worker's lines carry its index)
+            web=None if self.web is None else f"http://{self.config.web.host}:{self.web.port}/",
         )
 
     def stop_reaping(self) -> None:
@@ -332,6 +403,10 @@ class CallCenter:
                 task.cancel()
 
     async def stop(self) -> None:
+        if self.board is not None:
+            await self.board.close()  # the wallboards' streams end, so the web server need not wait for them
+        if self.web is not None:
+            await self.web.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

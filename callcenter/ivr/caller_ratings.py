@@ -35,6 +35,12 @@ class CallerStore(CallStore, PresenceStore, Protocol):
     """The caller's served calls and their PIN."""
 
 
+class WebCodes(Protocol):
+    """Issues the one-time code a caller signs in to the web with (``usecases/sign_in.SignIn``)."""
+
+    async def issue_code(self, client_id: int) -> str: ...
+
+
 class CallerRatings:
     def __init__(
         self,
@@ -45,13 +51,16 @@ class CallerRatings:
         asking: Asking,
         selfservice: SelfServiceConfig,
         clock: Clock,
+        codes: WebCodes | None = None,
     ) -> None:
+        """``codes``: the web console's sign-in codes, None when there is no console ([web] enabled = false)."""
         self.store = store
         self.pins = pins
         self.review = review
         self.asking = asking
         self.selfservice = selfservice
         self.clock = clock
+        self.codes = codes
 
     async def manage(self, session: AGISession, client: Client | None) -> bool:
         """Run the caller's ratings menu; False if the call must end now (wrong PIN)."""
@@ -64,6 +73,29 @@ class CallerRatings:
             return False
         if unlocked is Unlock.OPEN:
             await self.review(session, self.reviewer(client))
+        return True
+
+    async def web_code(self, session: AGISession, client: Client | None) -> bool:
+        """Read the caller a one-time code for the web, after the phone's own checks (their PIN, if they set one:
+        a code must not be easier to get than the phone's menu); False if the call must end now (wrong PIN)."""
+        if self.codes is None:
+            return True
+        if client is None:
+            await say(session, ["cc/anonymous-no-ratings"])
+            return True
+        unlocked = await self.unlock(session, client, offer=False)
+        if unlocked is Unlock.REFUSED:
+            return False
+        if unlocked is Unlock.NOT_SET:
+            return True
+        try:
+            code = await self.codes.issue_code(client.id)
+        except Exception:  # the store cannot take it now: the caller hears so, and the call goes on
+            log.exception("web_code_failed", client=client.id)
+            await say(session, ["cc/web-code-failed"])
+            return True
+        # the digits are spoken, never logged (they sign in whoever has them for ten minutes)
+        await say(session, speech.web_code(code))
         return True
 
     async def unlock(self, session: AGISession, client: Client, *, offer: bool = True) -> Unlock:

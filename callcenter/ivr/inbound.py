@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 # main menu key for "review or change your ratings"; the reminder of an unrated call offers it as 2
 MANAGE_KEY = "9"
+WEB_KEY = "*"  # a one-time code for the web console (1..8 are services, 9 the ratings menu)
 MANAGE = "2"
 REFUSED = "refused"
 # a stuck key (or a caller playing with * and 8) must not keep the call in the menu forever
@@ -201,17 +202,22 @@ class InboundFlow:
         if manage_first and not await self.caller_ratings.manage(session, client):
             return None
         keys = {str(i + 1): s for i, s in enumerate(services[:8])}
-        # a withheld number has no ratings to manage: not offered
+        # a withheld number has no ratings to manage, nor a web page to sign in to: neither is offered
         manage = MANAGE_KEY if client is not None else None
+        web = WEB_KEY if client is not None and self.caller_ratings.codes is not None else None
         for _ in range(MAX_MENU_ROUNDS):
             key = await ask(
                 session,
-                speech.service_menu(list(keys.items()), manage_key=manage),
-                lambda k: k in keys or (manage is not None and k == manage),
+                speech.service_menu(list(keys.items()), manage_key=manage, web_key=web),
+                lambda k: k in keys or k in {manage, web} - {None},
                 self.asking,
                 step="service",
                 reprompt=speech.service_reprompt(services[0]),
             )
+            if key is not None and key == web:
+                if not await self.caller_ratings.web_code(session, client):
+                    return None
+                continue
             if manage is None or key != manage:
                 # no valid key after every try: the first service, the sane default
                 return keys.get(key or "1", services[0])

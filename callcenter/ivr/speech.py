@@ -211,9 +211,11 @@ def menu_keys(files: Sequence[str]) -> list[tuple[str, str]]:
 AGENT_REPROMPT = ("cc/or-hold-agent",)
 
 
-def service_menu(services: Sequence[tuple[str, str]], manage_key: str | None = None) -> list[str]:
+def service_menu(
+    services: Sequence[tuple[str, str]], manage_key: str | None = None, web_key: str | None = None
+) -> list[str]:
     """[(key, service id)] -> "Please choose a service. Press 1 for technical support, 2 for sales. Press 9 to
-    review your ratings." """
+    review your ratings. Press star for a code to rate on the web." """
     files = ["cc/choose-service"]
     for i, (k, service_id) in enumerate(services):
         files += [key_for(k, lead=i == 0), service_name(service_id)]
@@ -221,7 +223,17 @@ def service_menu(services: Sequence[tuple[str, str]], manage_key: str | None = N
         if manage_key != "9":
             raise ValueError("the ratings menu is announced as key 9")
         files.append("cc/opt-review")
+    if web_key is not None:
+        if web_key != "*":
+            raise ValueError("the web code is announced as key star")
+        files.append("cc/opt-web-code")
     return files
+
+
+def web_code(code: str) -> list[str]:
+    """ "Your code for rating on the web is 4 0 7 1 1 9. Once more, your code is 4 0 7 1 1 9. Sign in ..." """
+    digits = [f"digits/{d}" for d in code]
+    return ["cc/web-code-is", *digits, "cc/web-code-again", *digits, "cc/web-code-use"]
 
 
 def service_reprompt(default_service: str) -> list[str]:

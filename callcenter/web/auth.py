@@ -88,13 +88,14 @@ class Sessions:
         await self.store.close_session(visitor.token_hash)
         response.delete_cookie(SESSION_COOKIE, path="/")
 
-    def form_token(self, request: Request, response: Response) -> str:
-        """The sign-in forms' token: the one the browser's cookie holds, or a new one set on ``response``."""
+    @staticmethod
+    def form_token(request: Request) -> str:
+        """The sign-in forms' token: the one the browser's cookie holds, or a new one (``set_form_token``)."""
         token = request.cookies.get(FORM_COOKIE, "")
-        if not token or len(token) > MAX_TOKEN:
-            token = new_token()
+        return token if token and len(token) <= MAX_TOKEN else new_token()
+
+    def set_form_token(self, response: Response, token: str) -> None:
         response.set_cookie(FORM_COOKIE, token, httponly=True, secure=self.secure, samesite="strict", path="/")
-        return token
 
 
 def form_token_ok(request: Request, submitted: str) -> bool:

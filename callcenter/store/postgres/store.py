@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from callcenter.store.decay import Decay
 from callcenter.store.postgres.db import DEFAULT_BUSY_TIMEOUT_MS, SERVING_SLACK, Database
-from callcenter.store.postgres.migrate import migrate, require_current
+from callcenter.store.postgres.migrate import bundled_migrations, migrate, require_current, schema_version
 from callcenter.store.sql.ratings import sync_half_life
 from callcenter.store.sql.store import SqlStore
 
@@ -81,3 +81,7 @@ class PostgresStore(SqlStore):
     @property
     def db(self) -> Database:
         return self._pg
+
+    async def schema_status(self) -> tuple[int, int]:
+        """(the database's schema version, the one this callcenter writes): equal when current (``/readyz``)."""
+        return await schema_version(self._pg), len(bundled_migrations())

@@ -67,6 +67,15 @@ class SupervisionRepository(Repository):
             days.setdefault(row["agent_id"], {})[row["decision"]] = int(row["n"])
         return days
 
+    async def call_outcomes(self, since: datetime) -> dict[str, int]:
+        """Calls started since ``since`` by outcome; ``open`` for those still going (``/metrics``)."""
+        rows = await self._db.query(
+            "SELECT COALESCE(outcome, 'open') AS outcome, COUNT(*) AS n FROM calls WHERE started_at >= ? "
+            "GROUP BY COALESCE(outcome, 'open')",
+            (aware(since),),
+        )
+        return {row["outcome"]: int(row["n"]) for row in rows}
+
     async def record_screening(
         self, call_uniqueid: str, agent_id: str, decision: ScreenDecision, now: datetime
     ) -> None:

@@ -19,7 +19,7 @@ from callcenter.store.sql.ratings import sync_half_life
 from callcenter.store.sql.store import SqlStore
 from callcenter.store.sqlite.conn import SqliteDatabase
 from callcenter.store.sqlite.db import DEFAULT_BUSY_TIMEOUT_MS, Database
-from callcenter.store.sqlite.migrate import migrate, require_current
+from callcenter.store.sqlite.migrate import bundled_migrations, migrate, require_current, schema_version
 
 
 class SqliteStore(SqlStore):
@@ -85,3 +85,7 @@ class SqliteStore(SqlStore):
     def db(self) -> Database:
         """SQLite's own handle (aiosqlite connections): for the benchmarks' bulk loads and SQLite-only tests."""
         return self._raw
+
+    async def schema_status(self) -> tuple[int, int]:
+        """(the database's schema version, the one this callcenter writes): equal when current (``/readyz``)."""
+        return await schema_version(self._raw), len(bundled_migrations())

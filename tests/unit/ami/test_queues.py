@@ -13,8 +13,11 @@ from callcenter.ami.link import SERVICE_EVENTS, AMIActionError, AMILink
 from callcenter.ami.queues import QueueSync
 from callcenter.ami.rating_events import RatingEvents
 from callcenter.domain.agents import AgentSpec, Duty
+from callcenter.domain.policy import Policy
 from callcenter.domain.waits import AgentLoad
-from callcenter.usecases.ports import TalkTimesOf
+from callcenter.store import Store
+from callcenter.usecases.ports import TalkTimesOf, utcnow
+from callcenter.web.board import Board
 
 
 def agent(agent_id: str, *services: str) -> AgentSpec:
@@ -94,6 +97,21 @@ def sync(ami: FakeAMI, duty: Mapping[str, Duty], talk_times: TalkTimesOf = no_ta
         return {i: duty[i] for i in ids if i in duty}
 
     return QueueSync(cast(AMILink, ami), AGENTS, penalties, duties, talk_times=talk_times, handle_seconds=180)
+
+
+def wallboard(ami: FakeAMI) -> Board:
+    """The wallboard's model, following its events on ``ami`` (its store is not read here)."""
+    return Board(
+        store=cast(Store, None),
+        ami=cast(AMILink, ami),
+        queues=sync(ami, {}),
+        agents=AGENTS,
+        services=[("support", "support")],
+        policy=Policy(),
+        initial="available",
+        score_of=lambda _: None,
+        clock=utcnow,
+    )
 
 
 def member(agent_id: str) -> str:
@@ -203,6 +221,7 @@ def test_the_service_user_receives_exactly_the_events_the_service_handles() -> N
     ami = FakeAMI()
     sync(ami, {})
     RatingEvents(ami, NoRanking())  # type: ignore[arg-type]
+    wallboard(ami)
     text = (PROJECT / "asterisk-conf/manager.conf").read_text()
     service = text.split("[{{ami_user}}]", 1)[1].split("\n[", 1)[0]
     filtered = set(re.findall(r"^eventfilter\(action\(include\),name\((\w+)\)[,)]", service, flags=re.MULTILINE))

@@ -1,0 +1,175 @@
+"""Operators: the roster with each agent's state and score, an agent's charts and received ratings with the
+removal form (moderation: the ``Ratings.remove`` use case the CLI's ``evaluations remove`` uses, with a reason kept
+in the audit trail), and the audit trail itself (``usecases/history.py``, as ``evaluations history``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import structlog
+from starlette.responses import RedirectResponse, Response
+
+from callcenter.domain.policy import grade
+from callcenter.domain.summaries import Scoring
+from callcenter.store import Direction, Store
+from callcenter.store.models import CLIENT_TO_AGENT, DIRECTIONS, CategoryDef
+from callcenter.usecases.history import history
+from callcenter.usecases.lookups import client_numbers
+from callcenter.usecases.ratings import Ratings
+from callcenter.web import charts
+from callcenter.web.board import Board
+from callcenter.web.pages import Ctx, Pages
+
+log = structlog.get_logger(__name__)
+
+CHART_EVALUATIONS: Final = 500  # the newest this many ratings draw an agent's charts
+AUDIT_ROWS: Final = 200
+_DIRECTIONS: Final[Mapping[str, Direction]] = {d: d for d in DIRECTIONS}
+
+
+def _scores_text(scores: Mapping[str, int] | None) -> str:
+    return "" if not scores else ", ".join(f"{k} {v}" for k, v in scores.items())
+
+
+class ModerationPages:
+    def __init__(
+        self,
+        *,
+        pages: Pages,
+        store: Store,
+        ratings: Ratings,
+        board: Board,
+        scoring: Scoring,
+        categories: Sequence[CategoryDef],
+    ) -> None:
+        self.pages = pages
+        self.store = store
+        self.ratings = ratings
+        self.board = board
+        self.scoring = scoring
+        self.categories = tuple(categories)
+
+    async def roster(self, ctx: Ctx) -> Response:
+        live = {a["id"]: a for a in self.board.snapshot.data.get("agents", [])}
+        agents = await self.store.list_agents()
+        summaries = await self.store.agent_summaries([a.id for a in agents])
+        rows = []
+        for a in agents:
+            score = self.scoring(summaries[a.id]) if a.id in summaries else None
+            row = live.get(a.id, {})
+            rows.append(
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "state": row.get("state", "logged_out"),
+                    "reason": row.get("reason"),
+                    "score": None if score is None or score.is_new else f"{score.overall:.2f}",
+                    "grade": None if score is None else grade(score.overall, score.count, self.scoring.policy),
+                    "ratings": 0 if score is None else score.count,
+                }
+            )
+        return self.pages.render(ctx, "roster.html", agents=rows)
+
+    async def agent(self, ctx: Ctx) -> Response:
+        agent = await self.store.get_agent(ctx.param("agent_id"))
+        if agent is None:
+            return await self.pages.message(ctx, ctx.t.not_found, status=404)
+        score = self.scoring(await self.store.agent_summary(agent.id))
+        evaluations = await self.store.list_evaluations(
+            agent_id=agent.id, direction=CLIENT_TO_AGENT, include_deleted=True, limit=50
+        )
+        numbers = await client_numbers(self.store, {e.client_id for e in evaluations})
+        return self.pages.render(
+            ctx,
+            "agent.html",
+            agent=agent,
+            score_line=f"{score.overall:.2f} ({score.count} {ctx.t.ratings})",
+            categories=[(c.label, f"{score.per_category.get(c.id, 0):.2f}") for c in self.categories],
+            moderate=True,
+            evaluations=[
+                {
+                    "call": e.call_uniqueid,
+                    "at": e.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "caller": numbers.get(e.client_id, "?"),
+                    "scores": _scores_text(e.scores),
+                    "deleted": e.deleted,
+                }
+                for e in evaluations
+            ],
+        )
+
+    async def remove(self, ctx: Ctx) -> Response:
+        assert ctx.visitor is not None
+        call, direction = ctx.form.get("call", "")[:64], _DIRECTIONS.get(ctx.form.get("direction", ""))
+        reason = ctx.form.get("reason", "").strip()[:200]
+        if direction is None or not reason:
+            return await self.pages.message(ctx, ctx.t.bad_form, status=400)
+        try:
+            await self.ratings.remove(call, direction, operator=ctx.visitor.rater.id, reason=reason)
+        except LookupError as exc:
+            log.info("web_removal_refused", call=call, reason=str(exc))
+            return await self.pages.message(ctx, ctx.t.not_found, status=404)
+        self.board.ratings_changed()
+        back = ctx.form.get("back", "")
+        # only our own pages: a crafted "back" must not send the operator elsewhere
+        target = back if back.startswith("/agents/") and back[8:].isdigit() else "/audit"
+        return RedirectResponse(f"{target}?removed=1", 303)
+
+    async def audit(self, ctx: Ctx) -> Response:
+        q = ctx.request.query_params
+        filters = {k: q.get(k, "").strip()[:64] for k in ("agent", "number", "call")}
+        try:
+            rows = await history(
+                self.store,
+                call=filters["call"] or None,
+                agent_id=filters["agent"] or None,
+                number=filters["number"] or None,
+                limit=AUDIT_ROWS,
+            )
+        except LookupError:
+            rows = []
+        shown: list[dict[str, Any]] = [
+            {
+                "at": r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                "call": r.call,
+                "agent": f"{r.agent_id} {r.agent_name or ''}",
+                "caller": r.caller or "",
+                "direction": ctx.t.caller_to_agent if r.direction == CLIENT_TO_AGENT else ctx.t.agent_to_caller,
+                "action": r.action,
+                "who": str(r.who),
+                "old": _scores_text(r.old),
+                "new": _scores_text(r.new),
+                "reason": r.reason or "",
+            }
+            for r in rows
+        ]
+        notice = ctx.t.removed_ok if q.get("removed") else None
+        return self.pages.render(ctx, "audit.html", rows=shown, filters=filters, notice=notice)
+
+    async def _chart_data(self, ctx: Ctx) -> tuple[str, list[Any]] | None:
+        """The agent of a chart URL and their received ratings, if the visitor may see them: an operator, or that
+        agent themself."""
+        assert ctx.visitor is not None
+        agent_id = ctx.param("agent_id")
+        if ctx.visitor.kind == "agent" and ctx.visitor.rater.id != agent_id:
+            return None
+        if await self.store.get_agent(agent_id) is None:
+            return None
+        found = await self.store.list_evaluations(agent_id=agent_id, direction=CLIENT_TO_AGENT, limit=CHART_EVALUATIONS)
+        return agent_id, found
+
+    async def trend_chart(self, ctx: Ctx) -> Response:
+        data = await self._chart_data(ctx)
+        if data is None:
+            return await self.pages.message(ctx, ctx.t.forbidden, status=403)
+        svg = charts.trend(data[1], [(c.id, c.label) for c in self.categories], ctx.t.trend_chart)
+        return Response(svg, media_type="image/svg+xml")
+
+    async def scores_chart(self, ctx: Ctx) -> Response:
+        data = await self._chart_data(ctx)
+        if data is None:
+            return await self.pages.message(ctx, ctx.t.forbidden, status=403)
+        counts = charts.score_counts(data[1], [c.id for c in self.categories])
+        svg = charts.distribution(counts, [(c.id, c.label) for c in self.categories], ctx.t.distribution_chart)
+        return Response(svg, media_type="image/svg+xml")
