@@ -125,7 +125,12 @@ class ServiceFiles:
     agents: list[str]
 
     def with_ports(self, *, ami: int, agi: int) -> dict[str, str]:
-        return {**self.env, "CALLCENTER_AMI_PORT": str(ami), "CALLCENTER_AGI_PORT": str(agi)}
+        return {
+            **self.env,
+            "CALLCENTER_AMI_PORT": str(ami),
+            "CALLCENTER_AGI_PORT": str(agi),
+            "CALLCENTER_WEB_PORT": "0",
+        }
 
 
 def write_service_files(directory: Path, agents: int) -> tuple[Path, Config, tuple[AgentSpec, ...]]:

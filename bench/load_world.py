@@ -190,6 +190,7 @@ async def boot_world(
         "CALLCENTER_STORE_PATH": str(directory / "cc.db"),
         "CALLCENTER_AMI_PORT": str(free_port()),
         "CALLCENTER_AGI_PORT": str(free_port()),
+        "CALLCENTER_WEB_PORT": "0",
         "CALLCENTER_ASTERISK_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
         "CALLCENTER_ASTERISK_ROOT": str(ROOT),
         "CALLCENTER_ASTERISK_INSTANCE": name,

@@ -29,7 +29,7 @@ from callcenter.asterisk.process import AsteriskError
 from callcenter.asterisk.prompts import PromptError
 from callcenter.asterisk.render import RenderError
 from callcenter.asterisk.root import RootError
-from callcenter.cli import agents, db, evaluations, reports, service
+from callcenter.cli import agents, db, evaluations, operators, reports, service
 from callcenter.cli.common import Handler, Invocation, command_hint
 from callcenter.cli.service import run_hint
 from callcenter.config import BUILT_IN_DEFAULTS, Config, ConfigError, find_config, load_config, no_config_found
@@ -120,5 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluations.add_clients_commands(sub)
     db.add_commands(sub)
     agents.add_commands(sub)
+    operators.add_commands(sub)
     service.add_asterisk_commands(sub)
     return p

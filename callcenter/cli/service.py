@@ -14,12 +14,14 @@ from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.root import ensure_root
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.cli.common import Invocation, add_force, command_hint, project_dir, reading, store_used
-from callcenter.config import Config, ConfigError, ami_secret_path, require_ami_secret
+from callcenter.config import Config, ConfigError, ami_secret_path, ensure_secret, require_ami_secret
 from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.domain.agents import AgentSpec
 from callcenter.domain.numbers import normalise_number
 from callcenter.store import Store
+from callcenter.usecases.ports import utcnow
+from callcenter.usecases.sign_in import add_operator
 from callcenter.workers.supervisor import Supervisor
 
 
@@ -102,6 +104,7 @@ async def cmd_run(run: Invocation) -> int:
         async with service(run, sandbox.config, run.agents) as (store, port):
             store_used(run, "serving: migrated, roster loaded")
             c = sandbox.config
+            web = await demo_operator(store, c) if c.web.enabled else None
             print(
                 f"\n{version} and callcenter are running:\n"
                 f"  SIP      udp {c.asterisk.sip_host}:{c.asterisk.sip_port}  service number "
@@ -110,7 +113,8 @@ async def cmd_run(run: Invocation) -> int:
                 f"{c.asterisk.driver_username!r} (demo/tests); secrets in {ami_secret_path(c).parent}\n"
                 f"  FastAGI  tcp {c.agi.host}:{port}{workers_note(c)}\n"
                 f"  store    {c.store.shown}\n"
-                f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
+                + (f"  web      http://{c.web.host}:{c.web.port}/  {web}\n" if web else "")
+                + f"  Asterisk logs {sandbox.layout.log_dir if sandbox.layout else '?'}\n"
                 f"Press Ctrl-C to stop both.\n",
                 flush=True,
             )
@@ -124,6 +128,19 @@ async def cmd_run(run: Invocation) -> int:
     finally:
         await sandbox.stop()
     return 0
+
+
+DEMO_OPERATOR = "demo"
+
+
+async def demo_operator(store: Store, config: Config) -> str:
+    """`make run`'s console account: operator "demo" with a generated password kept in the state directory
+    (git-ignored, mode 0600), created once; what the banner says about signing in."""
+    path = config.state_dir / "secrets" / "web-demo.password"
+    password = ensure_secret(path)
+    if await store.get_operator(DEMO_OPERATOR) is None:
+        await add_operator(store, DEMO_OPERATOR, password, utcnow)
+    return f"operator {DEMO_OPERATOR!r}, password in {path}"
 
 
 def workers_note(config: Config) -> str:

@@ -20,6 +20,7 @@ Every event only marks the board dirty; one owned task (``run``) rebuilds the sn
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +49,14 @@ STORE_EVERY: Final = 2.0  # seconds between two reads of today's counts at most
 IDLE_REBUILD: Final = 10.0  # seconds: the counts are read again even when no event came (another worker's calls)
 SCREENING_MAX: Final = 120.0  # seconds: a screening whose end we never heard stops showing
 RECENT_RATINGS: Final = 8
+MAX_AGENT_ROWS: Final = 200  # a wall screen shows no more; every state is counted all the same
 
 # AST_DEVICE_* member statuses (app_queue)
 _IN_USE, _BUSY, _INVALID, _UNAVAILABLE, _RINGING, _RING_IN_USE, _ON_HOLD = 2, 3, 4, 5, 6, 7, 8
 
 AGENT_STATES: Final = ("logged_out", "available", "paused", "ringing", "screening", "on_call", "unreachable")
+# the order rows are shown in: what needs a supervisor's eye first
+SHOWN_ORDER: Final = ("ringing", "screening", "on_call", "available", "paused", "unreachable", "logged_out")
 
 
 def agent_state(  # noqa: PLR0911 - one return per state, in the order they win
@@ -129,6 +133,9 @@ class Board:
     _counts_stale: bool = True
     _ratings_stale: bool = True
     _closed: bool = False
+    _rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent id -> their row, built when touched
+    _touched: set[str] = field(default_factory=set)
+    _all: bool = True  # every row is built again (at start, after a resync, when today's counts were read)
 
     def __post_init__(self) -> None:
         self._names = {a.id: a.name for a in self.agents}
@@ -166,30 +173,31 @@ class Board:
         if queue and caller:
             self.waiting.setdefault(queue, {})[caller] = Waiter(shown_caller(e.get("CallerIDNum")), self.clock())
             self._counts_stale = True
-            self.changed()
+            self.changed(naming.own_queue_agent(queue))
 
     def _on_leave(self, e: Message) -> None:
-        caller = str(e.get("Uniqueid") or "")
-        found = self.waiting.get(str(e.get("Queue") or ""), {}).pop(caller, None)
+        caller, queue = str(e.get("Uniqueid") or ""), str(e.get("Queue") or "")
+        self.waiting.get(queue, {}).pop(caller, None)
+        touched = {naming.own_queue_agent(queue)}
         for legs in (self.ringing, self.screening):
             for agent in [a for a, leg in legs.items() if leg.call == caller]:
                 del legs[agent]
+                touched.add(agent)
         self._counts_stale = True
-        if found is not None or e.get("Event") == "QueueCallerAbandon":
-            self.changed()
+        self.changed(*touched)
 
     def _on_called(self, e: Message) -> None:
         agent = event_agent(e)
         if agent is not None:
             self.ringing[agent] = _Leg(str(e.get("Uniqueid") or ""), self.mono())
-            self.changed()
+            self.changed(agent)
 
     def _on_ring_ended(self, e: Message) -> None:
         agent = event_agent(e)
         if agent is not None:
             self.ringing.pop(agent, None)
             self.screening.pop(agent, None)
-            self.changed()
+            self.changed(agent)
 
     def _on_connect(self, e: Message) -> None:
         agent = event_agent(e)
@@ -197,39 +205,45 @@ class Board:
             self.ringing.pop(agent, None)
             self.screening.pop(agent, None)
             self.talking.add(agent)
-            self.changed()
+            self.changed(agent)
 
     def _on_complete(self, e: Message) -> None:
         agent = event_agent(e)
         if agent is not None:
             self.talking.discard(agent)
             self._counts_stale = True
-            self.changed()
+            self.changed(agent)
 
     def _on_member(self, e: Message) -> None:
-        self.changed()
+        found = naming.MEMBER.match(str(e.get("Interface") or e.get("Location") or ""))
+        if found is not None:
+            self.changed(found["agent"])
 
     def _on_user_event(self, e: Message) -> None:
         name = e.get("UserEvent")
+        agent = str(e.get("Agent") or "")
         if name == naming.EVENT_SCREEN:
-            agent = str(e.get("Agent") or "")
             if agent in self._names:
                 self.screening[agent] = _Leg(str(e.get("Call") or ""), self.mono())
                 self.ringing.pop(agent, None)
-                self.changed()
+                self.changed(agent)
         elif name in {naming.EVENT_RATED, naming.EVENT_RATING_DELETED}:
             if name == naming.EVENT_RATED:
                 direction = str(e.get("Direction") or "")
                 self.ratings_seen[direction if direction in {CLIENT_TO_AGENT, "agent_to_client"} else "other"] += 1
-            self.ratings_changed()
+            self.ratings_changed(agent)
 
-    def ratings_changed(self) -> None:
+    def ratings_changed(self, agent_id: str | None = None) -> None:
         """A rating was given, changed or deleted (an AMI user event, or the web itself): read the recent ones."""
         self._ratings_stale = True
         self._counts_stale = True
-        self.changed()
+        self.changed(agent_id)
 
-    def changed(self) -> None:
+    def changed(self, *agent_ids: str | None) -> None:
+        """Something moved: the agents named (their rows are built again), or the board as a whole (none)."""
+        if not agent_ids:
+            self._all = True
+        self._touched.update(a for a in agent_ids if a is not None and a in self._names)
         self._dirty.set()
 
     async def resync(self) -> None:
@@ -263,7 +277,9 @@ class Board:
                 async with asyncio.timeout(IDLE_REBUILD):
                     await self._dirty.wait()
             except TimeoutError:
+                # scores move with time (the half-life), other workers' calls end: everything, now and then
                 self._counts_stale = True
+                self._all = True
             self._dirty.clear()
             try:
                 await self.rebuild()
@@ -310,6 +326,7 @@ class Board:
             self.store_seconds = time.perf_counter() - started
             self._counts_at = now_mono
             self._counts_stale = False
+            self._all = True  # every agent's counts may have moved
         elif self._counts_stale:
             self.changed()  # read on a later round, within STORE_EVERY
         if self._ratings_stale:
@@ -344,91 +361,82 @@ class Board:
         ]
 
     def build(self) -> dict[str, Any]:
-        """The snapshot: plain JSON-able data, the same for the page's first paint and every event after."""
+        """The snapshot: plain JSON-able data, the same for the page's first paint and every event after.
+
+        Only the rows of agents something happened to are built again (all of them after a resync, a read of
+        today's counts, or IDLE_REBUILD s), and only the first MAX_AGENT_ROWS are shown (busy before free, then
+        by score), with every state's count: a 10k-agent roster costs a rebuild what its few busy agents cost.
+        """
         now, mono = self.clock(), self.mono()
         for legs in (self.ringing, self.screening):
             for agent in [a for a, leg in legs.items() if mono - leg.since > SCREENING_MAX]:
                 del legs[agent]
+                self._touched.add(agent)
         queue_days, agent_days = self._counts
         services = [
             {
                 "id": sid,
                 "name": name,
                 "queue": naming.service_queue(sid),
-                **self._queue_row([naming.service_queue(sid)], queue_days, now),
+                **self._queue_row([naming.service_queue(sid)], queue_days),
                 "day": _day(queue_days.get(f"service:{sid}")),
             }
             for sid, name in self.services
         ]
-        agents: list[dict[str, Any]] = []
-        logged_out = 0
-        states: Counter[str] = Counter()
-        presence = self.queues.presence
-        for spec in self.agents:
-            duty = presence.duty.get(spec.id) or Duty(logged_in=self.initial != "logged_out")
-            state = agent_state(
-                duty,
-                presence.status(spec.id) if presence.synced else None,
-                ringing=spec.id in self.ringing,
-                screening=spec.id in self.screening,
-                talking=spec.id in self.talking,
-            )
-            states[state] += 1
-            if state == "logged_out":
-                logged_out += 1
-                continue
-            agents.append(
-                self._agent_row(
-                    spec=spec, state=state, duty=duty, days=queue_days, today=agent_days.get(spec.id, {}), now=now
-                )
-            )
-        agents.sort(key=lambda a: (AGENT_STATES.index(a["state"]), -(a["score"] or 0), a["id"]))
+        touched = list(self._names) if self._all else sorted(self._touched)
+        self._all, self._touched = False, set()
+        for agent_id in touched:
+            self._rows[agent_id] = self._agent_row(agent_id, queue_days, agent_days.get(agent_id, {}))
+        states = Counter(row["state"] for row in self._rows.values())
+        shown = heapq.nsmallest(
+            MAX_AGENT_ROWS,
+            (row for row in self._rows.values() if row["state"] != "logged_out"),
+            key=lambda a: (SHOWN_ORDER.index(a["state"]), -(a["score"] or 0), a["id"]),
+        )
         return {
             "at": now.isoformat(),
             "ami": self.ami.connected,
             "service_level_seconds": self.service_level_seconds,
             "services": services,
-            "agents": agents,
-            "logged_out": logged_out,
+            "agents": shown,
+            "more_agents": sum(states.values()) - states.get("logged_out", 0) - len(shown),
+            "logged_out": states.get("logged_out", 0),
             "states": {s: states.get(s, 0) for s in AGENT_STATES},
             "ratings": self._recent,
         }
 
-    def _queue_row(self, queues: Sequence[str], days: Mapping[str, QueueDay], now: datetime) -> dict[str, Any]:
+    def _queue_row(self, queues: Sequence[str], days: Mapping[str, QueueDay]) -> dict[str, Any]:
         waiters = sorted((w for q in queues for w in self.waiting.get(q, {}).values()), key=lambda w: w.since)
         return {
             "waiting": len(waiters),
             "longest_since": waiters[0].since.isoformat() if waiters else None,
-            "longest_seconds": round((now - waiters[0].since).total_seconds()) if waiters else 0,
             "callers": [{"caller": w.caller, "since": w.since.isoformat()} for w in waiters[:10]],
             "queue_day": _day(_sum(days.get(q) for q in queues)),
         }
 
-    def _agent_row(
-        self,
-        *,
-        spec: AgentSpec,
-        state: str,
-        duty: Duty,
-        days: Mapping[str, QueueDay],
-        today: Mapping[str, int],
-        now: datetime,
-    ) -> dict[str, Any]:
-        score = self.score_of(spec.id)
-        shown = None if score is None or score.is_new else round(score.overall, 2)
+    def _agent_row(self, agent_id: str, days: Mapping[str, QueueDay], today: Mapping[str, int]) -> dict[str, Any]:
+        presence = self.queues.presence
+        duty = presence.duty.get(agent_id) or Duty(logged_in=self.initial != "logged_out")
+        state = agent_state(
+            duty,
+            presence.status(agent_id) if presence.synced else None,
+            ringing=agent_id in self.ringing,
+            screening=agent_id in self.screening,
+            talking=agent_id in self.talking,
+        )
+        score = self.score_of(agent_id)
         return {
-            "id": spec.id,
-            "name": spec.name,
+            "id": agent_id,
+            "name": self._names[agent_id],
             "state": state,
             "reason": duty.reason if state == "paused" else None,
-            "score": shown,
+            "score": None if score is None or score.is_new else round(score.overall, 2),
             "grade": None if score is None else grade(score.overall, score.count, self.policy),
             "ratings": 0 if score is None else score.count,
-            "categories": {} if score is None else {k: round(v, 2) for k, v in score.per_category.items()},
             "answered": today.get("answered", 0),
             "accepted": today.get("accept", 0),
             "declined": today.get("decline", 0),
-            **self._queue_row(naming.own_queues(spec.id), days, now),
+            **self._queue_row(naming.own_queues(agent_id), days),
         }
 
 

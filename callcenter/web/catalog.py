@@ -120,6 +120,7 @@ EN: Final[Mapping[str, str]] = {
     "for_call": "Call",
     "all": "all",
     "scores": "Scores",
+    "more": "{n} more not shown",
 }
 
 ZH: Final[Mapping[str, str]] = {
@@ -229,6 +230,7 @@ ZH: Final[Mapping[str, str]] = {
     "for_call": "通话",
     "all": "全部",
     "scores": "评分",
+    "more": "另有 {n} 位未显示",
 }
 
 CATALOG: Final[Mapping[str, Mapping[str, str]]] = {"en": EN, "zh": ZH}

@@ -69,6 +69,7 @@ async def asterisk(state_dir: Path) -> AsyncIterator[AsteriskUnderTest]:
         "CALLCENTER_STATE_DIR": str(state_dir),
         "CALLCENTER_AMI_PORT": str(free_port()),
         "CALLCENTER_AGI_PORT": str(free_port()),
+        "CALLCENTER_WEB_PORT": "0",
         "CALLCENTER_ASTERISK_SIP_PORT": str(free_port(socket.SOCK_DGRAM)),
         "CALLCENTER_ASTERISK_ROOT": str(ROOT),
         "CALLCENTER_AMI_RECONNECT_MIN": "0.2",

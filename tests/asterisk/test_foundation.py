@@ -84,6 +84,7 @@ async def test_serve_with_wrong_secret_exits_non_zero_with_one_line(asterisk: As
         "CALLCENTER_STATE_DIR": str(c.state_dir),
         "CALLCENTER_AMI_PORT": str(c.ami.port),
         "CALLCENTER_AGI_PORT": "0",
+        "CALLCENTER_WEB_PORT": "0",
         "CALLCENTER_AMI_SECRET": "wrong",
         "CALLCENTER_STORE_PATH": str(c.state_dir / "cli-test.db"),
     }

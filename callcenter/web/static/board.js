@@ -48,7 +48,8 @@
     }));
     const states = Object.entries(snap.states).filter(([, n]) => n > 0)
       .map(([s, n]) => n + " " + texts["state_" + s]);
-    document.getElementById("states").textContent = states.join(" · ");
+    document.getElementById("states").textContent = states.join(" · ") +
+      (snap.more_agents > 0 ? " (" + texts.more.replace("{n}", snap.more_agents) + ")" : "");
     document.getElementById("ratings").replaceChildren(...snap.ratings.map((r) => {
       const li = document.createElement("li");
       const who = r.direction === "client_to_agent" ? texts.caller_to_agent : texts.agent_to_caller;
@@ -59,7 +60,6 @@
     }));
   }
   function tick() {
-    for (const td of document.querySelectorAll("#services tr, #agents tr")) td.dataset.tick = "1";
     const rows = document.querySelectorAll("#services tbody tr, #agents tbody tr");
     const all = snap.services.concat(snap.agents);
     rows.forEach((tr, i) => { const w = tr.querySelector(".longest"); if (w && all[i]) w.textContent = wait(all[i].longest_since); });

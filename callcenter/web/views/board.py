@@ -26,6 +26,7 @@ SCRIPT_TEXTS: Final = (
     "update",
     "delete",
     "revive",
+    "more",
 )
 
 

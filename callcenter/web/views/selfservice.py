@@ -188,7 +188,7 @@ class SelfServicePages:
         if state is None or (state == "paused" and reason not in self.pause_reasons):
             return await self.pages.message(ctx, ctx.t.bad_form, status=400)
         await self.duty.change(ctx.visitor.rater.id, state, reason, actor=ctx.visitor.rater.actor, via="web")
-        self.board.changed()
+        self.board.changed(ctx.visitor.rater.id)
         return _back(saved="duty")
 
 

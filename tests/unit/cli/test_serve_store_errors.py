@@ -22,6 +22,7 @@ def serve(store: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "CALLCENTER_AMI_SECRET": "not-used",
         "CALLCENTER_AMI_PORT": "1",
         "CALLCENTER_AGI_PORT": "0",
+        "CALLCENTER_WEB_PORT": "0",
     }
     return subprocess.run(
         [sys.executable, "-m", "callcenter.cli", "--config", str(PROJECT / "callcenter/demo/callcenter.toml"), "serve"],

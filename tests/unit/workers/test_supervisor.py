@@ -42,6 +42,7 @@ def settings(tmp_path: Path, ami_port: int, **more: str) -> dict[str, str]:
         "CALLCENTER_AMI_SECRET": "test",
         "CALLCENTER_AMI_RECONNECT_MAX": "0.5",
         "CALLCENTER_AGI_PORT": "0",
+        "CALLCENTER_WEB_PORT": "0",
         "CALLCENTER_AGI_PEER_CHECK": "off",
         "CALLCENTER_AGI_DRAIN_SECONDS": "1",
         **{f"CALLCENTER_{k}": v for k, v in more.items()},
