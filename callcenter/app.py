@@ -308,16 +308,18 @@ class CallCenter:
         # the web console: in one process only (worker 0), on its fixed port; it reads every worker's calls from
         # the store and hears their events over AMI
         self.board: Board | None = None
+        self.console: WebConsole | None = None
         self.web: WebServer | None = None
         if c.web.enabled and role.leader:
-            self.board, self.web = self._web(scoring, clock)
+            self.board, self.console = self._web(scoring, clock)
+            self.web = WebServer(self.console.app(), host=c.web.host, port=c.web.port)
         # calls left open by a stop, a crash or an Asterisk restart: closed at start and whenever it happens again
         self.reaper = CallReaper(
             store, self.ami, queue_log(c), clock, interval=c.journey.reap_interval, journaled=self.recorder.waiting
         )
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _web(self, scoring: Scoring, clock: Clock) -> tuple[Board, WebServer]:
+    def _web(self, scoring: Scoring, clock: Clock) -> tuple[Board, WebConsole]:
         c, store = self.config, self.store
         board = Board(
             store=store,
@@ -356,7 +358,7 @@ class CallCenter:
             ),
             machines=MachinePages(store, self.ami, board),
         )
-        return board, WebServer(console.app(), host=c.web.host, port=c.web.port)
+        return board, console
 
     async def start(self) -> None:
         """AMI, then FastAGI, then the background tasks; on any failure, what started is stopped again."""
