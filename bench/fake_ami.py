@@ -20,6 +20,7 @@ LISTS = {
     "status": "StatusComplete",
     "queuestatus": "QueueStatusComplete",
     "coreshowchannels": "CoreShowChannelsComplete",
+    "queuesummary": "QueueSummaryComplete",
 }
 
 

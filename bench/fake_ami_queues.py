@@ -112,6 +112,20 @@ class FakeAMI:
                 f"ListItems: {len(self.members)}\r\n\r\n"
             )
             return "".join(out).encode()
+        if name == "queuesummary":
+            # every queue empty (the wallboard asks after each login who waits where)
+            queues = sorted({queue for queue, _ in self.members})
+            out = [head + "EventList: start\r\nMessage: Queue summary will follow\r\n\r\n"]
+            out += [
+                f"Event: QueueSummary\r\nActionID: {aid}\r\nQueue: {q}\r\nLoggedIn: 1\r\nAvailable: 1\r\n"
+                f"Callers: 0\r\nHoldTime: 0\r\nTalkTime: 0\r\nLongestHoldTime: 0\r\n\r\n"
+                for q in queues
+            ]
+            out.append(
+                f"Event: QueueSummaryComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n"
+                f"ListItems: {len(queues)}\r\n\r\n"
+            )
+            return "".join(out).encode()
         if name == "status":
             return (
                 head + "EventList: start\r\nMessage: Channel status will follow\r\n\r\n"
