@@ -358,6 +358,8 @@ class CallCenter:
             ),
             machines=MachinePages(store, self.ami, board),
         )
+        # ratings written here (the IVR, the web, the journal's replay) reach the board at once, both directions
+        store.watch(board)
         return board, console
 
     async def start(self) -> None:

@@ -38,7 +38,7 @@ from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec, Duty
 from callcenter.domain.numbers import normalise_number
 from callcenter.domain.policy import Policy, Score, grade
-from callcenter.store import Store
+from callcenter.store import Call, Store
 from callcenter.store.models import CLIENT_TO_AGENT, PresenceState, QueueDay
 from callcenter.usecases.ports import Clock
 
@@ -232,6 +232,14 @@ class Board:
                 direction = str(e.get("Direction") or "")
                 self.ratings_seen[direction if direction in {CLIENT_TO_AGENT, "agent_to_client"} else "other"] += 1
             self.ratings_changed(agent)
+
+    # -- what the store tells us (StoreWatch): every rating and answer written through this process's store -----
+    async def agent_rated(self, agent_id: str) -> None:
+        self.ratings_changed(agent_id)
+
+    def call_answered(self, call: Call) -> None:
+        self._counts_stale = True
+        self.changed(call.agent_id)
 
     def ratings_changed(self, agent_id: str | None = None) -> None:
         """A rating was given, changed or deleted (an AMI user event, or the web itself): read the recent ones."""

@@ -90,6 +90,10 @@ class SqlStore(
         a handle that follows the database (``open_migrated``, ``open_existing``: see ``rating_half_life``)."""
         return None if self._decay is None or self._decay.off else self._decay.half_life_days
 
+    async def schema_status(self) -> tuple[int, int]:
+        """(the database's schema version, the one this callcenter writes): each backend keeps its own."""
+        raise NotImplementedError  # SqliteStore and PostgresStore say
+
     async def rating_half_life(self) -> float | None:
         """The half-life the database keeps its decayed sums for now (None: no decay), whoever set it."""
         async with self._db.read() as conn:

@@ -54,7 +54,9 @@
       const li = document.createElement("li");
       const who = r.direction === "client_to_agent" ? texts.caller_to_agent : texts.agent_to_caller;
       const scores = Object.entries(r.scores).map(([k, v]) => k + " " + v).join(", ");
-      li.textContent = new Date(r.at).toLocaleTimeString() + " · " + r.agent + " " + r.agent_name + " · " +
+      const at = new Date(r.at);
+      const when = at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+      li.textContent = when + r.agent + " " + r.agent_name + " · " +
         r.caller + " · " + who + " · " + (texts[r.action] || r.action) + " · " + scores;
       return li;
     }));

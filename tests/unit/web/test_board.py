@@ -87,7 +87,9 @@ async def test_a_paused_agent_shows_the_reason(console: Console) -> None:
     # Asterisk's QueueMemberPause says so (the fake AMI sends no events of its own)
     data = await after(
         console,
-        event("QueueMemberPause", Queue="agent-1003", Interface="Local/1003@cc-agent-offer/n", Paused="1", Reason="lunch"),
+        event(
+            "QueueMemberPause", Queue="agent-1003", Interface="Local/1003@cc-agent-offer/n", Paused="1", Reason="lunch"
+        ),
         lambda d: agent(d, "1003")["state"] == "paused",
     )
     row = agent(data, "1003")
