@@ -56,7 +56,7 @@
       const scores = Object.entries(r.scores).map(([k, v]) => k + " " + v).join(", ");
       const at = new Date(r.at);
       const when = at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
-      li.textContent = when + r.agent + " " + r.agent_name + " · " +
+      li.textContent = when + " · " + r.agent + " " + r.agent_name + " · " +
         r.caller + " · " + who + " · " + (texts[r.action] || r.action) + " · " + scores;
       return li;
     }));
