@@ -266,8 +266,6 @@ class WebConfig:
     secure_cookies: bool = False
     # the service level: calls answered within this many seconds of joining a queue
     service_level_seconds: int = 20
-    # how the IVR names the console to a caller who asks for a code (printed by `make run` too); empty: http://host:port/
-    public_url: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
