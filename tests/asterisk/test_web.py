@@ -139,7 +139,7 @@ async def test_a_caller_joining_a_queue_shows_on_the_open_wallboard_within_2_s(
 
 
 async def test_a_caller_changes_a_rating_on_the_web_and_the_next_caller_hears_the_new_score(
-    center: CallCenter, driver: Driver, context: BrowserContext
+    center: CallCenter, driver: Driver, context: BrowserContext, browser: Browser
 ) -> None:
     store = store_of(center)
     await seed_history(store, DEMO_HISTORY)
@@ -179,6 +179,18 @@ async def test_a_caller_changes_a_rating_on_the_web_and_the_next_caller_hears_th
     await item.locator("form.rate button").click()
     await expect(page.locator(".notice")).to_have_text("Your rating is saved.")
     await shot(page, "caller-ratings")
+    # the same page on a phone: nothing wider than the screen (tables scroll inside themselves)
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, storage_state=await context.storage_state()
+    )
+    try:
+        small = await phone.new_page()
+        await small.goto(url(center, "/me"))
+        await expect(small.locator(f'article.call[data-call="{call}"] h3')).to_contain_text("Bob")
+        assert await small.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        await shot(small, "caller-ratings-phone")
+    finally:
+        await phone.close()
     evaluation = await store.get_evaluation(call, CLIENT_TO_AGENT)
     assert evaluation is not None
     assert dict(evaluation.scores) == dict.fromkeys(("attitude", "knowledge", "availability", "other"), 1)
