@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import pwd
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,6 +258,9 @@ class CallCenter:
         )
         menus = Menus(tuple(s.id for s in c.services), c.journey.offer_count, c.journey.remind_days, c.journey.limits)
         withdraw = self.queues.withdraw_caller
+        self.screen = ScreenFlow(
+            store=store, scoring=scoring, asking=asking, screenings=screenings, withdraw=withdraw, clock=clock
+        )
         routes: dict[str, Route] = {
             naming.ROUTE_SELFTEST: selftest,
             naming.ROUTE_INBOUND: InboundFlow(
@@ -276,9 +279,7 @@ class CallCenter:
             naming.ROUTE_CONNECTED: ConnectedFlow(self.recorder, clock),
             naming.ROUTE_AFTER_QUEUE: AfterQueueFlow(store, self.recorder, dialogue, screenings, clock),
             naming.ROUTE_CALL_END: CallEndFlow(store, self.recorder, clock),
-            naming.ROUTE_SCREEN: ScreenFlow(
-                store=store, scoring=scoring, asking=asking, screenings=screenings, withdraw=withdraw, clock=clock
-            ),
+            naming.ROUTE_SCREEN: self.screen,
             naming.ROUTE_RATE_CALLER: RateCallerFlow(store, self.recorder, dialogue, clock),
             naming.ROUTE_RANG_OUT: RangOutFlow(withdraw),
             naming.ROUTE_AGENT_MENU: AgentMenuFlow(
@@ -333,20 +334,22 @@ class CallCenter:
             clock=clock,
             service_level_seconds=c.web.service_level_seconds,
             timezone=c.selfservice.timezone,
+            ring_seconds=c.journey.ring_timeout,
         )
         sessions = Sessions(store, clock, hours=c.web.session_hours, secure=c.web.secure_cookies)
-        pages = Pages(sessions, name_of(store))
+        emit = ami_events(self.ami)
+        pages = Pages(sessions, name_of(store), origin=c.web.origin)
         console = WebConsole(
             pages=pages,
             signin=SignInPages(pages, sessions, self.sign_in),
-            board=BoardPages(pages, board),
+            board=BoardPages(pages, board, sessions),
             selfservice=SelfServicePages(
                 pages=pages,
                 store=store,
                 ratings=self.ratings,
                 duty=self.duty,
                 board=board,
-                emit=ami_events(self.ami),
+                emit=emit,
                 categories=c.categories,
                 review_calls=c.selfservice.review_calls,
                 timezone=c.selfservice.timezone,
@@ -354,7 +357,13 @@ class CallCenter:
                 clock=clock,
             ),
             moderation=ModerationPages(
-                pages=pages, store=store, ratings=self.ratings, board=board, scoring=scoring, categories=c.categories
+                pages=pages,
+                store=store,
+                ratings=self.ratings,
+                board=board,
+                scoring=scoring,
+                categories=c.categories,
+                emit=emit,
             ),
             machines=MachinePages(store, self.ami, board),
         )
@@ -365,6 +374,8 @@ class CallCenter:
     async def start(self) -> None:
         """AMI, then FastAGI, then the background tasks; on any failure, what started is stopped again."""
         try:
+            if self.web is not None:
+                self.web.bind()  # the console's port is checked before anything else starts
             # the one full read of the ratings, before the duty read files every agent in it
             await self.rankings.load()
             # the offers need to know who is on duty even if AMI never comes up
@@ -407,18 +418,30 @@ class CallCenter:
                 task.cancel()
 
     async def stop(self) -> None:
-        if self.board is not None:
-            await self.board.close()  # the wallboards' streams end, so the web server need not wait for them
-        if self.web is not None:
-            await self.web.stop()
+        """Everything started is stopped, in order, whatever fails on the way (each step logs its own failure)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self.agi.stop(grace=self.config.agi.drain_seconds)  # nothing to do if it never started
-        await self.queues.close()
-        await self.ami.close()
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            # the calls first: the wallboard stays up while running routes drain
+            ("fastagi", lambda: self.agi.stop(grace=self.config.agi.drain_seconds)),  # nothing if never started
+            ("screening counts", self.screen.settle),
+            ("wallboard", self.board.close if self.board is not None else _nothing),
+            ("web", self.web.stop if self.web is not None else _nothing),
+            ("queues", self.queues.close),
+            ("ami", self.ami.close),
+        ]
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("callcenter_stop_step_failed", step=name)
         log.info("callcenter_stopped")
+
+
+async def _nothing() -> None:
+    return None
 
 
 @contextlib.asynccontextmanager

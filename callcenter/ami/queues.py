@@ -259,6 +259,7 @@ class QueueSync:
         self.talk_times = talk_times
         self.presence = Presence()
         self.callers = QueueCallers(handle_default=handle_seconds)
+        self.entries: list[Message] = []  # QueueStatus's QueueEntry items at the last resync
         self.resyncs = 0  # completed resyncs; wait_resynced() lets tests and operators await the next one
         self._resynced = asyncio.Condition()
         # one membership change at a time: a presence change landing in the middle of a resync would otherwise
@@ -353,6 +354,8 @@ class QueueSync:
         """``correct``: whether to fix the members (default: ``corrects``, i.e. worker 0)."""
         asked = self.callers.clock()
         messages = await self.ami.send_list({"Action": "QueueStatus"})
+        # every caller waiting in any queue, as Asterisk listed them: the wallboard's resync reads these too
+        self.entries = [m for m in messages if m.get("Event") == "QueueEntry"]
         current: dict[tuple[str, str], MemberState] = {}
         # callers waiting in the agents' own queues (uniqueid -> queue): the events lost with a link may have
         # missed some joining or leaving

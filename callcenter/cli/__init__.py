@@ -39,6 +39,7 @@ from callcenter.domain.agents import AgentSpec
 from callcenter.logsetup import configure_logging
 from callcenter.store import StoreError
 from callcenter.usecases.roster_sync import SyncRefused
+from callcenter.web.server import WebError
 from callcenter.workers.supervisor import WorkerFailed
 
 __all__ = ["Invocation", "build_parser", "command_hint", "main", "run_hint"]
@@ -58,6 +59,7 @@ OPERATOR_ERRORS = (
     PromptError,
     StoreError,
     WorkerFailed,  # its own line on stderr said why
+    WebError,  # the console's port is taken
     OSError,
 )
 

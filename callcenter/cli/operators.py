@@ -18,7 +18,10 @@ def add_commands(sub: Any) -> None:
     ops = sub.add_parser("operators", help="web console accounts (supervisors and moderators)").add_subparsers(
         title="operators commands", metavar="COMMAND"
     )
-    s = ops.add_parser("add", help="create an operator, or give one a new password (their sessions end)")
+    s = ops.add_parser(
+        "add",
+        help="create an operator, or give one a new password (their sessions end; a disabled one is enabled again)",
+    )
     s.add_argument("name", help="1-32 characters: a lowercase letter, then lowercase letters, digits, . _ -")
     s.add_argument("--password-file", type=Path, help="read the password from this file (its first line)")
     s.set_defaults(handler=cmd_operators_add)

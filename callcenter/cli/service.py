@@ -20,6 +20,7 @@ from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.domain.agents import AgentSpec
 from callcenter.domain.numbers import normalise_number
 from callcenter.store import Store
+from callcenter.domain.tokens import check_password
 from callcenter.usecases.ports import utcnow
 from callcenter.usecases.sign_in import add_operator
 from callcenter.workers.supervisor import Supervisor
@@ -138,7 +139,9 @@ async def demo_operator(store: Store, config: Config) -> str:
     (git-ignored, mode 0600), created once; what the banner says about signing in."""
     path = config.state_dir / "secrets" / "web-demo.password"
     password = ensure_secret(path)
-    if await store.get_operator(DEMO_OPERATOR) is None:
+    found = await store.get_operator(DEMO_OPERATOR)
+    # a kept database with a new state directory (or the other way round): the file is what the banner promises
+    if found is None or not found.active or not await asyncio.to_thread(check_password, password, found.password_hash):
         await add_operator(store, DEMO_OPERATOR, password, utcnow)
     return f"operator {DEMO_OPERATOR!r}, password in {path}"
 

@@ -266,6 +266,9 @@ class WebConfig:
     secure_cookies: bool = False
     # the service level: calls answered within this many seconds of joining a queue
     service_level_seconds: int = 20
+    # the console's address as browsers see it behind a TLS proxy ("https://cc.example.com"): forms are accepted
+    # from that origin only; empty: the address each request was made to
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -274,6 +277,8 @@ class WebConfig:
             raise ValueError("session_hours must be more than 0 and at most 720 (30 days)")
         if not 1 <= self.service_level_seconds <= 3600:
             raise ValueError("service_level_seconds must be 1 to 3600")
+        if self.origin and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", self.origin):
+            raise ValueError(f"origin {self.origin!r}: a scheme and host, e.g. https://cc.example.com (no path)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -34,9 +35,8 @@ log = structlog.get_logger(__name__)
 
 ACCEPT = "1"
 DECLINE = "2"
-# the wallboard's accept/decline count is a statistic: with the store slow or locked it is given up after this
-# long, rather than keeping the agent (and the caller) from the bridge
-SCREENING_WRITE_SECONDS = 0.5
+# the wallboard's accept/decline count is a statistic: with the store slow or locked it is given up after this long
+SCREENING_WRITE_SECONDS = 2.0
 
 
 AGENT_ID = re.compile(r"[0-9]{2,8}")
@@ -77,6 +77,8 @@ class ScreenFlow:
         self.screenings = screenings
         self.withdraw = withdraw
         self.clock = clock
+        # the decisions being counted: off the call's path, owned here, awaited by settle() when the service stops
+        self._counting: set[asyncio.Task[None]] = set()
 
     async def __call__(self, session: AGISession) -> None:
         d = self
@@ -110,21 +112,32 @@ class ScreenFlow:
         if key == ACCEPT:
             log.info("agent_accepted", agent=agent, call=call_id)
             await session.set_variable(naming.SCREEN, naming.SCREEN_ACCEPT)
-            await self._count(call_id, agent, "accept")
+            self._count(call_id, agent, "accept")
             return
         if key == DECLINE:
             d.screenings.decline(call_id, agent, d.clock())
             await withdraw_caller(session, self.withdraw, agent)
         log.info("agent_declined" if key == DECLINE else "agent_no_decision", agent=agent, call=call_id)
         await session.set_variable(naming.SCREEN, naming.SCREEN_DECLINE)
-        await self._count(call_id, agent, "decline" if key == DECLINE else "none")
+        self._count(call_id, agent, "decline" if key == DECLINE else "none")
 
-    async def _count(self, call_id: str, agent: str, decision: ScreenDecision) -> None:
+    def _count(self, call_id: str, agent: str, decision: ScreenDecision) -> None:
+        """Count the decision for the wallboard, in the background: the agent's bridge never waits for a
+        statistic, even with the store slow or locked (a count that cannot be written is logged and lost)."""
+        task = asyncio.create_task(self._record(call_id, agent, decision, self.clock()), name="screening-count")
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
+    async def _record(self, call_id: str, agent: str, decision: ScreenDecision, at: datetime) -> None:
         try:
             async with asyncio.timeout(SCREENING_WRITE_SECONDS):
-                await self.store.record_screening(call_id, agent, decision, self.clock())
+                await self.store.record_screening(call_id, agent, decision, at)
         except Exception as exc:  # any store failure: the call goes on, the count misses one
             log.warning("screening_not_counted", agent=agent, call=call_id, decision=decision, error=repr(exc))
+
+    async def settle(self) -> None:
+        """Wait for the counts still being written (the service is stopping; each has its own deadline)."""
+        await asyncio.gather(*self._counting, return_exceptions=True)
 
 
 async def withdraw_caller(session: AGISession, withdraw: Withdraw, agent: str) -> None:

@@ -106,7 +106,9 @@ class Ratings:
             await emit(naming.EVENT_RATING_DELETED, _event_fields(deleted))
         return True
 
-    async def remove(self, call: str, direction: Direction, *, operator: str, reason: str) -> Evaluation | None:
+    async def remove(
+        self, call: str, direction: Direction, *, operator: str, reason: str, emit: EmitEvent | None = None
+    ) -> Evaluation | None:
         """An operator removes one evaluation (e.g. abusive), whatever its age; the reason and the operator go into
         its audit trail, and the rater can never put it back. None: journaled (a journaling writer only).
 
@@ -128,6 +130,9 @@ class Ratings:
             raise LookupError(f"call {call} has no {direction} evaluation")
         log.info("rating_removed", call=call, direction=direction, evaluation=removed.id, operator=operator)
         await self._changed(removed)
+        if emit is not None:
+            # the other service processes on this store read that agent's ratings again (ami/rating_events.py)
+            await emit(naming.EVENT_RATING_DELETED, _event_fields(removed))
         return removed
 
     async def _changed(self, evaluation: Evaluation) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from callcenter.domain.rules import Rater, rater_of
 from callcenter.domain.tokens import digest, new_token, same
-from callcenter.store.api import WebStore
+from callcenter.store.api import RosterStore, WebStore
 from callcenter.usecases.ports import Clock
 
 SESSION_COOKIE: Final = "cc_session"
@@ -45,8 +45,12 @@ class Visitor:
         return self.rater.kind
 
 
+class SessionStore(WebStore, RosterStore, Protocol):
+    """The sessions, and the roster (a signed-in agent must still be on it)."""
+
+
 class Sessions:
-    def __init__(self, store: WebStore, clock: Clock, *, hours: float, secure: bool) -> None:
+    def __init__(self, store: SessionStore, clock: Clock, *, hours: float, secure: bool) -> None:
         self.store = store
         self.clock = clock
         self.lifetime = timedelta(hours=hours)
@@ -62,7 +66,18 @@ class Sessions:
         if session is None:
             return None
         rater = rater_of(session.subject)
-        return None if rater is None else Visitor(rater, session.csrf, token_hash)
+        if rater is None:
+            return None
+        if rater.kind == "agent":
+            # an agent taken off the roster since signing in is signed out (sync_roster ends their sessions too)
+            agent = await self.store.get_agent(rater.id)
+            if agent is None or not agent.active:
+                return None
+        return Visitor(rater, session.csrf, token_hash)
+
+    async def still_signed_in(self, visitor: Visitor) -> bool:
+        """For a long-lived answer (the wallboard's stream): the session has not ended since it began."""
+        return await self.store.get_session(visitor.token_hash, self.clock()) is not None
 
     async def sign_in(self, request: Request, response: Response, rater: Rater) -> None:
         """A new session for ``rater`` on ``response``; the session the browser brought, if any, is ended."""
@@ -107,11 +122,13 @@ def csrf_ok(visitor: Visitor, submitted: str) -> bool:
     return bool(submitted) and same(visitor.csrf, submitted)
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: Request, origin: str = "") -> bool:
     """False when the browser says the form came from another site (``Origin``, else ``Referer``); a request that
-    names neither (curl, an old browser) is left to the CSRF token."""
+    names neither (curl, an old browser) is left to the CSRF token. ``origin``: the console's address as browsers
+    see it behind a proxy ([web] origin), else the address of the request itself."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return source != "null"
     parts = urlsplit(source)
-    return f"{parts.scheme}://{parts.netloc}" == f"{request.url.scheme}://{request.url.netloc}"
+    expected = origin or f"{request.url.scheme}://{request.url.netloc}"
+    return f"{parts.scheme}://{parts.netloc}" == expected

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -32,14 +33,14 @@ from zoneinfo import ZoneInfo
 import structlog
 from panoramisk.message import Message
 
-from callcenter.ami.link import AMIError, AMILink
+from callcenter.ami.link import AMILink
 from callcenter.ami.queues import QueueSync, event_agent
 from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec, Duty
 from callcenter.domain.numbers import normalise_number
 from callcenter.domain.policy import Policy, Score, grade
 from callcenter.store import Call, Store
-from callcenter.store.models import CLIENT_TO_AGENT, PresenceState, QueueDay
+from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, PresenceState, QueueDay
 from callcenter.usecases.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -102,6 +103,7 @@ class _Leg:
 class Snapshot:
     version: int
     data: dict[str, Any]
+    json: str = "{}"  # the data and its version as sent to every wallboard (serialised once)
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Board:
     clock: Clock
     service_level_seconds: int = 20
     timezone: str = "UTC"
+    ring_seconds: float = 20.0  # [journey] ring_timeout: a ring whose end we never heard stops showing after it
     mono: Callable[[], float] = time.monotonic
     waiting: dict[str, dict[str, Waiter]] = field(default_factory=dict)  # queue -> caller uniqueid -> waiter
     ringing: dict[str, _Leg] = field(default_factory=dict)
@@ -230,7 +233,7 @@ class Board:
         elif name in {naming.EVENT_RATED, naming.EVENT_RATING_DELETED}:
             if name == naming.EVENT_RATED:
                 direction = str(e.get("Direction") or "")
-                self.ratings_seen[direction if direction in {CLIENT_TO_AGENT, "agent_to_client"} else "other"] += 1
+                self.ratings_seen[direction if direction in {CLIENT_TO_AGENT, AGENT_TO_CLIENT} else "other"] += 1
             self.ratings_changed(agent)
 
     # -- what the store tells us (StoreWatch): every rating and answer written through this process's store -----
@@ -242,10 +245,12 @@ class Board:
         self.changed(call.agent_id)
 
     def ratings_changed(self, agent_id: str | None = None) -> None:
-        """A rating was given, changed or deleted (an AMI user event, or the web itself): read the recent ones."""
+        """A rating was given, changed or deleted: read the recent ones; the rated agent's row (their score), if
+        an agent was rated, is built again, and no other."""
         self._ratings_stale = True
-        self._counts_stale = True
-        self.changed(agent_id)
+        if agent_id is not None and agent_id in self._names:
+            self._touched.add(agent_id)
+        self._dirty.set()
 
     def changed(self, *agent_ids: str | None) -> None:
         """Something moved: the agents named (their rows are built again), or the board as a whole (none)."""
@@ -255,24 +260,22 @@ class Board:
         self._dirty.set()
 
     async def resync(self) -> None:
-        """After every AMI (re)connect: who waits where, from Asterisk (the events lost with the link may have
-        missed some). QueueSummary names the queues with callers; only those are asked for their entries."""
-        try:
-            summary = await self.ami.send_list({"Action": "QueueSummary"})
-            busy = [str(m.get("Queue")) for m in summary if m.get("Event") == "QueueSummary" and _int(m.get("Callers"))]
-            waiting: dict[str, dict[str, Waiter]] = {}
-            now = self.clock()
-            for queue in busy:
-                for m in await self.ami.send_list({"Action": "QueueStatus", "Queue": queue}):
-                    if m.get("Event") == "QueueEntry":
-                        since = now - timedelta(seconds=_int(m.get("Wait")))
-                        waiting.setdefault(queue, {})[str(m.get("Uniqueid"))] = Waiter(
-                            shown_caller(m.get("CallerIDNum")), since
-                        )
-        except AMIError as exc:
-            log.warning("board_resync_failed", error=str(exc))
-            return
+        """After every AMI (re)connect, once the queue sync has read Asterisk's QueueStatus (its hook runs first):
+        who waits where, from that same list (the events lost with the link may have missed some), with no second
+        question to Asterisk; rings and screenings of calls no longer waiting are dropped (after an Asterisk
+        restart no event ends them)."""
+        now = self.clock()
+        waiting: dict[str, dict[str, Waiter]] = {}
+        for entry in self.queues.entries:
+            since = now - timedelta(seconds=_int(entry.get("Wait")))
+            waiting.setdefault(str(entry.get("Queue")), {})[str(entry.get("Uniqueid"))] = Waiter(
+                shown_caller(entry.get("CallerIDNum")), since
+            )
         self.waiting = waiting
+        calls = {caller for callers in waiting.values() for caller in callers}
+        for legs in (self.ringing, self.screening):
+            for agent in [a for a, leg in legs.items() if leg.call not in calls]:
+                del legs[agent]
         self.talking = {a for a in self._names if self.queues.callers.talking_for(a) is not None}
         self._counts_stale = True
         self.changed()
@@ -299,8 +302,11 @@ class Board:
     async def rebuild(self) -> None:
         await self._read_store()
         data = self.build()
+        if self.snapshot.version and _same(data, self.snapshot.data):
+            return  # nothing a wallboard shows has moved: nothing is sent
         async with self._published:
-            self.snapshot = Snapshot(self.snapshot.version + 1, data)
+            version = self.snapshot.version + 1
+            self.snapshot = Snapshot(version, data, json.dumps({**data, "version": version}, ensure_ascii=False))
             self._published.notify_all()
 
     async def next_snapshot(self, after: int, timeout: float) -> Snapshot | None:
@@ -327,19 +333,29 @@ class Board:
         if self._counts_stale and now_mono - self._counts_at >= STORE_EVERY:
             since = self.day_start()
             started = time.perf_counter()
-            self._counts = (
-                await self.store.queue_days(since, self.service_level_seconds),
-                await self.store.agent_days(since),
-            )
+            queue_days = await self.store.queue_days(since, self.service_level_seconds)
+            agent_days = await self.store.agent_days(since)
             self.store_seconds = time.perf_counter() - started
             self._counts_at = now_mono
             self._counts_stale = False
-            self._all = True  # every agent's counts may have moved
+            # only the agents whose counts moved are built again (a 10k roster's rows are not rebuilt per call)
+            old_queues, old_agents = self._counts
+            for agent_id in self._names:
+                own = naming.own_queues(agent_id)
+                if agent_days.get(agent_id) != old_agents.get(agent_id) or any(
+                    queue_days.get(q) != old_queues.get(q) for q in own
+                ):
+                    self._touched.add(agent_id)
+            self._counts = (queue_days, agent_days)
         elif self._counts_stale:
-            self.changed()  # read on a later round, within STORE_EVERY
+            self._dirty.set()  # read on a later round, once STORE_EVERY has passed
         if self._ratings_stale:
-            self._ratings_stale = False
             self._recent = await self._recent_ratings()
+            self._ratings_stale = False  # after the read: a failed one is tried again on the next round
+
+    def rows(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every agent's row as of the last rebuild (the snapshot shows at most MAX_AGENT_ROWS of them)."""
+        return self._rows
 
     def day_start(self) -> datetime:
         """Midnight in the center's time zone ([selfservice] timezone), as the wallboard's "today"."""
@@ -376,9 +392,9 @@ class Board:
         by score), with every state's count: a 10k-agent roster costs a rebuild what its few busy agents cost.
         """
         now, mono = self.clock(), self.mono()
-        for legs in (self.ringing, self.screening):
-            for agent in [a for a, leg in legs.items() if mono - leg.since > SCREENING_MAX]:
-                del legs[agent]
+        for legs, longest in ((self.ringing, self.ring_seconds + 10), (self.screening, SCREENING_MAX)):
+            for agent in [a for a, leg in legs.items() if mono - leg.since > longest]:
+                del legs[agent]  # its end was never heard (an event lost with the link)
                 self._touched.add(agent)
         queue_days, agent_days = self._counts
         services = [
@@ -448,7 +464,12 @@ class Board:
         }
 
 
-def _sum(days: Any) -> QueueDay | None:
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same snapshot but for the moment it was built."""
+    return {**a, "at": None} == {**b, "at": None}
+
+
+def _sum(days: Iterable[QueueDay | None]) -> QueueDay | None:
     found = [d for d in days if d is not None]
     if not found:
         return None

@@ -121,6 +121,10 @@ EN: Final[Mapping[str, str]] = {
     "all": "all",
     "scores": "Scores",
     "more": "{n} more not shown",
+    "busy": "Too many wallboards are open. Please close one and try again.",
+    "busy_signin": "Too many people are signing in right now. Please try again in a moment.",
+    "no_rating": "There was no rating to delete.",
+    "not_saved": "This rating could not be saved.",
 }
 
 ZH: Final[Mapping[str, str]] = {
@@ -231,6 +235,10 @@ ZH: Final[Mapping[str, str]] = {
     "all": "全部",
     "scores": "评分",
     "more": "另有 {n} 位未显示",
+    "busy": "打开的看板过多，请关闭一个后重试。",
+    "busy_signin": "当前登录人数过多，请稍后再试。",
+    "no_rating": "没有可删除的评价。",
+    "not_saved": "此评价未能保存。",
 }
 
 CATALOG: Final[Mapping[str, Mapping[str, str]]] = {"en": EN, "zh": ZH}

@@ -118,7 +118,10 @@ class WebConsole:
             ctx = Ctx(request, None, Texts(lang))
             return self.pages.finish(ctx, await self.pages.message(ctx, ctx.t.not_found, status=404))
 
-        return Starlette(routes=self.routes(), exception_handlers={404: not_found, 405: not_found})
+        app = Starlette(routes=self.routes(), exception_handlers={404: not_found, 405: not_found})
+        # "/agents/" is not "/agents": Starlette's redirect would name the Host header's site (any site) in Location
+        app.router.redirect_slashes = False
+        return app
 
 
 def name_of(store: Store) -> Callable[[Visitor], Awaitable[str]]:

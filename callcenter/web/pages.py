@@ -11,14 +11,16 @@ table (``console.py``); the guard runs before the handler, so no handler can for
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from callcenter.web import catalog
@@ -26,6 +28,7 @@ from callcenter.web.auth import LANG_COOKIE, Sessions, Visitor, csrf_ok, same_or
 from callcenter.web.catalog import Texts
 
 MAX_FORM: Final = 16 * 1024  # bytes: every form here is a few fields
+FORM_SECONDS: Final = 10.0  # a form's body must arrive within this long (a trickled body holds a connection)
 HEADERS: Final[Mapping[str, str]] = {
     # nothing from elsewhere: no CDN, no inline script (the wallboard's data rides in a JSON script element)
     "Content-Security-Policy": (
@@ -40,6 +43,10 @@ HEADERS: Final[Mapping[str, str]] = {
 
 class FormTooLarge(Exception):
     pass
+
+
+class FormRefused(Exception):
+    """The body came too slowly, or the client went away before sending it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +86,17 @@ Handler = Callable[[Ctx], Awaitable[Response]]
 async def read_form(request: Request) -> dict[str, str]:
     """The urlencoded form, read up to MAX_FORM bytes (FormTooLarge beyond): a client cannot make us buffer more."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
+    if declared is not None and (not re.fullmatch(r"[0-9]{1,9}", declared) or int(declared) > MAX_FORM):
         raise FormTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise FormTooLarge
+    try:
+        async with asyncio.timeout(FORM_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM:
+                    raise FormTooLarge
+    except (TimeoutError, ClientDisconnect):
+        raise FormRefused from None
     try:
         pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=64)
     except ValueError:  # more fields than any form of ours has
@@ -94,9 +105,10 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 class Pages:
-    def __init__(self, sessions: Sessions, name_of: Callable[[Visitor], Awaitable[str]]) -> None:
+    def __init__(self, sessions: Sessions, name_of: Callable[[Visitor], Awaitable[str]], *, origin: str = "") -> None:
         self.sessions = sessions
         self.name_of = name_of
+        self.origin = origin
         self.env = Environment(
             loader=PackageLoader("callcenter.web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -128,12 +140,14 @@ class Pages:
         return endpoint
 
     async def _check_form(self, ctx: Ctx, guard: Guard) -> Response | None:
-        if not same_origin(ctx.request):
+        if not same_origin(ctx.request, self.origin):
             return await self.message(ctx, ctx.t.bad_form, status=403)
         try:
             ctx.form = await read_form(ctx.request)
         except FormTooLarge:
             return await self.message(ctx, ctx.t.bad_form, status=413)
+        except FormRefused:
+            return await self.message(ctx, ctx.t.bad_form, status=408)
         if not guard.public and (ctx.visitor is None or not csrf_ok(ctx.visitor, ctx.form.get("csrf", ""))):
             return await self.message(ctx, ctx.t.bad_form, status=403)
         return None

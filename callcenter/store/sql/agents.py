@@ -112,6 +112,9 @@ class AgentRepository(Repository):
             await conn.execute_many(
                 "UPDATE agents SET active = FALSE, updated_at = ? WHERE id = ?", [(at, agent_id) for agent_id in gone]
             )
+            # a new PIN, or an agent off the roster, ends their signed-in web sessions (web/auth.py)
+            revoked = [*gone, *(a.id for a in changed if a.pin_hash != before[a.id].pin_hash)]
+            await conn.execute_many("DELETE FROM web_sessions WHERE subject = ?", [(f"agent:{i}",) for i in revoked])
         return SyncSummary(added=len(added), updated=len(changed), deactivated=len(gone))
 
     async def list_categories(self) -> list[CategoryDef]:

@@ -97,6 +97,8 @@ class PresenceRepository(Repository):
                 "UPDATE clients SET pin_hash = ?, pin_set_at = ? WHERE id = ?",
                 (pin_hash, aware(now) if pin_hash else None, client_id),
             )
+            # a new (or reset) PIN ends the caller's signed-in web sessions (web/auth.py)
+            await conn.execute("DELETE FROM web_sessions WHERE subject = ?", (f"client:{client_id}",))
         if not changed:
             raise UnknownReferenceError(f"unknown client {client_id}")
 

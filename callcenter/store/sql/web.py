@@ -1,7 +1,7 @@
 """What the web console keeps: operators' accounts, signed-in sessions, and the one-time codes the IVR reads to
 callers who would rather rate on the web.
 
-Only digests of secrets cross this boundary (``callcenter/web/secrets.py`` makes them): a session row is found by
+Only digests of secrets cross this boundary (``callcenter/domain/tokens.py`` makes them): a session row is found by
 the SHA-256 of its cookie, a code by the SHA-256 of its digits, so reading the database opens nothing.
 """
 
@@ -78,6 +78,11 @@ class WebRepository(Repository):
     async def close_session(self, token_hash: str) -> None:
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM web_sessions WHERE token_hash = ?", (token_hash,))
+
+    async def forget_pin_failures(self, before: datetime) -> None:
+        """Drop every wrong-PIN row older than ``before`` (they never count again), of every subject."""
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM pin_failures WHERE at < ?", (aware(before),))
 
     async def set_web_code(self, subject: str, code_hash: str, expires: datetime) -> None:
         """Give ``subject`` a new one-time code (any older one stops working)."""

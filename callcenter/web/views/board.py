@@ -4,18 +4,21 @@ and the browser know the stream is alive). ``/board/state`` is the same JSON onc
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import AsyncIterator
 from typing import Final
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from callcenter.web import charts
+from callcenter.web.auth import Sessions
 from callcenter.web.board import Board
 from callcenter.web.catalog import CATALOG
 from callcenter.web.pages import Ctx, Pages, script_json
 
 HEARTBEAT: Final = 15.0
+RECHECK: Final = 5.0  # seconds: an open stream checks its session again this often (a sign-out ends it)
+MAX_STREAMS: Final = 100  # open wallboard streams; more are refused (503), the connections stay for pages
 # the texts the page's script needs (states and rating labels), in the page's language
 SCRIPT_TEXTS: Final = (
     *(f"state_{s}" for s in ("logged_out", "available", "paused", "ringing", "screening", "on_call", "unreachable")),
@@ -31,9 +34,11 @@ SCRIPT_TEXTS: Final = (
 
 
 class BoardPages:
-    def __init__(self, pages: Pages, board: Board) -> None:
+    def __init__(self, pages: Pages, board: Board, sessions: Sessions) -> None:
         self.pages = pages
         self.board = board
+        self.sessions = sessions
+        self.streams = 0  # wallboards following /board/events now
 
     async def page(self, ctx: Ctx) -> Response:
         texts = {k: CATALOG[ctx.t.lang].get(k, k) for k in SCRIPT_TEXTS}
@@ -52,17 +57,28 @@ class BoardPages:
         return JSONResponse({**snap.data, "version": snap.version})
 
     async def events(self, ctx: Ctx) -> Response:
-        request = ctx.request
+        request, visitor = ctx.request, ctx.visitor
+        assert visitor is not None  # the guard lets operators only
+        if self.streams >= MAX_STREAMS:
+            return await self.pages.message(ctx, ctx.t.busy, status=503)
 
         async def stream() -> AsyncIterator[str]:
-            seen = -1
-            while not self.board.closed and not await request.is_disconnected():
-                snap = self.board.snapshot if seen < 0 else await self.board.next_snapshot(seen, HEARTBEAT)
-                if snap is None:
-                    yield ": alive\n\n"
-                    continue
-                seen = snap.version
-                yield f"id: {snap.version}\ndata: {json.dumps({**snap.data, 'version': snap.version})}\n\n"
+            self.streams += 1
+            try:
+                seen, checked = -1, time.monotonic()
+                while not self.board.closed and not await request.is_disconnected():
+                    if time.monotonic() - checked >= RECHECK:
+                        if not await self.sessions.still_signed_in(visitor):
+                            return  # signed out, or the operator disabled: the stream ends with the session
+                        checked = time.monotonic()
+                    snap = self.board.snapshot if seen < 0 else await self.board.next_snapshot(seen, HEARTBEAT)
+                    if snap is None:
+                        yield ": alive\n\n"
+                        continue
+                    seen = snap.version
+                    yield f"id: {snap.version}\ndata: {snap.json}\n\n"
+            finally:
+                self.streams -= 1
 
         return StreamingResponse(
             stream(),
@@ -71,6 +87,6 @@ class BoardPages:
         )
 
     async def scores_chart(self, ctx: Ctx) -> Response:
-        scores = [a["score"] for a in self.board.snapshot.data.get("agents", []) if a.get("score") is not None]
+        scores = [r["score"] for r in self.board.rows().values() if r.get("score") is not None]
         svg = charts.histogram(scores, ctx.t.scores_chart)
         return Response(svg, media_type="image/svg+xml")

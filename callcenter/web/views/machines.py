@@ -88,7 +88,7 @@ class MachinePages:
                 ),
                 _line(
                     "callcenter_callers_waiting",
-                    sum(a["waiting"] for a in snap.get("agents", [])),
+                    sum(r["waiting"] for r in self.board.rows().values()),
                     queue="agents",
                 ),
             ],
@@ -106,7 +106,18 @@ class MachinePages:
             [_line("callcenter_ami_connected", 1 if self.ami.connected else 0)],
         )
         started = time.perf_counter()
-        await self.store.schema_status()
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self.store.schema_status()
+            up = 1
+        except Exception:  # the store is down or locked: said as a metric, never a failed scrape
+            up = 0
+        out += _family(
+            "callcenter_store_up",
+            "gauge",
+            "1 if one small store read answered in time.",
+            [_line("callcenter_store_up", up)],
+        )
         out += _family(
             "callcenter_store_read_seconds",
             "gauge",
@@ -123,5 +134,9 @@ class MachinePages:
         return Response("\n".join(out) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def _outcomes(self) -> dict[str, int]:
-        days = await self.store.call_outcomes(self.board.day_start())
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                days = await self.store.call_outcomes(self.board.day_start())
+        except Exception:  # counted as unknown: callcenter_store_up says why
+            return {}
         return {o: days.get(o, 0) for o in (*CALL_OUTCOMES, "open")}

@@ -4,6 +4,7 @@ in the audit trail), and the audit trail itself (``usecases/history.py``, as ``e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -16,6 +17,7 @@ from callcenter.store import Direction, Store
 from callcenter.store.models import CLIENT_TO_AGENT, DIRECTIONS, CategoryDef
 from callcenter.usecases.history import history
 from callcenter.usecases.lookups import client_numbers
+from callcenter.usecases.ports import EmitEvent
 from callcenter.usecases.ratings import Ratings
 from callcenter.web import charts
 from callcenter.web.board import Board
@@ -42,7 +44,9 @@ class ModerationPages:
         board: Board,
         scoring: Scoring,
         categories: Sequence[CategoryDef],
+        emit: EmitEvent,
     ) -> None:
+        self.emit = emit
         self.pages = pages
         self.store = store
         self.ratings = ratings
@@ -51,7 +55,7 @@ class ModerationPages:
         self.categories = tuple(categories)
 
     async def roster(self, ctx: Ctx) -> Response:
-        live = {a["id"]: a for a in self.board.snapshot.data.get("agents", [])}
+        live = self.board.rows()
         agents = await self.store.list_agents()
         summaries = await self.store.agent_summaries([a.id for a in agents])
         rows = []
@@ -106,14 +110,16 @@ class ModerationPages:
         if direction is None or not reason:
             return await self.pages.message(ctx, ctx.t.bad_form, status=400)
         try:
-            await self.ratings.remove(call, direction, operator=ctx.visitor.rater.id, reason=reason)
+            removed = await self.ratings.remove(
+                call, direction, operator=ctx.visitor.rater.id, reason=reason, emit=self.emit
+            )
         except LookupError as exc:
             log.info("web_removal_refused", call=call, reason=str(exc))
             return await self.pages.message(ctx, ctx.t.not_found, status=404)
-        self.board.ratings_changed()
+        self.board.ratings_changed(removed.agent_id if removed is not None else None)
         back = ctx.form.get("back", "")
         # only our own pages: a crafted "back" must not send the operator elsewhere
-        target = back if back.startswith("/agents/") and back[8:].isdigit() else "/audit"
+        target = back if re.fullmatch(r"/agents/[0-9]{2,8}", back) else "/audit"
         return RedirectResponse(f"{target}?removed=1", 303)
 
     async def audit(self, ctx: Ctx) -> Response:

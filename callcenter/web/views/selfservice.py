@@ -4,6 +4,7 @@ and resume here (the same ``AgentDuty`` as the agent menu)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -131,8 +132,8 @@ class SelfServicePages:
             )
         duty = await self._duty(rater) if rater.kind == "agent" else None
         notice_key = SAVED.get(ctx.request.query_params.get("saved", ""))
-        problem_key = ctx.request.query_params.get("refused", "")
-        problem = ctx.t[f"refused_{problem_key}"] if f"refused_{problem_key}" in _REFUSALS else None
+        problem_key = _PROBLEMS.get(ctx.request.query_params.get("refused", ""))
+        problem = ctx.t[problem_key] if problem_key else None
         return self.pages.render(
             ctx,
             "me.html",
@@ -156,6 +157,9 @@ class SelfServicePages:
         permit = await self.ratings.permit(call, self.direction(rater), rater)
         if isinstance(permit, Refusal):
             log.info("web_rating_refused", call=call, rater=rater.actor, reason=str(permit))
+            if permit is Refusal.NOT_ANSWERED:
+                # an unknown call id and someone else's call answer alike: the answer must not tell which ids exist
+                return Refusal.NOT_A_PARTY
         return permit
 
     async def rate(self, ctx: Ctx) -> Response:
@@ -168,7 +172,7 @@ class SelfServicePages:
         try:
             stored = await self.ratings.rate(permit, scores, emit=self.emit)
         except EvaluationRefused as exc:
-            return _back(refused="removed" if exc.reason == RefusalReason.REMOVED else "window_closed")
+            return _back(refused="removed" if exc.reason == RefusalReason.REMOVED else "not_saved")
         self.board.ratings_changed()
         return _back(saved="rated" if stored is not None else "pending")
 
@@ -178,7 +182,9 @@ class SelfServicePages:
             return _back(refused=str(permit))
         done = await self.ratings.unrate(permit, emit=self.emit)
         self.board.ratings_changed()
-        return _back(saved="unrated" if done else "pending")
+        if not done:
+            return _back(refused="no_rating")  # none, or already deleted (a second tab, a double click)
+        return _back(saved="pending" if self.ratings.writes.waiting(permit.call, "unrate") else "unrated")
 
     async def set_duty(self, ctx: Ctx) -> Response:
         assert ctx.visitor is not None  # the guard lets agents only
@@ -193,7 +199,12 @@ class SelfServicePages:
 
 
 _STATES: Final[Mapping[str, PresenceState]] = {s: s for s in PRESENCE_STATES}
-_REFUSALS: Final = frozenset({f"refused_{r}" for r in (*Refusal, REMOVED)})
+# what ?refused= may name, and the text it shows
+_PROBLEMS: Final[Mapping[str, str]] = {
+    **{str(r): f"refused_{r}" for r in (*Refusal, REMOVED)},
+    "not_saved": "not_saved",
+    "no_rating": "no_rating",
+}
 
 
 def _scores(form: Mapping[str, str], categories: Sequence[str]) -> dict[str, int] | None:
@@ -201,7 +212,8 @@ def _scores(form: Mapping[str, str], categories: Sequence[str]) -> dict[str, int
     scores = {}
     for c in categories:
         value = form.get(f"score-{c}", "")
-        if not value.isdigit() or not MIN_SCORE <= int(value) <= MAX_SCORE:
+        # ASCII digits only: "³".isdigit() is true and int() refuses it, "٣" is int 3
+        if not re.fullmatch(r"[0-9]", value) or not MIN_SCORE <= int(value) <= MAX_SCORE:
             return None
         scores[c] = int(value)
     return scores

@@ -3,6 +3,8 @@ session cookie (a planted one is never signed in); a wrong secret says only "did
 
 from __future__ import annotations
 
+import re
+
 from starlette.responses import RedirectResponse, Response
 
 from callcenter.domain.rules import Rater
@@ -11,10 +13,20 @@ from callcenter.web.auth import Sessions, form_token_ok
 from callcenter.web.pages import Ctx, Pages
 
 HOME = {"operator": "/board", "agent": "/me", "client": "/me"}
+# where a sign-in may continue to (``?next=`` from a private page): only our own pages, for that kind of visitor
+NEXT = {
+    "operator": re.compile(r"/(board|agents|audit)[A-Za-z0-9/]*"),
+    "agent": re.compile(r"/me"),
+    "client": re.compile(r"/me"),
+}
 
 
 def home_of(rater: Rater) -> str:
     return HOME[rater.kind]
+
+
+def next_for(rater: Rater, asked: str) -> str:
+    return asked if NEXT[rater.kind].fullmatch(asked) else home_of(rater)
 
 
 class SignInPages:
@@ -28,7 +40,8 @@ class SignInPages:
 
     async def form(self, ctx: Ctx, *, problem: str | None = None, status: int = 200) -> Response:
         token = self.sessions.form_token(ctx.request)
-        page = self.pages.render(ctx, "signin.html", status=status, problem=problem, form_token=token)
+        asked = ctx.form.get("next") or ctx.request.query_params.get("next", "")
+        page = self.pages.render(ctx, "signin.html", status=status, problem=problem, form_token=token, next=asked[:100])
         self.sessions.set_form_token(page, token)
         return page
 
@@ -54,9 +67,10 @@ class SignInPages:
 
     async def _done(self, ctx: Ctx, result: Rater | Refused) -> Response:
         if isinstance(result, Refused):
-            problem = ctx.t.locked if result is Refused.LOCKED else ctx.t.wrong
-            return await self.form(ctx, problem=problem, status=429 if result is Refused.LOCKED else 401)
-        response = RedirectResponse(home_of(result), 303)
+            problem = {Refused.LOCKED: ctx.t.locked, Refused.BUSY: ctx.t.busy_signin}.get(result, ctx.t.wrong)
+            status = {Refused.LOCKED: 429, Refused.BUSY: 503}.get(result, 401)
+            return await self.form(ctx, problem=problem, status=status)
+        response = RedirectResponse(next_for(result, ctx.form.get("next", "")), 303)
         await self.sessions.sign_in(ctx.request, response, result)
         return response
 

@@ -3,6 +3,7 @@ queues, with the console on a free port, and an HTTP client for it."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ class Console:
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    async with running(tmp_path) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, **settings: str) -> AsyncIterator[Console]:
+    """The service with its console; ``settings``: more CALLCENTER_* variables (``WEB_ORIGIN="https://..."``)."""
     agents = roster(load_config(DEMO, {}))
     ami = FakeAMI(agents)
     await ami.start()
@@ -54,6 +62,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         "CALLCENTER_AGI_PEER_CHECK": "off",
         "CALLCENTER_WEB_PORT": "0",
         "CALLCENTER_SELFSERVICE_PIN_MAX_FAILURES": "3",
+        **{f"CALLCENTER_{k}": v for k, v in settings.items()},
     }
     config = load_config(DEMO, env)
     try:

@@ -6,16 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
+import pytest
 
 from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
 from callcenter.usecases.sign_in import add_operator
+from callcenter.web import pages, server
 from callcenter.web.auth import SESSION_COOKIE
 from callcenter.web.pages import MAX_FORM
-from tests.unit.web.conftest import PASSWORD, Console, answered, csrf_of, form_token, sign_in
+from callcenter.web.server import WebError
+from callcenter.web.views import board as board_views
+from tests.unit.web.conftest import PASSWORD, Console, answered, csrf_of, form_token, running, sign_in
 
 
 @contextlib.asynccontextmanager
@@ -225,3 +231,95 @@ async def test_metrics_are_prometheus_text_and_readiness_follows_ami(console: Co
         assert down.json()["ami"] == "not connected"
         assert (await client.get("/healthz")).status_code == 200
         await asyncio.sleep(0)
+
+
+async def test_a_connection_that_never_sends_a_request_is_closed(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "HEADER_SECONDS", 0.3)
+    port = int(console.url.rsplit(":", 1)[1])
+    silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+    half = await asyncio.open_connection("127.0.0.1", port)
+    half[1].write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    for reader, _ in [*silent, half]:
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # closed by the server
+    for _, writer in [*silent, half]:
+        writer.close()
+    async with console.client() as client:
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_trickled_form_is_cut_off(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "FORM_SECONDS", 0.3)
+    port = int(console.url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /signin/operator HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 1000\r\n\r\nform=a"
+    )
+    status = await asyncio.wait_for(reader.readline(), timeout=5)
+    assert status.startswith(b"HTTP/1.1 408")
+    writer.close()
+
+
+async def test_an_open_wallboard_stream_ends_when_its_operator_is_disabled(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(board_views, "RECHECK", 0.0)
+    monkeypatch.setattr(board_views, "HEARTBEAT", 0.2)
+    async with operator(console) as client, client.stream("GET", "/board/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+        assert (await anext(lines)).startswith("id: ")
+        await console.store.disable_operator("sue")
+        async with asyncio.timeout(5):  # the server ends the stream (a snapshot already on its way may come first)
+            async for _ in lines:
+                pass
+
+
+async def test_sign_in_continues_to_the_page_asked_for_and_only_to_our_own(console: Console) -> None:
+    await add_operator(console.store, "sue", PASSWORD, utcnow)
+    async with console.client() as client:
+        asked = await client.get("/audit")
+        assert asked.headers["location"] == "/signin?next=/audit"
+        page = await client.get(asked.headers["location"])
+        assert 'name="next" value="/audit"' in page.text
+        token = await form_token(client)
+        signed = await client.post(
+            "/signin/operator", data={"form": token, "name": "sue", "password": PASSWORD, "next": "/audit"}
+        )
+        assert signed.headers["location"] == "/audit"
+    for elsewhere in ("//evil.example/x", "https://evil.example", "/me", "/audit\r\nX: y"):
+        async with console.client() as client:
+            token = await form_token(client)
+            data = {"form": token, "name": "sue", "password": PASSWORD, "next": elsewhere}
+            assert (await client.post("/signin/operator", data=data)).headers["location"] == "/board", elsewhere
+
+
+async def test_a_trailing_slash_is_not_redirected_to_the_host_header(console: Console) -> None:
+    async with console.client() as client:
+        answer = await client.get("/agents/", headers={"Host": "evil.example"})
+        assert answer.status_code == 404
+        assert "location" not in answer.headers
+
+
+async def test_behind_a_proxy_forms_come_from_the_configured_origin_only(tmp_path: Path) -> None:
+    async with running(tmp_path, WEB_ORIGIN="https://cc.example.com") as behind:
+        await add_operator(behind.store, "sue", PASSWORD, utcnow)
+        async with behind.client() as client:
+            token = await form_token(client)
+            data = {"form": token, "name": "sue", "password": PASSWORD}
+            here = await client.post("/signin/operator", data=data, headers={"Origin": behind.url})
+            assert here.status_code == 403  # the address the proxy talks to is not where browsers are
+            there = await client.post("/signin/operator", data=data, headers={"Origin": "https://cc.example.com"})
+            assert there.status_code == 303
+
+
+async def test_a_web_port_in_use_stops_the_start_before_any_call_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(WebError, match=rf"127.0.0.1:{port}.*\[web\] port"):
+            async with running(tmp_path, WEB_PORT=str(port)):
+                pass

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import httpx
 
-from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT
+from callcenter.domain.pins import hash_agent_pin
+from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, AgentDef
 from callcenter.usecases.ports import utcnow
 from tests.unit.web.conftest import Console, answered, csrf_of, sign_in
 
@@ -125,10 +126,57 @@ async def test_an_agent_rates_their_caller_and_pauses_and_resumes(console: Conso
         assert (await console.center.duty.current(["1001"]))["1001"].state == "available"
 
 
-async def test_a_wrong_pin_is_a_wrong_pin_whatever_door_it_comes_through(console: Console) -> None:
+async def test_wrong_pins_on_the_web_lock_the_web_never_the_phone(console: Console) -> None:
     async with console.client() as client:
         for _ in range(3):
             assert (await sign_in(client, "agent", agent="1001", pin="9999")).status_code == 401
-        # locked: the phone's lockout counts these too (subject agent:1001)
         assert (await sign_in(client, "agent", agent="1001", pin="1111")).status_code == 429
-    assert await console.store.pin_failures("agent:1001", utcnow() - timedelta(hours=1)) == 3
+        # an agent number that does not exist locks the same way: the answers never tell which exist
+        for _ in range(3):
+            assert (await sign_in(client, "agent", agent="1099", pin="9999")).status_code == 401
+        assert (await sign_in(client, "agent", agent="1099", pin="9999")).status_code == 429
+        for _ in range(3):
+            assert (await sign_in(client, "caller", number="5559999", secret="123456")).status_code == 401
+        assert (await sign_in(client, "caller", number="555-9999", secret="123456")).status_code == 429
+    since = utcnow() - timedelta(hours=1)
+    assert await console.store.pin_failures("web:agent:1001", since) == 3
+    # the agent menu's own counter: whoever reaches the sign-in page cannot lock agents out of their phones
+    assert await console.store.pin_failures("agent:1001", since) == 0
+
+
+async def test_an_unknown_call_and_someone_elses_answer_alike(console: Console) -> None:
+    await answered(console.store, "main-1.1", "5550101", "1001")
+    await answered(console.store, "main-2.1", "5550102", "1002")
+    async with console.client() as client:
+        await caller(console, client, "5550101")
+        csrf = await csrf_of(client, "/me")
+        for call in ("main-2.1", "main-999.1"):
+            refused = await client.post("/me/rate", data={"csrf": csrf, "call": call, **SCORES})
+            assert refused.headers["location"] == "/me?refused=not_a_party", call
+        for odd in ("³", "٣", " 5", "5.0", ""):
+            bad = await client.post("/me/rate", data={"csrf": csrf, "call": "main-1.1", **SCORES, "score-other": odd})
+            assert bad.status_code == 400, odd
+
+
+async def test_a_new_pin_or_leaving_the_roster_signs_an_agent_out(console: Console) -> None:
+    async with console.client() as client:
+        assert (await sign_in(client, "agent", agent="1002", pin="2222")).status_code == 303
+        assert (await client.get("/me")).status_code == 200
+        agents = await console.store.list_agents()
+        changed = [
+            AgentDef(
+                id=a.id,
+                name=a.name,
+                interface=a.interface,
+                kind=a.kind,
+                services=a.services,
+                queues=a.queues,
+                pin_hash=hash_agent_pin(a.id, "2929") if a.id == "1002" else a.pin_hash,
+            )
+            for a in agents
+        ]
+        await console.store.sync_roster(changed, utcnow())
+        assert (await client.get("/me")).status_code == 303
+        assert (await sign_in(client, "agent", agent="1002", pin="2929")).status_code == 303
+        await console.store.sync_roster([a for a in changed if a.id != "1002"], utcnow())
+        assert (await client.get("/me")).status_code == 303

@@ -18,6 +18,9 @@ CREATE TABLE web_sessions (
 );
 
 CREATE INDEX web_sessions_by_subject ON web_sessions (subject);
+-- every sign-in drops the expired sessions, and every wrong secret the wrong PINs past the lockout window
+CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
+CREATE INDEX pin_failures_by_at ON pin_failures (at);
 
 CREATE TABLE web_codes (
     subject    text COLLATE "C" PRIMARY KEY CHECK (subject <> ''),

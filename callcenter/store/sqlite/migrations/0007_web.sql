@@ -19,6 +19,9 @@ CREATE TABLE web_sessions (
 );
 
 CREATE INDEX web_sessions_by_subject ON web_sessions (subject);
+-- every sign-in drops the expired sessions, and every wrong secret the wrong PINs past the lockout window
+CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);
+CREATE INDEX pin_failures_by_at ON pin_failures (at);
 
 -- one live code per subject: a new one replaces the old; taking it (a right code) deletes it
 CREATE TABLE web_codes (
