@@ -4,6 +4,7 @@ the README's wallboard picture is one of them."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -260,3 +261,57 @@ async def test_an_operator_removes_a_rating_and_the_audit_trail_shows_it(
     evaluation = await store.get_evaluation(call, CLIENT_TO_AGENT)
     assert evaluation is not None
     assert evaluation.deleted
+
+
+async def test_a_browser_without_a_session_reaches_nothing_private(center: CallCenter, context: BrowserContext) -> None:
+    assert center.console is not None
+    page = await context.new_page()
+    for route in center.console.table:
+        if route.guard.public or route.method != "GET":
+            continue
+        path = route.path.replace("{agent_id}", "1001")
+        await page.goto(url(center, path))
+        await expect(page).to_have_url(re.compile(r"/signin\?next="), timeout=5000)
+        assert "Alice" not in await page.content(), path
+
+
+async def test_a_forged_form_from_another_page_and_a_planted_session_both_fail(
+    center: CallCenter, context: BrowserContext
+) -> None:
+    store = store_of(center)
+    await seed_history(store, DEMO_HISTORY)
+    assert center.web is not None
+    # a session id planted in the browser before sign-in (session fixation) is not the one signed in
+    planted = "planted-by-an-attacker-0123456789abcdefghijklmno"
+    await context.add_cookies([{"name": "cc_session", "value": planted, "url": url(center, "/")}])
+    page = await operator_page(center, context)
+    cookies = {c["name"]: c["value"] for c in await context.cookies()}
+    assert cookies["cc_session"] != planted
+    # another site's page (another origin: a port of its own) that posts a removal when opened, in the signed-in
+    # browser: refused, the rating stays
+    target = await store.get_evaluation("seed-1001-0", CLIENT_TO_AGENT)
+    assert target is not None
+    assert not target.deleted
+    evil = (
+        "<html><body><form id=f method=post action='" + url(center, "/ratings/remove") + "'>"
+        "<input name=call value=seed-1001-0><input name=direction value=client_to_agent>"
+        "<input name=reason value=forged></form><script>document.getElementById('f').submit()</script></body></html>"
+    ).encode()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(evil), evil))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        async with page.expect_response(re.compile(r"/ratings/remove$")) as answer:
+            await page.goto(f"http://127.0.0.1:{port}/")
+        assert (await answer.value).status == 403
+    finally:
+        server.close()
+    after = await store.get_evaluation("seed-1001-0", CLIENT_TO_AGENT)
+    assert after is not None
+    assert not after.deleted
