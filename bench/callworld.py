@@ -103,6 +103,10 @@ initial_state = "available"
 [store]
 path = "{directory / "cc.db"}"
 
+[web]
+# the console as a center runs it (the wallboard follows every call), on any free port
+port = 0
+
 [[services]]
 id = "support"
 name = "technical support"

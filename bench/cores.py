@@ -217,6 +217,8 @@ def write_config(directory: Path, roster: Path, ami_port: int, agi_port: int) ->
         f'[asterisk]\nmode = "external"\nqueue_log = "{directory / "queue_log"}"\n\n'
         f'[ami]\nport = {ami_port}\n\n[agi]\nport = {agi_port}\npeer_check = "off"\nmax_sessions = 1024\n\n'
         f'[agents]\ninitial_state = "available"\n\n'
+        # the console as a center runs it (worker 0 serves it), on any free port
+        "[web]\nport = 0\n\n"
         '[[services]]\nid = "support"\nname = "technical support"\n'
     )
     return config
