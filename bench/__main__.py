@@ -3,7 +3,7 @@
 python -m bench                 full run (under a minute on two cores)
 python -m bench --quick         smaller sizes, short budgets: a smoke run
 python -m bench --only offer    one step (repeatable): offer caller call evaluation concurrency agi invariants
-                                selfservice calls classic asterisk
+                                selfservice calls classic asterisk wallboard
 
 calls:    whole calls (every route of one call) against a fake Asterisk, the service beside a bare-route floor
 classic:  the agent offer as a process-per-call pyst2 AGI script vs the FastAGI route, through a real Asterisk
@@ -28,6 +28,7 @@ from bench.calls import calls
 from bench.classic import asterisk_load, classic
 from bench.config import Config, Worlds
 from bench.report import Section, print_header
+from bench.wallboard import wallboard
 from callcenter.logsetup import configure_logging
 
 StepFn = Callable[[steps.Context, Section], Awaitable[None]]
@@ -53,6 +54,10 @@ async def _asterisk(ctx: steps.Context, section: Section) -> None:
         print("   skipped in --quick (boots the sandbox Asterisk)")
         return
     await asterisk_load(ctx.config.directory, targets=ctx.targets)
+
+
+async def _wallboard(ctx: steps.Context, section: Section) -> None:
+    await wallboard(section, quick=ctx.config.quick)
 
 
 # steps that print their own tables (figures beside the issue's targets), not the store steps' columns
@@ -83,6 +88,7 @@ STEPS: dict[str, tuple[str, StepFn]] = {
     ),
     "classic": ("10. the agent offer: classic process-per-call AGI (pyst2) vs FastAGI, real Asterisk", _classic),
     "asterisk": ("11. callers through a real Asterisk: CPU and key-press-to-next-prompt", _asterisk),
+    "wallboard": ("12. the wallboard: rebuilding the snapshot after events (callcenter/web/board.py)", _wallboard),
 }
 
 
