@@ -139,6 +139,8 @@ class Board:
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent id -> their row, built when touched
     _touched: set[str] = field(default_factory=set)
     _all: bool = True  # every row is built again (at start, after a resync, when today's counts were read)
+    _states: Counter[str] = field(default_factory=Counter)  # how many rows are in each state, kept with the rows
+    _shown: list[dict[str, Any]] | None = None  # the rows the last snapshot showed
 
     def __post_init__(self) -> None:
         self._names = {a.id: a.name for a in self.agents}
@@ -407,16 +409,17 @@ class Board:
             }
             for sid, name in self.services
         ]
-        touched = list(self._names) if self._all else sorted(self._touched)
+        everyone = self._all
+        touched = list(self._names) if everyone else sorted(self._touched)
         self._all, self._touched = False, set()
+        states = self._states
         for agent_id in touched:
-            self._rows[agent_id] = self._agent_row(agent_id, queue_days, agent_days.get(agent_id, {}))
-        states = Counter(row["state"] for row in self._rows.values())
-        shown = heapq.nsmallest(
-            MAX_AGENT_ROWS,
-            (row for row in self._rows.values() if row["state"] != "logged_out"),
-            key=lambda a: (SHOWN_ORDER.index(a["state"]), -(a["score"] or 0), a["id"]),
-        )
+            old = self._rows.get(agent_id)
+            if old is not None:
+                states[old["state"]] -= 1
+            row = self._rows[agent_id] = self._agent_row(agent_id, queue_days, agent_days.get(agent_id, {}))
+            states[row["state"]] += 1
+        shown = self._shown_rows(touched, everyone=everyone)
         return {
             "at": now.isoformat(),
             "ami": self.ami.connected,
@@ -428,6 +431,31 @@ class Board:
             "states": {s: states.get(s, 0) for s in AGENT_STATES},
             "ratings": self._recent,
         }
+
+    def _shown_rows(self, touched: Sequence[str], *, everyone: bool) -> list[dict[str, Any]]:
+        """The first MAX_AGENT_ROWS rows by ``_order``. After a few agents changed, the last list and those agents
+        are enough, unless one of them left the list's worst place behind (then some row outside may move in):
+        one event at 10k agents costs a few hundred comparisons, not a walk over every row."""
+        if not everyone and self._shown is not None:
+            last = self._shown
+            worst = _order(last[-1]) if last else None
+            moved = set(touched)
+            full = len(last) == MAX_AGENT_ROWS
+            # an agent of the list who fell behind its worst place, when rows outside it exist: walk them all
+            fell = full and any(
+                a in {r["id"] for r in last}
+                and (self._rows[a]["state"] == "logged_out" or (worst is not None and _order(self._rows[a]) > worst))
+                for a in moved
+            )
+            if not fell:
+                kept = [r for r in last if r["id"] not in moved]
+                fresh = [self._rows[a] for a in moved if self._rows[a]["state"] != "logged_out"]
+                self._shown = heapq.nsmallest(MAX_AGENT_ROWS, [*kept, *fresh], key=_order)
+                return self._shown
+        self._shown = heapq.nsmallest(
+            MAX_AGENT_ROWS, (r for r in self._rows.values() if r["state"] != "logged_out"), key=_order
+        )
+        return self._shown
 
     def _queue_row(self, queues: Sequence[str], days: Mapping[str, QueueDay]) -> dict[str, Any]:
         waiters = sorted((w for q in queues for w in self.waiting.get(q, {}).values()), key=lambda w: w.since)
@@ -462,6 +490,11 @@ class Board:
             "declined": today.get("decline", 0),
             **self._queue_row(naming.own_queues(agent_id), days),
         }
+
+
+def _order(row: Mapping[str, Any]) -> tuple[int, float, str]:
+    """Where a row stands on the wallboard: what needs a supervisor's eye first, then the best score."""
+    return (SHOWN_ORDER.index(row["state"]), -(row["score"] or 0), row["id"])
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
