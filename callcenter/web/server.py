@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 
@@ -104,6 +105,9 @@ class WebServer:
         self.port = int(sock.getsockname()[1])
 
     async def start(self) -> None:
+        # uvicorn's "Started server process" / "Shutting down" lines arrive as logger "uvicorn.error" at info, which
+        # reads like an error; web_started and callcenter_stopped say the same. Its warnings and errors still come.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         self.bind()
         assert self._sock is not None
         config = uvicorn.Config(
