@@ -19,8 +19,8 @@ from callcenter.demo.run import DEMO_CALLER, demo_call
 from callcenter.demo.seed import DEMO_HISTORY, seed_history
 from callcenter.domain.agents import AgentSpec
 from callcenter.domain.numbers import normalise_number
-from callcenter.store import Store
 from callcenter.domain.tokens import check_password
+from callcenter.store import Store
 from callcenter.usecases.ports import utcnow
 from callcenter.usecases.sign_in import add_operator
 from callcenter.workers.supervisor import Supervisor
