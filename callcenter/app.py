@@ -419,15 +419,24 @@ class CallCenter:
 
     async def stop(self) -> None:
         """Everything started is stopped, in order, whatever fails on the way (each step logs its own failure)."""
-        for task in self._tasks:
+        # the wallboard's task last: it stays live while running routes drain
+        tasks, self._tasks = self._tasks, []
+        background = [t for t in tasks if t.get_name() != "wallboard"]
+        for task in background:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*background, return_exceptions=True)
+
+        async def wallboard() -> None:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.board is not None:
+                await self.board.close()
+
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-            # the calls first: the wallboard stays up while running routes drain
             ("fastagi", lambda: self.agi.stop(grace=self.config.agi.drain_seconds)),  # nothing if never started
             ("screening counts", self.screen.settle),
-            ("wallboard", self.board.close if self.board is not None else _nothing),
+            ("wallboard", wallboard),
             ("web", self.web.stop if self.web is not None else _nothing),
             ("queues", self.queues.close),
             ("ami", self.ami.close),

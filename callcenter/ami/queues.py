@@ -24,6 +24,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 from panoramisk.message import Message
@@ -34,7 +35,7 @@ from callcenter.domain.agents import ON_DUTY, AgentSpec, Duty
 from callcenter.domain.waits import AgentLoad, HandleTime, ewma, handle_time, remaining
 from callcenter.domain.waits import load as load_of
 from callcenter.store.models import CLIENT_TO_AGENT
-from callcenter.usecases.ports import DutyOf, LoadWatch, NoWatch, PenaltyOf, TalkTimesOf
+from callcenter.usecases.ports import DutyOf, LoadWatch, NoWatch, PenaltyOf, TalkTimesOf, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -260,6 +261,7 @@ class QueueSync:
         self.presence = Presence()
         self.callers = QueueCallers(handle_default=handle_seconds)
         self.entries: list[Message] = []  # QueueStatus's QueueEntry items at the last resync
+        self.entries_at: datetime | None = None  # when they were asked for; None: the last resync got none
         self.resyncs = 0  # completed resyncs; wait_resynced() lets tests and operators await the next one
         self._resynced = asyncio.Condition()
         # one membership change at a time: a presence change landing in the middle of a resync would otherwise
@@ -353,9 +355,12 @@ class QueueSync:
     async def _resync(self, *, correct: bool | None = None) -> None:
         """``correct``: whether to fix the members (default: ``corrects``, i.e. worker 0)."""
         asked = self.callers.clock()
+        self.entries_at = None  # until this round's list is in (a failed one leaves no stale list behind)
+        asked_at = utcnow()
         messages = await self.ami.send_list({"Action": "QueueStatus"})
         # every caller waiting in any queue, as Asterisk listed them: the wallboard's resync reads these too
         self.entries = [m for m in messages if m.get("Event") == "QueueEntry"]
+        self.entries_at = asked_at
         current: dict[tuple[str, str], MemberState] = {}
         # callers waiting in the agents' own queues (uniqueid -> queue): the events lost with a link may have
         # missed some joining or leaving

@@ -277,8 +277,15 @@ class WebConfig:
             raise ValueError("session_hours must be more than 0 and at most 720 (30 days)")
         if not 1 <= self.service_level_seconds <= 3600:
             raise ValueError("service_level_seconds must be 1 to 3600")
-        if self.origin and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", self.origin):
-            raise ValueError(f"origin {self.origin!r}: a scheme and host, e.g. https://cc.example.com (no path)")
+        # as browsers send it in Origin: lower case, no path, no default port (else every form would be refused)
+        if self.origin and (
+            not re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?", self.origin)
+            or self.origin.endswith((":443", ":80"))
+        ):
+            raise ValueError(
+                f"origin {self.origin!r}: the address as browsers send it, e.g. https://cc.example.com "
+                "(lower case, no path, no :443 or :80)"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ counted by the store per subject in one transaction, refused even with the right
 web's own (``web:agent:1001``, ``web:caller:5550101``, ``web:operator:sue``): anyone who can reach the sign-in page
 could otherwise lock every agent out of the phone's agent menu with ten requests an hour. A name, number or agent
 that does not exist is counted and locked exactly like one that does, so the answers never tell which exist; the
-lockout is checked before any hash is computed, and one hash runs at a time (``HASHING``), so a flood of sign-ins
-costs the IVR's own PIN checks (the same thread pool) next to nothing.
+lockout is checked before any hash is computed, and one hash runs at a time (``self.hashing``, at most
+MAX_WAITING in flight), so a flood of sign-ins holds at most one thread of the pool the IVR's PIN checks use.
 
 * A caller signs in with their number and their PIN, or a one-time code the IVR read to them after the phone's own
   checks (their PIN, when they set one). A number alone never signs anyone in: caller ID can be forged.
@@ -23,7 +23,7 @@ import asyncio
 import enum
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import structlog
@@ -45,7 +45,8 @@ MIN_PASSWORD: Final = 10
 # what a PIN is checked against when there is none (an unknown agent or caller, or no PIN set): the same work
 DUMMY_PIN: Final = "pbkdf2-sha256$00$00"
 CODE_MINUTES: Final = 10  # what the IVR says: "It works once, for ten minutes."
-MAX_WAITING: Final = 8  # sign-ins waiting for their hash; more are refused at once (Refused.BUSY)
+MAX_WAITING: Final = 8  # sign-ins hashing or waiting to; more are refused at once (Refused.BUSY)
+PRUNE_EVERY: Final = timedelta(minutes=1)
 
 
 class _Busy(Exception):
@@ -64,7 +65,8 @@ class SignIn:
         self.selfservice = selfservice
         self.clock = clock
         self.hashing = asyncio.Semaphore(1)
-        self.waiting = 0
+        self.waiting = 0  # sign-ins holding or waiting for ``hashing``
+        self._pruned = datetime.min.replace(tzinfo=UTC)
 
     async def _check(self, check: Callable[..., bool], *args: object) -> bool:
         # PBKDF2 and scrypt are CPU work: in a thread, so the calls' IVRs keep running, and one at a time
@@ -171,10 +173,14 @@ class SignIn:
         if outcome == "ok" and subject is not None:
             log.info("web_signed_in", subject=subject.actor)
             return subject
-        if outcome == "wrong":
+        if outcome == "wrong" and self.clock() - self._pruned >= PRUNE_EVERY:
             # counters of names and numbers tried once and never again would stay for ever: the window's end
-            # clears them for every subject, not only this one
-            await self.store.forget_pin_failures(now - timedelta(minutes=s.pin_lockout_minutes))
+            # clears them for every subject (the phone's too: the same window), at most once a minute
+            self._pruned = now
+            try:
+                await self.store.forget_pin_failures(now - timedelta(minutes=s.pin_lockout_minutes))
+            except Exception:  # housekeeping: the answer is still "wrong"
+                log.warning("pin_failures_not_pruned", exc_info=True)
         log.warning("web_sign_in_refused", counter=counter, outcome=outcome)
         return Refused.LOCKED if outcome == "locked" else Refused.WRONG
 

@@ -138,9 +138,10 @@ class Board:
     _closed: bool = False
     _rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent id -> their row, built when touched
     _touched: set[str] = field(default_factory=set)
-    _all: bool = True  # every row is built again (at start, after a resync, when today's counts were read)
+    _all: bool = True  # every row is built again (at start, after a resync, every IDLE_REBUILD s)
     _states: Counter[str] = field(default_factory=Counter)  # how many rows are in each state, kept with the rows
     _shown: list[dict[str, Any]] | None = None  # the rows the last snapshot showed
+    _full_at: float = float("-inf")  # monotonic time of the last rebuild of every row
 
     def __post_init__(self) -> None:
         self._names = {a.id: a.name for a in self.agents}
@@ -266,10 +267,14 @@ class Board:
         who waits where, from that same list (the events lost with the link may have missed some), with no second
         question to Asterisk; rings and screenings of calls no longer waiting are dropped (after an Asterisk
         restart no event ends them)."""
-        now = self.clock()
+        if self.queues.entries_at is None:
+            # the queue sync's QueueStatus failed this round: what the events said stays until the next one
+            log.warning("board_resync_skipped", reason="no QueueStatus this round")
+            return
+        asked = self.queues.entries_at
         waiting: dict[str, dict[str, Waiter]] = {}
         for entry in self.queues.entries:
-            since = now - timedelta(seconds=_int(entry.get("Wait")))
+            since = asked - timedelta(seconds=_int(entry.get("Wait")))
             waiting.setdefault(str(entry.get("Queue")), {})[str(entry.get("Uniqueid"))] = Waiter(
                 shown_caller(entry.get("CallerIDNum")), since
             )
@@ -290,9 +295,7 @@ class Board:
                 async with asyncio.timeout(IDLE_REBUILD):
                     await self._dirty.wait()
             except TimeoutError:
-                # scores move with time (the half-life), other workers' calls end: everything, now and then
-                self._counts_stale = True
-                self._all = True
+                pass  # a quiet board is rebuilt all the same (rebuild: every IDLE_REBUILD s)
             self._dirty.clear()
             try:
                 await self.rebuild()
@@ -302,6 +305,13 @@ class Board:
             await asyncio.sleep(DEBOUNCE)
 
     async def rebuild(self) -> None:
+        if self.mono() - self._full_at >= IDLE_REBUILD:
+            # scores move without an event (the half-life, other workers' ratings re-read by the ranking):
+            # every row is built again now and then, however busy the board is
+            self._all = True
+            self._counts_stale = True
+        if self._all:
+            self._full_at = self.mono()
         await self._read_store()
         data = self.build()
         if self.snapshot.version and _same(data, self.snapshot.data):
@@ -389,9 +399,10 @@ class Board:
     def build(self) -> dict[str, Any]:
         """The snapshot: plain JSON-able data, the same for the page's first paint and every event after.
 
-        Only the rows of agents something happened to are built again (all of them after a resync, a read of
-        today's counts, or IDLE_REBUILD s), and only the first MAX_AGENT_ROWS are shown (busy before free, then
-        by score), with every state's count: a 10k-agent roster costs a rebuild what its few busy agents cost.
+        Only the rows of agents something happened to are built again (all of them after a resync and every
+        IDLE_REBUILD s; after a read of today's counts, those whose counts moved), and only the first
+        MAX_AGENT_ROWS are shown (busy before free, then by score), with every state's count: a 10k-agent roster
+        costs a rebuild what its few busy agents cost.
         """
         now, mono = self.clock(), self.mono()
         for legs, longest in ((self.ringing, self.ring_seconds + 10), (self.screening, SCREENING_MAX)):
@@ -436,14 +447,15 @@ class Board:
         """The first MAX_AGENT_ROWS rows by ``_order``. After a few agents changed, the last list and those agents
         are enough, unless one of them left the list's worst place behind (then some row outside may move in):
         one event at 10k agents costs a few hundred comparisons, not a walk over every row."""
-        if not everyone and self._shown is not None:
+        if not everyone and self._shown is not None and len(touched) <= MAX_AGENT_ROWS:
             last = self._shown
             worst = _order(last[-1]) if last else None
             moved = set(touched)
+            listed = {r["id"] for r in last}
             full = len(last) == MAX_AGENT_ROWS
             # an agent of the list who fell behind its worst place, when rows outside it exist: walk them all
             fell = full and any(
-                a in {r["id"] for r in last}
+                a in listed
                 and (self._rows[a]["state"] == "logged_out" or (worst is not None and _order(self._rows[a]) > worst))
                 for a in moved
             )

@@ -86,14 +86,14 @@ class WebServer:
 
     def bind(self) -> None:
         """Take the port now, before any call is served: a port in use is one line at start, not a service that
-        stops after it took calls. WebError names the setting."""
+        stops after it took calls. WebError names the setting. Listening starts with ``start``: until then nothing
+        connects (a health check must not find a console that answers nobody)."""
         if self._sock is not None:
             return
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
-            sock.listen(socket.SOMAXCONN)
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
@@ -105,11 +105,12 @@ class WebServer:
         self.port = int(sock.getsockname()[1])
 
     async def start(self) -> None:
+        self.bind()
+        assert self._sock is not None
+        self._sock.listen(socket.SOMAXCONN)
         # uvicorn's "Started server process" / "Shutting down" lines arrive as logger "uvicorn.error" at info, which
         # reads like an error; web_started and callcenter_stopped say the same. Its warnings and errors still come.
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        self.bind()
-        assert self._sock is not None
         config = uvicorn.Config(
             self.app,
             lifespan="off",

@@ -60,7 +60,8 @@ class PresenceRepository(Repository):
         return row["pin_hash"], maybe_from_db(row["pin_set_at"])
 
     async def pin_failures(self, subject: str, since: datetime) -> int:
-        """Wrong PINs keyed for ``subject`` ('client:<id>', 'agent:<id>') since ``since`` (and the last right one).
+        """Wrong PINs keyed for ``subject`` since ``since`` (and the last right one): 'client:<id>', 'agent:<id>' by
+        phone; 'web:agent:<id>', 'web:caller:<number>', 'web:operator:<name>' on the web.
 
         Read-only: for not even asking a locked-out subject. Whether a PIN is taken is decided by
         record_pin_attempt, in one transaction with recording it."""

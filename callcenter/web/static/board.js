@@ -69,7 +69,7 @@
   function take(next) {
     const ratingsMoved = JSON.stringify(next.ratings) !== JSON.stringify(snap.ratings);
     snap = next;
-    skew = Date.parse(snap.at) - Date.now();
+    skew = Date.parse(snap.now || snap.at) - Date.now();
     document.getElementById("board").dataset.version = String(snap.version);
     render();
     if (ratingsMoved) document.getElementById("scores-chart").src = "/charts/scores.svg?v=" + snap.version;

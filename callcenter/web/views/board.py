@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Final
 
+import structlog
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from callcenter.web import charts
-from callcenter.web.auth import Sessions
+from callcenter.web.auth import Sessions, Visitor
 from callcenter.web.board import Board
 from callcenter.web.catalog import CATALOG
 from callcenter.web.pages import Ctx, Pages, script_json
 
+log = structlog.get_logger(__name__)
+
 HEARTBEAT: Final = 15.0
-RECHECK: Final = 5.0  # seconds: an open stream checks its session again this often (a sign-out ends it)
+# seconds: an open stream checks its session again at most this often, and at least every HEARTBEAT (a sign-out or a
+# disabled operator ends it)
+RECHECK: Final = 5.0
 MAX_STREAMS: Final = 100  # open wallboard streams; more are refused (503), the connections stay for pages
 # the texts the page's script needs (states and rating labels), in the page's language
 SCRIPT_TEXTS: Final = (
@@ -31,6 +37,16 @@ SCRIPT_TEXTS: Final = (
     "revive",
     "more",
 )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _stamped(snapshot_json: str) -> str:
+    """The snapshot's JSON with the server's time now (the page counts waits from it, whatever its own clock says);
+    the snapshot itself is serialised once, when it is built."""
+    return f'{snapshot_json[:-1]}, "now": "{_now()}"}}'
 
 
 class BoardPages:
@@ -49,12 +65,12 @@ class BoardPages:
             "board.html",
             service_level_seconds=self.board.service_level_seconds,
             texts_json=script_json(texts),
-            snapshot_json=script_json({**snap.data, "version": snap.version}),
+            snapshot_json=script_json({**snap.data, "version": snap.version, "now": _now()}),
         )
 
     async def state(self, ctx: Ctx) -> Response:
         snap = self.board.snapshot
-        return JSONResponse({**snap.data, "version": snap.version})
+        return JSONResponse({**snap.data, "version": snap.version, "now": _now()})
 
     async def events(self, ctx: Ctx) -> Response:
         request, visitor = ctx.request, ctx.visitor
@@ -68,7 +84,7 @@ class BoardPages:
                 seen, checked = -1, time.monotonic()
                 while not self.board.closed and not await request.is_disconnected():
                     if time.monotonic() - checked >= RECHECK:
-                        if not await self.sessions.still_signed_in(visitor):
+                        if not await self._signed_in(visitor):
                             return  # signed out, or the operator disabled: the stream ends with the session
                         checked = time.monotonic()
                     snap = self.board.snapshot if seen < 0 else await self.board.next_snapshot(seen, HEARTBEAT)
@@ -76,7 +92,7 @@ class BoardPages:
                         yield ": alive\n\n"
                         continue
                     seen = snap.version
-                    yield f"id: {snap.version}\ndata: {snap.json}\n\n"
+                    yield f"id: {snap.version}\ndata: {_stamped(snap.json)}\n\n"
             finally:
                 self.streams -= 1
 
@@ -85,6 +101,13 @@ class BoardPages:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+
+    async def _signed_in(self, visitor: Visitor) -> bool:
+        try:
+            return await self.sessions.still_signed_in(visitor)
+        except Exception:  # the store is busy or away: the stream goes on, the next round asks again
+            log.warning("board_stream_session_unchecked", exc_info=True)
+            return True
 
     async def scores_chart(self, ctx: Ctx) -> Response:
         scores = [r["score"] for r in self.board.rows().values() if r.get("score") is not None]

@@ -154,12 +154,18 @@ class SelfServicePages:
         assert ctx.visitor is not None
         rater = ctx.visitor.rater
         call = ctx.form.get("call", "")[:64]
+        record = await self.store.get_call(call)
+        party = record is not None and (
+            record.client_id == int(rater.id) if rater.kind == "client" else record.agent_id == rater.id
+        )
+        if not party:
+            # an unknown call id, someone else's call (answered or not, from a withheld number or not): one answer,
+            # which never tells which ids exist
+            log.info("web_rating_refused", call=call, rater=rater.actor, reason=str(Refusal.NOT_A_PARTY))
+            return Refusal.NOT_A_PARTY
         permit = await self.ratings.permit(call, self.direction(rater), rater)
         if isinstance(permit, Refusal):
             log.info("web_rating_refused", call=call, rater=rater.actor, reason=str(permit))
-            if permit is Refusal.NOT_ANSWERED:
-                # an unknown call id and someone else's call answer alike: the answer must not tell which ids exist
-                return Refusal.NOT_A_PARTY
         return permit
 
     async def rate(self, ctx: Ctx) -> Response:
