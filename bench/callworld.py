@@ -104,7 +104,9 @@ initial_state = "available"
 path = "{directory / "cc.db"}"
 
 [web]
-# the console as a center runs it (the wallboard follows every call), on any free port
+# the console as a center runs it (the wallboard follows every call), on any free port; BENCH_WEB=off measures
+# the service without it (its cost: the difference)
+enabled = {"false" if os.environ.get("BENCH_WEB") == "off" else "true"}
 port = 0
 
 [[services]]

@@ -46,7 +46,7 @@ from callcenter.usecases.ports import Clock
 log = structlog.get_logger(__name__)
 
 DEBOUNCE: Final = 0.2  # seconds between two rebuilds at most
-STORE_EVERY: Final = 2.0  # seconds between two reads of today's counts at most
+STORE_EVERY: Final = 5.0  # seconds between two reads of today's counts at most (the busiest part of a rebuild)
 IDLE_REBUILD: Final = 10.0  # seconds: the counts are read again even when no event came (another worker's calls)
 SCREENING_MAX: Final = 120.0  # seconds: a screening whose end we never heard stops showing
 RECENT_RATINGS: Final = 8

@@ -77,3 +77,14 @@ async def test_the_days_counts_per_queue_service_agent_and_outcome(store: SqlSto
     agents = await store.agent_days(T0)
     assert agents == {"1001": {"answered": 1, "accept": 1}, "1002": {"decline": 1}}
     assert await store.call_outcomes(T0) == {"answered": 1, "abandoned": 1, "open": 1}
+
+
+async def test_the_newest_changes_of_the_whole_trail_come_without_a_sort_of_it(store: SqlStore) -> None:
+    scores = {"attitude": 4, "knowledge": 4, "availability": 4}
+    for n in range(5):
+        await answered_call(store, f"c{n}", number=f"+1555000{n}", agent="1001")
+        await store.record_evaluation(f"c{n}", "client_to_agent", scores, f"client:{n}", at(100 + n))
+    newest = await store.evaluation_changes(limit=2)
+    assert [c.call_uniqueid for c in newest] == ["c4", "c3"]
+    assert [c.call_uniqueid for c in await store.evaluation_changes(agent_id="1001", limit=2)] == ["c4", "c3"]
+    assert len(await store.evaluation_changes()) == 5
