@@ -8,7 +8,7 @@ the clock belongs to the caller (and to tests); where it is optional, None means
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -29,6 +29,7 @@ from callcenter.store.models import (
     PresenceState,
     QueueDay,
     RatingSummary,
+    Reservation,
     ScreenDecision,
     Service,
     ServiceDef,
@@ -158,6 +159,16 @@ class SupervisionStore(Protocol):
     async def record_screening(
         self, call_uniqueid: str, agent_id: str, decision: ScreenDecision, now: datetime
     ) -> None: ...
+
+
+class ReservationStore(Protocol):
+    """Agents reserved by calls, across processes and nodes (``store/sql/reservations.py``)."""
+
+    async def reserve_agent(
+        self, agent_id: str, call_uniqueid: str, node: str, now: datetime, lease: timedelta
+    ) -> bool: ...
+    async def release_agent(self, agent_id: str, call_uniqueid: str, node: str, now: datetime) -> bool: ...
+    async def reservation_of(self, agent_id: str, now: datetime) -> Reservation | None: ...
 
 
 class StoreWatch(Protocol):

@@ -127,6 +127,13 @@ TABLES: Final = (
     ),
     Table("web_codes", ("subject",), ("subject", "code_hash", "expires_at"), {"expires_at": "instant"}),
     Table("screenings", ("id",), ("id", "call_uniqueid", "agent_id", "at", "decision"), {"at": "instant"}),
+    Table(
+        "agent_reservations",
+        ("agent_id",),
+        ("agent_id", "call_uniqueid", "node", "reserved_at", "lease_until"),
+        {"reserved_at": "instant", "lease_until": "instant"},
+    ),
+    Table("reservation_log", ("id",), ("id", "agent_id", "call_uniqueid", "node", "at", "action"), {"at": "instant"}),
 )
 
 

@@ -225,3 +225,14 @@ class QueueDay:
         """The share answered within the threshold, of the calls that were answered or abandoned; None without any."""
         judged = self.answered + self.abandoned
         return None if judged == 0 else self.within / judged
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A call holding an agent (``store/sql/reservations.py``): until it releases them or its lease runs out."""
+
+    agent_id: str
+    call_uniqueid: str
+    node: str
+    reserved_at: datetime
+    lease_until: datetime

@@ -17,6 +17,7 @@ from callcenter.store.sql.connection import Database
 from callcenter.store.sql.evaluations import EvaluationRepository
 from callcenter.store.sql.presence import PresenceRepository
 from callcenter.store.sql.ratings import RatingRepository, recorded_decay
+from callcenter.store.sql.reservations import ReservationRepository
 from callcenter.store.sql.supervision import SupervisionRepository
 from callcenter.store.sql.web import WebRepository
 
@@ -31,6 +32,7 @@ class SqlStore(
     PresenceRepository,
     WebRepository,
     SupervisionRepository,
+    ReservationRepository,
 ):
     """Implements ``callcenter.store.api.Store`` over one backend ``Database``; closing the store closes it."""
 

@@ -35,6 +35,8 @@ TABLES = {
     "web_sessions",
     "web_codes",
     "screenings",
+    "agent_reservations",
+    "reservation_log",
 }
 
 

@@ -1,0 +1,66 @@
+"""Agents reserved by calls: the arbiter between service processes and Asterisk nodes sharing one agent pool.
+
+app_queue keeps its member states per node, and even on one node ``ringinuse=no`` is not atomic (Wazo's own
+troubleshooting page): two calls can ring the same agent. The store decides instead. Before an agent's phone rings,
+the call reserves the agent with one compare-and-set (an upsert that only takes a free row, an expired one, or its
+own): at most one call holds an agent at a time, and a node that dies holds nothing for longer than its lease.
+Every attempt is logged with its outcome, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from callcenter.store.models import Reservation
+from callcenter.store.sql.repository import Repository
+from callcenter.store.timestamps import aware, from_db
+
+
+class ReservationRepository(Repository):
+    async def reserve_agent(
+        self, agent_id: str, call_uniqueid: str, node: str, now: datetime, lease: timedelta
+    ) -> bool:
+        """Reserve ``agent_id`` for ``call_uniqueid`` until ``now + lease``: True if this call holds the agent now
+        (it was free, its lease had run out, or this call held it already: the lease is renewed), False if another
+        call holds it."""
+        at, until = aware(now), aware(now + lease)
+        async with self._db.transaction() as conn:
+            taken = await conn.execute(
+                "INSERT INTO agent_reservations (agent_id, call_uniqueid, node, reserved_at, lease_until) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET call_uniqueid = excluded.call_uniqueid, "
+                "node = excluded.node, reserved_at = excluded.reserved_at, lease_until = excluded.lease_until "
+                "WHERE agent_reservations.lease_until <= excluded.reserved_at "
+                "OR agent_reservations.call_uniqueid = excluded.call_uniqueid",
+                (agent_id, call_uniqueid, node, at, until),
+            )
+            await conn.execute(
+                "INSERT INTO reservation_log (agent_id, call_uniqueid, node, at, action) VALUES (?, ?, ?, ?, ?)",
+                (agent_id, call_uniqueid, node, at, "reserved" if taken else "refused"),
+            )
+        return taken > 0
+
+    async def release_agent(self, agent_id: str, call_uniqueid: str, node: str, now: datetime) -> bool:
+        """End ``call_uniqueid``'s reservation of ``agent_id`` (accepted and ended, declined, hung up); False if it
+        held none (released already, or its lease ran out and another call took the agent)."""
+        async with self._db.transaction() as conn:
+            released = await conn.execute(
+                "DELETE FROM agent_reservations WHERE agent_id = ? AND call_uniqueid = ?", (agent_id, call_uniqueid)
+            )
+            if released:
+                await conn.execute(
+                    "INSERT INTO reservation_log (agent_id, call_uniqueid, node, at, action) VALUES (?, ?, ?, ?, ?)",
+                    (agent_id, call_uniqueid, node, aware(now), "released"),
+                )
+        return released > 0
+
+    async def reservation_of(self, agent_id: str, now: datetime) -> Reservation | None:
+        """The live reservation of ``agent_id`` (None: free, or its lease ran out)."""
+        async with self._db.read() as conn:
+            row = await conn.fetch_one(
+                "SELECT * FROM agent_reservations WHERE agent_id = ? AND lease_until > ?", (agent_id, aware(now))
+            )
+        if row is None:
+            return None
+        return Reservation(
+            row["agent_id"], row["call_uniqueid"], row["node"], from_db(row["reserved_at"]), from_db(row["lease_until"])
+        )
