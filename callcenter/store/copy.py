@@ -134,6 +134,7 @@ TABLES: Final = (
         {"reserved_at": "instant", "lease_until": "instant"},
     ),
     Table("reservation_log", ("id",), ("id", "agent_id", "call_uniqueid", "node", "at", "action"), {"at": "instant"}),
+    Table("node_heartbeats", ("node",), ("node", "started_at", "at"), {"started_at": "instant", "at": "instant"}),
 )
 
 

@@ -64,3 +64,20 @@ class ReservationRepository(Repository):
         return Reservation(
             row["agent_id"], row["call_uniqueid"], row["node"], from_db(row["reserved_at"]), from_db(row["lease_until"])
         )
+
+    async def heartbeat(self, node: str, started_at: datetime, now: datetime) -> None:
+        """``node`` is alive at ``now`` (it started at ``started_at``: a restarted node is a new life)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO node_heartbeats (node, started_at, at) VALUES (?, ?, ?) ON CONFLICT (node) DO UPDATE "
+                "SET started_at = excluded.started_at, at = excluded.at",
+                (node, aware(started_at), aware(now)),
+            )
+
+    async def silent_nodes(self, since: datetime) -> dict[str, datetime]:
+        """The nodes whose last heartbeat is older than ``since``, with that beat: dead, for a survivor to reap."""
+        async with self._db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT node, at FROM node_heartbeats WHERE at < ? ORDER BY node", (aware(since),)
+            )
+        return {row["node"]: from_db(row["at"]) for row in rows}

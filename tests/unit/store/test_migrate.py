@@ -37,6 +37,7 @@ TABLES = {
     "screenings",
     "agent_reservations",
     "reservation_log",
+    "node_heartbeats",
 }
 
 

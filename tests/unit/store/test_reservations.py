@@ -72,3 +72,12 @@ async def test_many_calls_at_once_from_several_connections_have_one_winner(place
     finally:
         for h in handles:
             await h.close()
+
+
+async def test_a_node_that_stops_beating_is_silent(store: SqlStore) -> None:
+    await store.heartbeat("node-1", T0, at(0))
+    await store.heartbeat("node-2", T0, at(0))
+    await store.heartbeat("node-1", T0, at(20))
+    assert await store.silent_nodes(at(10)) == {"node-2": at(0)}
+    await store.heartbeat("node-2", at(25), at(25))  # restarted: alive again
+    assert await store.silent_nodes(at(10)) == {}

@@ -18,3 +18,11 @@ CREATE TABLE reservation_log (
 );
 
 CREATE INDEX reservation_log_by_agent ON reservation_log (agent_id, at);
+
+-- Each service process (node) says it is alive every few seconds; a survivor treats a node whose last beat is
+-- older than its lease as dead (its calls are reaped, its reservations have expired).
+CREATE TABLE node_heartbeats (
+    node       text COLLATE "C" PRIMARY KEY CHECK (node <> ''),
+    started_at timestamptz NOT NULL,
+    at         timestamptz NOT NULL
+);
