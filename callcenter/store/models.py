@@ -216,14 +216,16 @@ class QueueDay:
     """A queue's (or a service's) calls since a moment, for the wallboard."""
 
     calls: int
-    answered: int
-    within: int  # answered within the service-level threshold (hold seconds)
+    answered: int  # so far, those still talking too
+    within: int  # answered within the service-level threshold (hold seconds, fixed when the call ends)
     abandoned: int
+    settled: int = 0  # answered and ended: the ones whose hold time is known
 
     @property
     def service_level(self) -> float | None:
-        """The share answered within the threshold, of the calls that were answered or abandoned; None without any."""
-        judged = self.answered + self.abandoned
+        """The share answered within the threshold, of the calls answered (and ended) or abandoned; None without
+        any (a call still talking is judged once it ends and its hold time is fixed)."""
+        judged = self.settled + self.abandoned
         return None if judged == 0 else self.within / judged
 
 

@@ -39,6 +39,7 @@ from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec, Duty
 from callcenter.domain.numbers import normalise_number
 from callcenter.domain.policy import Policy, Score, grade
+from callcenter.domain.rules import removed_by_operator
 from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, PresenceState, QueueDay
 from callcenter.usecases.ports import Clock
@@ -390,7 +391,7 @@ class Board:
                 "agent": c.agent_id,
                 "agent_name": self._names.get(c.agent_id, c.agent_id),
                 "caller": numbers[c.client_id],
-                "action": c.entry.action,
+                "action": "removed" if removed_by_operator(c.entry.action, c.entry.actor) else c.entry.action,
                 "scores": dict(c.entry.new_scores or c.entry.old_scores or {}),
             }
             for c in changes
@@ -431,11 +432,17 @@ class Board:
             row = self._rows[agent_id] = self._agent_row(agent_id, queue_days, agent_days.get(agent_id, {}))
             states[row["state"]] += 1
         shown = self._shown_rows(touched, everyone=everyone)
+        own = [w for q, callers in self.waiting.items() if naming.own_queue_agent(q) for w in callers.values()]
         return {
             "at": now.isoformat(),
             "ami": self.ami.connected,
             "service_level_seconds": self.service_level_seconds,
             "services": services,
+            # callers who chose an agent wait in that agent's own queue, not the service's: their total, beside
+            "own_queues": {
+                "waiting": len(own),
+                "longest_since": min(w.since for w in own).isoformat() if own else None,
+            },
             "agents": shown,
             "more_agents": sum(states.values()) - states.get("logged_out", 0) - len(shown),
             "logged_out": states.get("logged_out", 0),
@@ -523,6 +530,7 @@ def _sum(days: Iterable[QueueDay | None]) -> QueueDay | None:
         sum(d.answered for d in found),
         sum(d.within for d in found),
         sum(d.abandoned for d in found),
+        sum(d.settled for d in found),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from callcenter.store.models import QueueDay, ScreenDecision
+from callcenter.store.sql.connection import Row
 from callcenter.store.sql.repository import Repository
 from callcenter.store.timestamps import aware
 
@@ -19,8 +20,16 @@ _COUNTS = (
     "COUNT(*) AS calls, "
     "SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered, "
     "SUM(CASE WHEN answered_at IS NOT NULL AND hold_seconds <= ? THEN 1 ELSE 0 END) AS within, "
-    "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned"
+    "SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS abandoned, "
+    # the hold time is fixed when the call ends: the service level judges the answered calls that ended
+    "SUM(CASE WHEN answered_at IS NOT NULL AND ended_at IS NOT NULL THEN 1 ELSE 0 END) AS settled"
 )
+
+
+def _day(row: Row) -> QueueDay:
+    return QueueDay(
+        int(row["calls"]), int(row["answered"]), int(row["within"]), int(row["abandoned"]), int(row["settled"])
+    )
 
 
 class SupervisionRepository(Repository):
@@ -37,14 +46,9 @@ class SupervisionRepository(Repository):
             "GROUP BY service_id",
             (within_seconds, at),
         )
-        days = {
-            row["k"]: QueueDay(int(row["calls"]), int(row["answered"]), int(row["within"]), int(row["abandoned"]))
-            for row in by_queue
-        }
+        days = {row["k"]: _day(row) for row in by_queue}
         for row in by_service:
-            days[f"service:{row['k']}"] = QueueDay(
-                int(row["calls"]), int(row["answered"]), int(row["within"]), int(row["abandoned"])
-            )
+            days[f"service:{row['k']}"] = _day(row)
         return days
 
     async def agent_days(self, since: datetime) -> dict[str, dict[str, int]]:

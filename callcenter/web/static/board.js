@@ -34,7 +34,15 @@
       cell(tr, s.day.calls, "num"); cell(tr, s.day.answered, "num"); cell(tr, level(s.day), "num");
       cell(tr, s.day.abandoned, "num");
       return tr;
-    }));
+    }).concat([(() => {
+      // callers who chose an agent wait in that agent's own queue: their total, under the services
+      const tr = document.createElement("tr");
+      tr.dataset.queue = "own";
+      cell(tr, texts.own_queues); cell(tr, snap.own_queues.waiting, "num waiting");
+      cell(tr, wait(snap.own_queues.longest_since), "num longest");
+      for (let i = 0; i < 4; i++) cell(tr, "");
+      return tr;
+    })()]));
     fill("agents", snap.agents.map((a) => {
       const tr = document.createElement("tr");
       tr.dataset.agent = a.id;
@@ -55,7 +63,8 @@
       const who = r.direction === "client_to_agent" ? texts.caller_to_agent : texts.agent_to_caller;
       const scores = Object.entries(r.scores).map(([k, v]) => k + " " + v).join(", ");
       const at = new Date(r.at);
-      const when = at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
+      const lang = document.documentElement.lang;
+      const when = at.toDateString() === new Date().toDateString() ? at.toLocaleTimeString(lang) : at.toLocaleString(lang);
       li.textContent = when + " · " + r.agent + " " + r.agent_name + " · " +
         r.caller + " · " + who + " · " + (texts[r.action] || r.action) + " · " + scores;
       return li;
@@ -63,7 +72,7 @@
   }
   function tick() {
     const rows = document.querySelectorAll("#services tbody tr, #agents tbody tr");
-    const all = snap.services.concat(snap.agents);
+    const all = snap.services.concat([snap.own_queues], snap.agents);
     rows.forEach((tr, i) => { const w = tr.querySelector(".longest"); if (w && all[i]) w.textContent = wait(all[i].longest_since); });
   }
   function take(next) {

@@ -36,6 +36,8 @@ SCRIPT_TEXTS: Final = (
     "delete",
     "revive",
     "more",
+    "removed",
+    "own_queues",
 )
 
 

@@ -11,10 +11,11 @@ from typing import Any, Final
 import structlog
 from starlette.responses import RedirectResponse, Response
 
+from callcenter.domain.rules import removed_by_operator
 from callcenter.domain.summaries import Scoring
 from callcenter.store import Direction, Store
 from callcenter.store.models import CLIENT_TO_AGENT, DIRECTIONS, CategoryDef
-from callcenter.usecases.history import history
+from callcenter.usecases.history import Who, history
 from callcenter.usecases.lookups import client_numbers
 from callcenter.usecases.ports import EmitEvent
 from callcenter.usecases.ratings import Ratings
@@ -31,6 +32,30 @@ _DIRECTIONS: Final[Mapping[str, Direction]] = {d: d for d in DIRECTIONS}
 
 def _scores_text(scores: Mapping[str, int] | None) -> str:
     return "" if not scores else ", ".join(f"{k} {v}" for k, v in scores.items())
+
+
+_ACTIONS: Final[Mapping[str, str]] = {
+    "created": "created",
+    "changed": "update",
+    "deleted by the rater": "deleted_by_rater",
+    "removed by an operator": "removed_action",
+    "rated again": "revive",
+}
+
+
+def _action(ctx: Ctx, action: str) -> str:
+    """The audit trail's words (``usecases/history.py``), in the page's language."""
+    return ctx.t[_ACTIONS[action]] if action in _ACTIONS else action
+
+
+def _who(ctx: Ctx, who: Who) -> str:
+    if who.kind == "caller":
+        return f"{ctx.t.caller} {who.number}"
+    if who.kind == "agent":
+        return f"{ctx.t.agent} {who.id} {who.name or ''}".rstrip()
+    if who.kind == "operator":
+        return f"{ctx.t.operator} {who.name}"
+    return f"{ctx.t.system} ({who.name})"
 
 
 class ModerationPages:
@@ -80,11 +105,18 @@ class ModerationPages:
             agent_id=agent.id, direction=CLIENT_TO_AGENT, include_deleted=True, limit=50
         )
         numbers = await client_numbers(self.store, {e.client_id for e in evaluations})
+        removed = set()
+        for e in evaluations:
+            if e.deleted:  # by the rater, or removed by an operator: the trail's last word says which
+                trail = await self.store.evaluation_history(e.id)
+                if trail and removed_by_operator(trail[-1].action, trail[-1].actor):
+                    removed.add(e.id)
         return self.pages.render(
             ctx,
             "agent.html",
             agent=agent,
-            score_line=f"{score.overall:.2f} ({score.count} {ctx.t.ratings})",
+            notice=ctx.t.removed_ok if ctx.request.query_params.get("removed") else None,
+            score_line=f"{score.overall:.2f} ({ctx.t.ratings_count.format(n=score.count)})",
             categories=[(c.label, f"{score.per_category.get(c.id, 0):.2f}") for c in self.categories],
             moderate=True,
             evaluations=[
@@ -93,7 +125,7 @@ class ModerationPages:
                     "at": e.created_at.strftime("%Y-%m-%d %H:%M"),
                     "caller": numbers.get(e.client_id, "?"),
                     "scores": _scores_text(e.scores),
-                    "deleted": e.deleted,
+                    "deleted": ctx.t.removed if e.id in removed else ctx.t.deleted_by_rater if e.deleted else None,
                 }
                 for e in evaluations
             ],
@@ -138,8 +170,8 @@ class ModerationPages:
                 "agent": f"{r.agent_id} {r.agent_name or ''}",
                 "caller": r.caller or "",
                 "direction": ctx.t.caller_to_agent if r.direction == CLIENT_TO_AGENT else ctx.t.agent_to_caller,
-                "action": r.action,
-                "who": str(r.who),
+                "action": _action(ctx, r.action),
+                "who": _who(ctx, r.who),
                 "old": _scores_text(r.old),
                 "new": _scores_text(r.new),
                 "reason": r.reason or "",
