@@ -22,8 +22,9 @@ from callcenter.ivr import speech
 from callcenter.store.models import CLIENT_TO_AGENT
 from callcenter.usecases.ports import utcnow
 from callcenter.usecases.sign_in import add_operator
-from tests.asterisk.conftest import PROJECT
+from tests.asterisk.conftest import PROJECT, AsteriskUnderTest
 from tests.asterisk.ivr import AGENT_MENU, agent_on_a_call, offer_of, store_of, wait_for_busy_favourite
+from tests.asterisk.sip_caller import sip_caller
 
 pytestmark = [
     pytest.mark.asterisk,
@@ -315,3 +316,37 @@ async def test_a_forged_form_from_another_page_and_a_planted_session_both_fail(
     after = await store.get_evaluation("seed-1001-0", CLIENT_TO_AGENT)
     assert after is not None
     assert not after.deleted
+
+
+async def test_a_sip_caller_with_a_hostile_name_waits_on_the_wallboard_as_their_number(
+    center: CallCenter, driver: Driver, context: BrowserContext, asterisk: AsteriskUnderTest, tmp_path: Path
+) -> None:
+    """RFC 2833 keys from SIPp, Asterisk's own uniqueid; the display name carries markup the page must never run."""
+    page = await operator_page(center, context)
+    await page.evaluate("window.stillTheSamePage = true")
+    await agent_on_a_call(driver, "1001")
+    mark = driver.log.mark()
+    hostile = "<img src=x onerror=alert(1)>"
+    try:
+        async with sip_caller(
+            asterisk, driver, tmp_path / "sipp", ["1", "7", "1"], from_user="5550777", name=hostile
+        ) as caller:
+            assert caller.uniqueid.startswith(f"{asterisk.layout.name}-"), caller.uniqueid
+            await wait_for_busy_favourite(caller)
+            await driver.log.wait_for(
+                event("QueueCallerJoin", Uniqueid=caller.uniqueid, Queue="agent-1001"), since=mark
+            )
+            await expect(page.locator('#agents tr[data-agent="1001"] td.waiting')).to_have_text(
+                "1", timeout=LIVE_WITHIN_MS
+            )
+            await expect(page.locator('#services tr[data-queue="own"] td.waiting')).to_have_text("1")
+            assert await page.evaluate("window.stillTheSamePage") is True
+            assert await page.locator("img[src=x]").count() == 0
+            await caller.hangup()
+            assert await caller.finished() == 0
+        await expect(page.locator('#agents tr[data-agent="1001"] td.waiting')).to_have_text("0", timeout=LIVE_WITHIN_MS)
+        call = await store_of(center).get_call(caller.uniqueid)
+        assert call is not None
+        assert (call.outcome, call.queue) == ("abandoned", "agent-1001")
+    finally:
+        await driver.set_global("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")
