@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -80,23 +80,14 @@ class SignIn:
             self.waiting -= 1
 
     async def operator(self, name: str, password: str) -> Rater | Refused:
-        try:
-            return await self._operator(name, password)
-        except _Busy:
-            return Refused.BUSY
+        return await _unless_busy(self._operator(name, password))
 
     async def agent(self, agent_id: str, pin: str) -> Rater | Refused:
-        try:
-            return await self._agent(agent_id, pin)
-        except _Busy:
-            return Refused.BUSY
+        return await _unless_busy(self._agent(agent_id, pin))
 
     async def caller(self, number: str, secret: str) -> Rater | Refused:
         """By PIN (if they set one) or by the one-time code the IVR gave them; the code is used up if right."""
-        try:
-            return await self._caller(number, secret)
-        except _Busy:
-            return Refused.BUSY
+        return await _unless_busy(self._caller(number, secret))
 
     async def _operator(self, name: str, password: str) -> Rater | Refused:
         name = name.strip().lower()
@@ -183,6 +174,13 @@ class SignIn:
                 log.warning("pin_failures_not_pruned", exc_info=True)
         log.warning("web_sign_in_refused", counter=counter, outcome=outcome)
         return Refused.LOCKED if outcome == "locked" else Refused.WRONG
+
+
+async def _unless_busy(attempt: Awaitable[Rater | Refused]) -> Rater | Refused:
+    try:
+        return await attempt
+    except _Busy:
+        return Refused.BUSY
 
 
 def password_problem(name: str, password: str) -> str | None:

@@ -42,6 +42,7 @@ from callcenter.domain.policy import Policy, Score, grade
 from callcenter.domain.rules import removed_by_operator
 from callcenter.store import Call, Store
 from callcenter.store.models import AGENT_TO_CLIENT, CLIENT_TO_AGENT, PresenceState, QueueDay
+from callcenter.usecases.lookups import client_numbers
 from callcenter.usecases.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -378,11 +379,7 @@ class Board:
 
     async def _recent_ratings(self) -> list[dict[str, Any]]:
         changes = await self.store.evaluation_changes(limit=RECENT_RATINGS)
-        numbers: dict[int, str] = {}
-        for c in changes:
-            if c.client_id not in numbers:
-                client = await self.store.get_client(c.client_id)
-                numbers[c.client_id] = client.number if client is not None else "?"
+        numbers = await client_numbers(self.store, {c.client_id for c in changes})
         return [
             {
                 "at": c.entry.at.isoformat(),
@@ -390,7 +387,7 @@ class Board:
                 "direction": c.direction,
                 "agent": c.agent_id,
                 "agent_name": self._names.get(c.agent_id, c.agent_id),
-                "caller": numbers[c.client_id],
+                "caller": numbers.get(c.client_id, "?"),
                 "action": "removed" if removed_by_operator(c.entry.action, c.entry.actor) else c.entry.action,
                 "scores": dict(c.entry.new_scores or c.entry.old_scores or {}),
             }
