@@ -33,6 +33,7 @@ import pwd
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -44,12 +45,16 @@ from callcenter.ami.rating_events import RatingEvents
 from callcenter.ami.reaper import CallReaper
 from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.sounds import SoundLengths
-from callcenter.config import Config, require_ami_secret
+from callcenter.cluster.bus import ClusterBus, TellingPresence
+from callcenter.cluster.follower import ClusterFollower
+from callcenter.cluster.keeper import NodeKeeper
+from callcenter.config import Config, ConfigError, require_ami_secret
 from callcenter.domain import naming
 from callcenter.domain.agents import AgentSpec
 from callcenter.domain.summaries import Scoring
 from callcenter.ivr.agent import RangOutFlow, RateCallerFlow, ScreenFlow
 from callcenter.ivr.agent_menu import AgentMenuFlow
+from callcenter.ivr.arbiter import ReleaseFlow, ReserveFlow
 from callcenter.ivr.ask import Asking
 from callcenter.ivr.caller_ratings import CallerRatings
 from callcenter.ivr.inbound import InboundFlow, Menus
@@ -61,6 +66,7 @@ from callcenter.ivr.screenings import Screenings
 from callcenter.ivr.selftest import selftest
 from callcenter.journal import Journals, PeerJournals, Pending, Recorder, take_over
 from callcenter.store import Store, opening
+from callcenter.usecases.arbiter import AgentArbiter
 from callcenter.usecases.duty import AgentDuty, DutyBook
 from callcenter.usecases.penalties import Penalties
 from callcenter.usecases.ports import Clock, utcnow
@@ -150,6 +156,16 @@ def queue_log(config: Config) -> Path:
     return Path("/var/log/asterisk/queue_log")
 
 
+def require_cluster_store(config: Config, role: WorkerRole) -> None:
+    """A cluster's nodes share one PostgreSQL store (its LISTEN/NOTIFY carries their news), one service each."""
+    if not config.cluster.enabled:
+        return
+    if not config.store.url.startswith("postgresql://"):
+        raise ConfigError('[cluster] enabled needs the store on PostgreSQL: [store] url = "postgresql://..."')
+    if not role.alone or config.service.worker_count() != 1:
+        raise ConfigError("[cluster] enabled runs one service process per node: set [service] workers = 1")
+
+
 @dataclass(frozen=True, slots=True)
 class Resources:
     """What the service opens before it wires anything."""
@@ -166,6 +182,7 @@ async def open_resources(
     config: Config, agents: Sequence[AgentSpec], *, force: bool = False, role: WorkerRole = ALONE
 ) -> AsyncIterator[Resources]:
     require_ami_secret(config)
+    require_cluster_store(config, role)
     store = await open_serving_store(config, agents, force=force)
     try:
         yield Resources(
@@ -203,7 +220,10 @@ class CallCenter:
         scoring = Scoring(tuple(k.id for k in c.categories), c.policy)
         # each service's ranking, kept in memory: what offers and penalties read, never the whole store per call
         # with other workers writing the store, it is read again every round (what their AMI user events miss)
-        self.rankings = Rankings(store, scoring, self.agents, clock=clock, shared=not role.alone)
+        # (a cluster's other nodes write it too)
+        cluster = c.cluster.enabled
+        self.node = c.asterisk.instance
+        self.rankings = Rankings(store, scoring, self.agents, clock=clock, shared=not role.alone or cluster)
         # the penalties as the store's summaries say them (what the kept ones must equal: tests, operators)
         self.penalties = Penalties(store, scoring)
         # Asterisk's side: members, pauses and penalties (from the kept ranking), pushed over AMI; each agent's
@@ -217,7 +237,7 @@ class CallCenter:
             talk_times=RecentTalkTimes(store),
             handle_seconds=c.journey.handle_seconds,
             corrects=role.leader,
-            duty_elsewhere=not role.alone,
+            duty_elsewhere=not role.alone or cluster,
             watch=self.rankings,
         )
         # every rating and answer written in this process moves it, told by the store after the commit (before the
@@ -236,7 +256,14 @@ class CallCenter:
         )
         # the use cases
         self.ratings = Ratings(store, self.recorder, self.queues, c.rules, clock)
-        self.duty = AgentDuty(duty_book, self.queues, clock)
+        # a cluster's nodes tell each other of ratings (the store's watcher), presence and reservations, after the
+        # commit (callcenter/cluster/)
+        self.bus: ClusterBus | None = None
+        self.keeper: NodeKeeper | None = None
+        self.arbiter: AgentArbiter | None = None
+        if cluster:
+            self.bus, self.keeper, self.arbiter = self._cluster(duty_book, clock)
+        self.duty = AgentDuty(duty_book, TellingPresence(self.queues, self.bus) if self.bus else self.queues, clock)
         # the IVR's shared dialogues
         asking = Asking(c.journey.input_timeout, c.journey.attempts, c.journey.reprompt_timeout)
         screenings = Screenings()
@@ -291,6 +318,9 @@ class CallCenter:
                 pause_reasons=c.agents.pause_reasons,
             ),
         }
+        if self.arbiter is not None:
+            routes[naming.ROUTE_RESERVE] = ReserveFlow(self.arbiter)
+            routes[naming.ROUTE_RELEASE] = ReleaseFlow(self.arbiter)
         a = c.agi
         self.agi = FastAGIServer(
             routes,
@@ -316,9 +346,38 @@ class CallCenter:
             self.web = WebServer(self.console.app(), host=c.web.host, port=c.web.port)
         # calls left open by a stop, a crash or an Asterisk restart: closed at start and whenever it happens again
         self.reaper = CallReaper(
-            store, self.ami, queue_log(c), clock, interval=c.journey.reap_interval, journaled=self.recorder.waiting
+            store,
+            self.ami,
+            queue_log(c),
+            clock,
+            interval=c.journey.reap_interval,
+            journaled=self.recorder.waiting,
+            node=self.node if cluster else None,
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _cluster(self, duty_book: DutyBook, clock: Clock) -> tuple[ClusterBus, NodeKeeper, AgentArbiter]:
+        """A cluster node's parts: the news to and from the other nodes, the arbiter, the heartbeat."""
+        c, store = self.config, self.store
+        bus = ClusterBus(c.store.url, self.node)
+        store.watch(bus)
+        bus.follow(
+            ClusterFollower(
+                ranking=self.rankings, queues=self.queues, duty=duty_book, reservations=store, ami=self.ami, clock=clock
+            )
+        )
+        arbiter = AgentArbiter(store, self.node, timedelta(seconds=c.cluster.lease_seconds), clock, bus)
+        keeper = NodeKeeper(
+            store,
+            store,
+            self.ami,
+            node=self.node,
+            clock=clock,
+            heartbeat=c.cluster.heartbeat_seconds,
+            lease=c.cluster.lease_seconds,
+            dead_after=c.cluster.dead_after_seconds,
+        )
+        return bus, keeper, arbiter
 
     def _web(self, scoring: Scoring, clock: Clock) -> tuple[Board, WebConsole]:
         c, store = self.config, self.store
@@ -380,6 +439,9 @@ class CallCenter:
             await self.rankings.load()
             # the offers need to know who is on duty even if AMI never comes up
             await self.queues.load_duty()
+            if self.bus is not None:
+                # listening before AMI's first resync: nothing another node says after it is missed
+                await self.bus.start()
             # AMI before FastAGI: a wrong secret or a missing Asterisk is reported before any call is taken
             await self.ami.start()
             if self.rankings.shared:
@@ -394,6 +456,12 @@ class CallCenter:
                 await self.board.rebuild()  # the first page shows the board as it is, not an empty one
                 self._tasks.append(asyncio.create_task(self.board.run(), name="wallboard"))
                 await self.web.start()
+            if self.bus is not None and self.keeper is not None:
+                self._tasks += [
+                    asyncio.create_task(self.bus.run(), name="cluster-bus"),
+                    asyncio.create_task(self.keeper.run(), name="node-keeper"),
+                    asyncio.create_task(self._resync_every(self.config.cluster.resync_seconds), name="cluster-resync"),
+                ]
             if self.role.leader:
                 # once per store: every worker's reaper would ask Asterisk for every channel and close the same
                 # calls (harmlessly, call_ended ignores an ended call, but N times the AMI Status listings)
@@ -410,6 +478,17 @@ class CallCenter:
             workers=self.role.count,  # (each worker's lines carry its index)
             web=None if self.web is None else f"http://{self.config.web.host}:{self.web.port}/",
         )
+
+    async def _resync_every(self, seconds: float) -> None:
+        """A cluster's node compares its members with the store now and then: a notification can be lost."""
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.rankings.refresh()
+                if self.ami.connected:
+                    await self.queues.resync()
+            except Exception:
+                log.exception("cluster_resync_failed")
 
     def stop_reaping(self) -> None:
         """For a test that scans with a reaper of its own, on its own clock."""
@@ -439,6 +518,7 @@ class CallCenter:
             ("wallboard", wallboard),
             ("web", self.web.stop if self.web is not None else _nothing),
             ("queues", self.queues.close),
+            ("cluster bus", self.bus.close if self.bus is not None else _nothing),
             ("ami", self.ami.close),
         ]
         for name, step in steps:

@@ -38,7 +38,11 @@ class CallReaper:
         *,
         interval: float,
         journaled: Callable[[str], bool] = lambda _: False,
+        node: str | None = None,
     ) -> None:
+        """``node``: on a cluster's node, only the calls of this Asterisk (their uniqueids start with its
+        systemname): the other nodes' calls are never on this Asterisk's channel list."""
+        self.node = node
         self.store = store
         # calls with writes still in the journal (callcenter/journal.py): their end is known, only not stored yet
         self.journaled = journaled
@@ -67,7 +71,9 @@ class CallReaper:
             return []  # without Asterisk's word nothing is known to be gone
         now = self.clock()
         candidates = [
-            c for c in await self.store.open_calls(started_before=now - MIN_AGE) if not self.journaled(c.uniqueid)
+            c
+            for c in await self.store.open_calls(started_before=now - MIN_AGE, node=self.node)
+            if not self.journaled(c.uniqueid)
         ]
         live = await self.live_channels() if candidates else set()
         log.debug("reap_scan", candidates=len(candidates), live=len(live), missing=len(self._missing))

@@ -153,6 +153,8 @@ def globals_conf(config: Config, agents: Sequence[AgentSpec]) -> str:
         "; the shared queue a caller is put in when the IVR cannot run before they chose a service "
         f"({naming.FALLBACK})",
         f"{naming.DEFAULT_SERVICE}={config.services[0].id if config.services else ''}",
+        "; 1 on a cluster's nodes: cc-agent-offer reserves each agent in the store before ringing them",
+        f"{naming.ARBITER}={1 if config.cluster.enabled else 0}",
         f"; how {naming.AGENT_OFFER} reaches each agent",
         *(f"{naming.iface_global(a.id)}={a.interface}" for a in agents),
     ]

@@ -32,6 +32,7 @@ from callcenter.asterisk.root import RootError
 from callcenter.cli import agents, db, evaluations, operators, reports, service
 from callcenter.cli.common import Handler, Invocation, command_hint
 from callcenter.cli.service import run_hint
+from callcenter.cluster.agents import through_proxy
 from callcenter.config import BUILT_IN_DEFAULTS, Config, ConfigError, find_config, load_config, no_config_found
 from callcenter.config.loading import DEFAULT_CONFIG_PATH
 from callcenter.config.roster import load_roster
@@ -99,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def roster(config: Config) -> tuple[AgentSpec, ...]:
     if config.roster is None:
         return ()
-    return load_roster(config.roster, {s.id for s in config.services})
+    agents = load_roster(config.roster, {s.id for s in config.services})
+    # a cluster's node rings SIP agents through Kamailio, where their softphones register
+    return through_proxy(agents, config.cluster.proxy) if config.cluster.enabled else agents
 
 
 def build_parser() -> argparse.ArgumentParser:

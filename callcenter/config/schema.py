@@ -289,6 +289,39 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Several Asterisk nodes behind Kamailio sharing one PostgreSQL store and one agent pool (README, "Run it as
+    a cluster"). This node's name is ``[asterisk] instance``, which is also Asterisk's ``systemname``: every
+    uniqueid starts with it, so the nodes' call ids never collide in the one store and a survivor knows a dead
+    node's calls by their prefix."""
+
+    enabled: bool = False
+    # Kamailio's SIP address as the nodes reach it: agents' softphones register there, and every node rings a
+    # SIP agent through it (PJSIP/trunk/sip:agent<id>@<proxy>) instead of a registration of its own
+    proxy: str = "127.0.0.1:5060"
+    # how long an agent's reservation by a ringing or talking call lasts unless this node renews it (each
+    # heartbeat does): a node that dies holds no agent for longer
+    lease_seconds: float = 20.0
+    # how often this node says it is alive (while its Asterisk answers on AMI) and renews its leases
+    heartbeat_seconds: float = 1.0
+    # a node silent this long is dead: a survivor closes its calls (interrupted, ratings owed) and frees its leases
+    dead_after_seconds: float = 8.0
+    # the full comparison of this node's queue members with the store, besides every AMI (re)connect and every
+    # reconnect of the notification channel (LISTEN/NOTIFY is not replayed to a listener that was away)
+    resync_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", self.proxy):
+            raise ValueError(f"proxy {self.proxy!r}: host or host:port, e.g. 127.0.0.1:5060")
+        if not 0 < self.heartbeat_seconds < self.dead_after_seconds:
+            raise ValueError("heartbeat_seconds must be more than 0 and less than dead_after_seconds")
+        if self.lease_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("lease_seconds must be more than two heartbeats, or a live node's leases run out")
+        if self.resync_seconds <= 0:
+            raise ValueError("resync_seconds must be more than 0")
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     format: Literal["auto", "console", "json"] = "auto"
     level: str = "info"
@@ -322,6 +355,7 @@ class Config:
     log: LogConfig = LogConfig()
     service: ServiceConfig = ServiceConfig()
     web: WebConfig = WebConfig()
+    cluster: ClusterConfig = ClusterConfig()
     services: tuple[ServiceDef, ...] = DEFAULT_SERVICES
     categories: tuple[CategoryDef, ...] = DEFAULT_CATEGORIES
 

@@ -163,8 +163,13 @@ ROUTE_RATE_CALLER: Final = "rate-caller"
 ROUTE_RANG_OUT: Final = "rang-out"
 ROUTE_AGENT_MENU: Final = "agent-menu"
 ROUTE_SELFTEST: Final = "selftest"
+# a cluster's arbiter (callcenter/ivr/arbiter.py): the store decides which call may ring an agent
+ROUTE_RESERVE: Final = "reserve"
+ROUTE_RELEASE: Final = "release"
 ROUTES: Final = frozenset(
     {
+        ROUTE_RESERVE,
+        ROUTE_RELEASE,
         ROUTE_INBOUND,
         ROUTE_CONNECTED,
         ROUTE_AFTER_QUEUE,
@@ -209,6 +214,11 @@ WAITING_IN: Final = "CC_WAITING_IN"
 CALLER_CHAN: Final = "CC_CALLER_CHAN"
 # the selftest route's answer
 ECHO: Final = "CC_ECHO"
+# the reserve route's answer on the member's leg: RESERVED_HELD (this call holds the agent) or RESERVED_TAKEN
+# (another call does: busy); empty when the store could not say (the agent is rung anyway: a human first)
+RESERVED: Final = "CC_RESERVED"
+RESERVED_HELD: Final = "HELD"
+RESERVED_TAKEN: Final = "TAKEN"
 
 # Globals the service renders (callcenter-globals-generated.conf) for the dialplan
 AGI_URL: Final = "CC_AGI"
@@ -216,6 +226,8 @@ SERVICE_NUMBER: Final = "CC_SERVICE_NUMBER"
 RING_TIMEOUT: Final = "CC_RING_TIMEOUT"
 QUEUE_TIMEOUT: Final = "CC_QUEUE_TIMEOUT"
 DEFAULT_SERVICE: Final = "CC_DEFAULT_SERVICE"
+# 1 on the nodes of a cluster ([cluster] enabled): cc-agent-offer reserves the agent before ringing them
+ARBITER: Final = "CC_ARBITER"
 IFACE_PREFIX: Final = "CC_IFACE_"
 
 
@@ -260,13 +272,14 @@ DIALPLAN_LOCALS: Final = frozenset(
         "CC_RING_ONCE",  # cc-inbound: 1 when the caller chose an agent found free (one ring cycle)
         "CC_WAIT",  # cc-inbound: Queue()'s wait, CC_RING_ONCE_WAIT or CC_QUEUE_TIMEOUT
         "CC_RING_ONCE_WAIT",  # extensions.conf [globals]: an operator's knob, not rendered by the service
+        "CC_RANG",  # cc-agent-offer: this leg rang the agent (its h extension frees the device state)
     }
 )
 
 # What the routes and the dialplan both use: each is set on one side and read on the other
 SHARED_VARIABLES: Final = frozenset(
     {RESULT, CALL, AGENT, SERVICE, QUEUE, QUEUE_OPTS, PRIO, LEFT_QUEUE, SCREEN, WAITING_IN, CALLER_CHAN}
-    | {ECHO, AGI_URL, RING_TIMEOUT, QUEUE_TIMEOUT, DEFAULT_SERVICE, DEMO_TALK, DEMO_CALL_TALK}
+    | {ECHO, AGI_URL, RING_TIMEOUT, QUEUE_TIMEOUT, DEFAULT_SERVICE, DEMO_TALK, DEMO_CALL_TALK, RESERVED, ARBITER}
 )
 ROUTE_VARIABLES: Final = frozenset({CHOSEN, EXCLUDE, DIGITS, LAST_OUTCOME})
 # Families of variables: the prefix, then an agent id
@@ -287,7 +300,8 @@ EVENT_FALLBACK_GOODBYE: Final = "CallCenterFallbackGoodbye"
 EVENT_FALLBACK_QUEUE: Final = "CallCenterFallbackQueue"
 EVENT_SELFTEST: Final = "CallCenterSelfTest"
 EVENT_AGENT_TAKEN: Final = "CallCenterAgentTaken"  # a chosen free agent was taken by another caller meanwhile
+EVENT_RING: Final = "CallCenterRing"  # cc-agent-offer dials the agent's phone now (in a cluster: reserved first)
 ROUTE_EVENTS: Final = frozenset({EVENT_RATED, EVENT_RATING_DELETED, EVENT_SCREEN, EVENT_CALL_ENDED})
 DIALPLAN_EVENTS: Final = frozenset(
-    {EVENT_FALLBACK, EVENT_FALLBACK_GOODBYE, EVENT_FALLBACK_QUEUE, EVENT_SELFTEST, EVENT_AGENT_TAKEN}
+    {EVENT_FALLBACK, EVENT_FALLBACK_GOODBYE, EVENT_FALLBACK_QUEUE, EVENT_SELFTEST, EVENT_AGENT_TAKEN, EVENT_RING}
 )

@@ -229,12 +229,15 @@ class CallRepository(Repository):
             rows = await conn.fetch_all(sql, [*params, max(0, limit)])
         return [_call(row) for row in rows]
 
-    async def open_calls(self, started_before: datetime, limit: int = 1000) -> list[Call]:
-        """Calls not closed yet that started before ``started_before``, oldest first (the reaper's candidates)."""
+    async def open_calls(self, started_before: datetime, limit: int = 1000, *, node: str | None = None) -> list[Call]:
+        """Calls not closed yet that started before ``started_before``, oldest first (the reaper's candidates).
+        ``node``: only that Asterisk node's calls (their uniqueids start with its systemname and a dash)."""
+        prefix = "" if node is None else f"{node}-"
         async with self._db.read() as conn:
             rows = await conn.fetch_all(
-                "SELECT * FROM calls WHERE ended_at IS NULL AND started_at < ? ORDER BY started_at, id LIMIT ?",
-                (aware(started_before), max(0, limit)),
+                "SELECT * FROM calls WHERE ended_at IS NULL AND started_at < ? AND substr(uniqueid, 1, ?) = ? "
+                "ORDER BY started_at, id LIMIT ?",
+                (aware(started_before), len(prefix), prefix, max(0, limit)),
             )
         return [_call(row) for row in rows]
 

@@ -65,6 +65,39 @@ class ReservationRepository(Repository):
             row["agent_id"], row["call_uniqueid"], row["node"], from_db(row["reserved_at"]), from_db(row["lease_until"])
         )
 
+    async def renew_leases(self, node: str, now: datetime, lease: timedelta) -> int:
+        """Every reservation ``node`` holds lasts until ``now + lease`` (its heartbeat: a call's talk time holds the
+        agent however long it lasts, and nothing once the node stops beating); how many it holds."""
+        async with self._db.transaction() as conn:
+            return await conn.execute(
+                "UPDATE agent_reservations SET lease_until = ? WHERE node = ? AND lease_until > ?",
+                (aware(now + lease), node, aware(now)),
+            )
+
+    async def free_node(self, node: str, now: datetime) -> list[str]:
+        """A dead node's reservations end now, each logged as ``released`` under the dead node's name (the schema's
+        three actions; the service's log says ``node_reaped``): the agents freed."""
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch_all(
+                "SELECT agent_id, call_uniqueid FROM agent_reservations WHERE node = ? ORDER BY agent_id", (node,)
+            )
+            await conn.execute("DELETE FROM agent_reservations WHERE node = ?", (node,))
+            for row in rows:
+                await conn.execute(
+                    "INSERT INTO reservation_log (agent_id, call_uniqueid, node, at, action) VALUES (?, ?, ?, ?, ?)",
+                    (row["agent_id"], row["call_uniqueid"], node, aware(now), "released"),
+                )
+        return [row["agent_id"] for row in rows]
+
+    async def reservation_log(self, since: datetime) -> list[tuple[str, str, str, datetime, str]]:
+        """Every attempt since ``since``, oldest first: (agent, call, node, at, action)."""
+        async with self._db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT agent_id, call_uniqueid, node, at, action FROM reservation_log WHERE at >= ? ORDER BY id",
+                (aware(since),),
+            )
+        return [(r["agent_id"], r["call_uniqueid"], r["node"], from_db(r["at"]), r["action"]) for r in rows]
+
     async def heartbeat(self, node: str, started_at: datetime, now: datetime) -> None:
         """``node`` is alive at ``now`` (it started at ``started_at``: a restarted node is a new life)."""
         async with self._db.transaction() as conn:

@@ -120,9 +120,13 @@ def test_the_rendered_globals_are_named(rendered: tuple[str, str, set[str], set[
     _, globals_text, _, agents = rendered
     assigned = set(re.findall(r"^(CC_[A-Z0-9_]+)=", globals_text, flags=re.MULTILINE))
     plain = {n for n in assigned if not n.startswith(naming.IFACE_PREFIX)}
-    assert plain == {naming.AGI_URL, naming.RING_TIMEOUT, naming.QUEUE_TIMEOUT, naming.DEFAULT_SERVICE} | (
-        naming.RENDERED_ONLY
-    )
+    assert plain == {
+        naming.AGI_URL,
+        naming.RING_TIMEOUT,
+        naming.QUEUE_TIMEOUT,
+        naming.DEFAULT_SERVICE,
+        naming.ARBITER,
+    } | (naming.RENDERED_ONLY)
     assert assigned - plain == {naming.iface_global(a) for a in agents}
 
 
