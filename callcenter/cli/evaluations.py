@@ -15,6 +15,7 @@ from typing import Any, Final
 from callcenter.ami.queues import PenaltyPushOnce
 from callcenter.app import ami_settings
 from callcenter.cli.common import Invocation, as_served, changing, reading, table
+from callcenter.cluster.bus import notify_once
 from callcenter.config import ConfigError
 from callcenter.domain.summaries import Scoring
 from callcenter.store import Direction
@@ -100,6 +101,9 @@ async def cmd_evaluations_remove(run: Invocation) -> int:
         ratings = Ratings(store, DirectWrites(store), push, config.rules, utcnow)
         removed = await ratings.remove(args.call, direction, operator=args.operator, reason=args.reason)
     assert removed is not None  # DirectWrites never journals
+    if config.cluster.enabled:
+        # this node's service hears the push's user event; the other nodes hear the store (LISTEN/NOTIFY)
+        await notify_once(config.store.url, config.asterisk.instance, "rated", removed.agent_id)
     print(f"removed evaluation #{removed.id} of call {removed.call_uniqueid} ({args.direction}); audit trail kept")
     for queue, agent, penalty in push.pushed:
         print(f"agent {agent}'s penalty in {queue} is now {penalty}")

@@ -184,6 +184,21 @@ class ClusterBus:
                 await conn.close(timeout=2)
 
 
+async def notify_once(dsn: str, node: str, kind: str, agent_id: str) -> None:
+    """One notification from a process that is not a node's service (the CLI's removal of a rating): its own short
+    connection. A store that cannot be reached is the resync's to make up for."""
+    assert kind in KINDS, kind
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        log.warning("cluster_news_dropped", kind=kind, agent=agent_id, error=str(exc) or type(exc).__name__)
+        return
+    try:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{node} {kind} {agent_id}")
+    finally:
+        await conn.close(timeout=2)
+
+
 class TellingPresence:
     """The presence port of a cluster's node: Asterisk here first (``QueueSync.apply``), then the other nodes."""
 

@@ -7,6 +7,7 @@ idempotent and an ended call is final: later events for it change nothing.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -239,7 +240,13 @@ class CallRepository(Repository):
                 "ORDER BY started_at, id LIMIT ?",
                 (aware(started_before), len(prefix), prefix, max(0, limit)),
             )
-        return [_call(row) for row in rows]
+        calls = [_call(row) for row in rows]
+        if node is not None:
+            # Asterisk's uniqueid with a systemname is "<systemname>-<epoch>.<sequence>": node "a" must not take
+            # node "a-b"'s calls for its own
+            own = re.compile(rf"{re.escape(node)}-[0-9]+\.[0-9]+")
+            calls = [c for c in calls if own.fullmatch(c.uniqueid)]
+        return calls
 
 
 async def _call_row(conn: Conn, uniqueid: str) -> Row | None:
