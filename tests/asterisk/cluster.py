@@ -125,14 +125,17 @@ class ClusterWorld:
             sipp = await start_sipp(
                 self.local.proxy,
                 work,
-                ["-sf", str(register), "-oocsf", str(phone), "-s", f"agent{agent}", "-au", f"agent{agent}"]
-                + ["-ap", password, "-aa"],
+                [*("-sf", str(register), "-oocsf", str(phone)), *self.phone_auth(agent, password)],
                 twin_port=twin_port,
             )
             self.phones.append(Phone(agent, sipp, twin, work))
         for phone in self.phones:
             registered = await phone.twin.receive(phone.sipp, timeout=20)
             assert registered.get("Step") == "registered", (phone.agent, registered)
+
+    @staticmethod
+    def phone_auth(agent: str, password: str) -> list[str]:
+        return ["-s", f"agent{agent}", "-au", f"agent{agent}", "-ap", password, "-aa"]
 
     async def close(self) -> None:
         for phone in self.phones:
