@@ -361,11 +361,16 @@ class CallCenter:
         c, store = self.config, self.store
         bus = ClusterBus(c.store.url, self.node)
         store.watch(bus)
-        bus.follow(
-            ClusterFollower(
-                ranking=self.rankings, queues=self.queues, duty=duty_book, reservations=store, ami=self.ami, clock=clock
-            )
+        follower = ClusterFollower(
+            ranking=self.rankings,
+            queues=self.queues,
+            duty=duty_book,
+            reservations=store,
+            ami=self.ami,
+            clock=clock,
+            node=self.node,
         )
+        bus.follow(follower)
         arbiter = AgentArbiter(store, self.node, timedelta(seconds=c.cluster.lease_seconds), clock, bus)
         keeper = NodeKeeper(
             store,
@@ -376,6 +381,7 @@ class CallCenter:
             heartbeat=c.cluster.heartbeat_seconds,
             lease=c.cluster.lease_seconds,
             dead_after=c.cluster.dead_after_seconds,
+            reconcile=follower.reconcile,
         )
         return bus, keeper, arbiter
 

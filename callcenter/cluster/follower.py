@@ -5,11 +5,15 @@
 - ``reserved``: the agent is ringing or talking for a call of another node: their device state here says INUSE,
   so this node's app_queue does not ring them (the store would refuse it anyway: this only saves the try);
 - ``released``: free again here, unless the store says a call holds them still (the news may be late);
+- ``reconcile`` (each heartbeat, ``cluster/keeper.py``): the same from the store's live reservations, for what no
+  news says: a lease that ran out because its node's service died, a dead node's agents freed by the reaper, news
+  lost while the listening connection was down;
 - ``resync``: everything compared once (after the listening connection came back, and every resync_seconds).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import structlog
@@ -39,6 +43,7 @@ class ClusterFollower:
         reservations: ReservationStore,
         ami: AMILink,
         clock: Clock,
+        node: str,
     ) -> None:
         self.ranking = ranking
         self.queues = queues
@@ -46,6 +51,9 @@ class ClusterFollower:
         self.reservations = reservations
         self.ami = ami
         self.clock = clock
+        self.node = node
+        # agents this node shows INUSE because another node's call holds them
+        self.mirrored: set[str] = set()
 
     async def heard(self, kind: str, agent_id: str) -> None:
         if agent_id not in self.queues.agents:
@@ -57,9 +65,26 @@ class ClusterFollower:
             duty = (await self.duty.duties([agent_id]))[agent_id]
             await self.queues.apply(agent_id, duty)
         elif kind == "reserved":
+            self.mirrored.add(agent_id)
             await self._device_state(agent_id, "INUSE")
         elif kind == "released" and await self.reservations.reservation_of(agent_id, self.clock()) is None:
+            self.mirrored.discard(agent_id)
             await self._device_state(agent_id, "NOT_INUSE")
+
+    async def reconcile(self, live: Mapping[str, str]) -> None:
+        """``live``: every agent held now and by which node. Agents held elsewhere show INUSE here, the ones this
+        node mirrored and nobody holds any more are free again; this node's own are its dialplan's."""
+        for agent_id, holder in live.items():
+            if holder != self.node and agent_id not in self.mirrored and agent_id in self.queues.agents:
+                self.mirrored.add(agent_id)
+                await self._device_state(agent_id, "INUSE")
+        for agent_id in sorted(self.mirrored):
+            held_by = live.get(agent_id)
+            if held_by is None:
+                self.mirrored.discard(agent_id)
+                await self._device_state(agent_id, "NOT_INUSE")
+            elif held_by == self.node:
+                self.mirrored.discard(agent_id)
 
     async def _device_state(self, agent_id: str, state: str) -> None:
         if not self.ami.connected:

@@ -14,6 +14,7 @@ A node never reaps itself: its own calls are its reaper's (``ami/reaper.py``), o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import structlog
@@ -37,7 +38,10 @@ class NodeKeeper:
         heartbeat: float,
         lease: float,
         dead_after: float,
+        reconcile: Callable[[Mapping[str, str]], Awaitable[None]] | None = None,
     ) -> None:
+        """``reconcile``: told each beat which agents are held and by which node (``ClusterFollower.reconcile``)."""
+        self.reconcile = reconcile
         self.store = store
         self.reservations = reservations
         self.ami = ami
@@ -66,6 +70,8 @@ class NodeKeeper:
         for dead, last in (await self.reservations.silent_nodes(now - self.dead_after)).items():
             if dead != self.node:
                 await self.reap(dead, last, now)
+        if self.reconcile is not None and self.ami.connected:
+            await self.reconcile(await self.reservations.live_reservations(now))
 
     async def reap(self, dead: str, last_beat: datetime, now: datetime) -> int:
         """Free what ``dead`` held and close its open calls; how many calls were closed."""

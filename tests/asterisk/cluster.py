@@ -109,8 +109,8 @@ class ClusterWorld:
             # registered for the whole module: the one-node scenario's 60 s registration, made to last
             register = work / "agent-register.xml"
             register.write_text((SCENARIOS / "agent-register.xml").read_text().replace("Expires: 60", "Expires: 3600"))
-            phone = work / "cluster-agent-phone.xml"
-            phone.write_text(
+            ringing = work / "cluster-agent-phone.xml"
+            ringing.write_text(
                 (SCENARIOS / "cluster-agent-phone.xml")
                 .read_text()
                 .replace("{{accept_ms}}", str(ACCEPT_MS))
@@ -125,7 +125,7 @@ class ClusterWorld:
             sipp = await start_sipp(
                 self.local.proxy,
                 work,
-                [*("-sf", str(register), "-oocsf", str(phone)), *self.phone_auth(agent, password)],
+                [*("-sf", str(register), "-oocsf", str(ringing)), *self.phone_auth(agent, password)],
                 twin_port=twin_port,
             )
             self.phones.append(Phone(agent, sipp, twin, work))

@@ -65,6 +65,14 @@ class ReservationRepository(Repository):
             row["agent_id"], row["call_uniqueid"], row["node"], from_db(row["reserved_at"]), from_db(row["lease_until"])
         )
 
+    async def live_reservations(self, now: datetime) -> dict[str, str]:
+        """Every agent held by a call now, with the node holding them (one read, each heartbeat)."""
+        async with self._db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT agent_id, node FROM agent_reservations WHERE lease_until > ? ORDER BY agent_id", (aware(now),)
+            )
+        return {row["agent_id"]: row["node"] for row in rows}
+
     async def renew_leases(self, node: str, now: datetime, lease: timedelta) -> int:
         """Every reservation ``node`` holds lasts until ``now + lease`` (its heartbeat: a call's talk time holds the
         agent however long it lasts, and nothing once the node stops beating); how many it holds."""
