@@ -41,6 +41,7 @@ from tests.asterisk.conftest import PROJECT
 pytestmark = [pytest.mark.asterisk, pytest.mark.cluster, pytest.mark.asyncio(loop_scope="session")]
 
 RATING = "4534"
+REMOVAL = ("--direction", "caller-to-agent", "--reason", "test: removed")
 CLI = (sys.executable, "-m", "callcenter.cli", "--config", str(PROJECT / "callcenter/demo/callcenter.toml"))
 CALLERS = 40
 
@@ -138,8 +139,9 @@ async def test_forty_callers_over_two_nodes_are_answered_and_no_agent_is_held_by
 
 
 async def queue_penalty(world: ClusterWorld, node: str, agent: str) -> int:
-    assert world.local.node(node).sandbox.process is not None
-    shown = await world.local.node(node).sandbox.process.cli("queue show service-support")
+    process = world.local.node(node).sandbox.process
+    assert process is not None
+    shown = await process.cli("queue show service-support")
     found = re.search(rf"^\s*{agent} \(Local/{agent}@cc-agent-offer/n.*with penalty (\d+)", shown, re.MULTILINE)
     assert found is not None, shown
     return int(found[1])
@@ -166,8 +168,7 @@ async def test_a_rating_removed_through_one_node_moves_the_penalty_on_the_other_
         marks = {name: d.log.mark() for name, d in world.drivers.items()}
         removed = await asyncio.to_thread(
             subprocess.run,
-            [*CLI, "evaluations", "remove", "--call", f"pen-{agent}-{n}", "--direction", "caller-to-agent"]
-            + ["--reason", "test: removed"],
+            [*CLI, "evaluations", "remove", "--call", f"pen-{agent}-{n}", *REMOVAL],
             env=env,
             capture_output=True,
             text=True,
