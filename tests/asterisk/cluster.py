@@ -127,11 +127,13 @@ class ClusterWorld:
                 work,
                 [*("-sf", str(register), "-oocsf", str(ringing)), *self.phone_auth(agent, password)],
                 twin_port=twin_port,
+                backstop="3600s",
             )
             self.phones.append(Phone(agent, sipp, twin, work))
-        for phone in self.phones:
-            registered = await phone.twin.receive(phone.sipp, timeout=20)
-            assert registered.get("Step") == "registered", (phone.agent, registered)
+            # one at a time: a SIPp binds more ports than the ones it is given (its media port + 2), which the next
+            # SIPp's free-port probe could otherwise hand out again
+            registered = await twin.receive(sipp, timeout=20)
+            assert registered.get("Step") == "registered", (agent, registered)
 
     @staticmethod
     def phone_auth(agent: str, password: str) -> list[str]:

@@ -34,12 +34,13 @@ class ServiceProcess:
         async with self._changed:
             self._changed.notify_all()
 
-    async def logged(self, name: str, timeout: float = 30.0, **fields: object) -> dict[str, object]:
-        """The first log event ``name`` (with ``fields``) the service wrote; fails if it exits first."""
+    async def logged(self, name: str, timeout: float = 30.0, since: int = 0, **fields: object) -> dict[str, object]:
+        """The first log event ``name`` (with ``fields``) the service wrote (from its ``since``-th line on); fails if
+        it exits first."""
         try:
             async with asyncio.timeout(timeout), self._changed:
                 while True:
-                    for entry in self.log:
+                    for entry in self.log[since:]:
                         if entry.get("event") == name and all(entry.get(k) == v for k, v in fields.items()):
                             return entry
                     if self.proc.returncode is not None or (self._reader is not None and self._reader.done()):

@@ -176,10 +176,17 @@ def tail(path: Path, lines: int = 60) -> str:
 
 
 async def start_sipp(
-    target: str, work: Path, scenario: Sequence[str], *, twin_port: int, sip_port: int | None = None
+    target: str,
+    work: Path,
+    scenario: Sequence[str],
+    *,
+    twin_port: int,
+    sip_port: int | None = None,
+    backstop: str = "120s",
 ) -> asyncio.subprocess.Process:
     """Run one SIPp call (``scenario``: the scenario files and their own options) from loopback, steered over the
-    3PCC socket at ``twin_port``; its logs go to ``work`` (messages.log, errors.log, stdout.log, stderr.log)."""
+    3PCC socket at ``twin_port``; its logs go to ``work`` (messages.log, errors.log, stdout.log, stderr.log).
+    ``backstop``: SIPp's own limit on the whole run (a phone registered for a module of tests needs longer)."""
     held: list[socket.socket] = []
     # SIP, media and control ports all held bound at once until SIPp starts: probing them one by one let the
     # kernel hand the same port out twice (SIPp then failed to bind its control socket)
@@ -209,7 +216,7 @@ async def start_sipp(
         str(control_port),
         # SIPp's own backstop; the tests' deadlines are shorter
         "-timeout",
-        "120s",
+        backstop,
         "-timeout_error",
         "-trace_msg",
         "-message_file",

@@ -18,6 +18,7 @@ last, which kills a node's Asterisk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
 import sys
@@ -192,3 +193,150 @@ async def test_a_rating_removed_through_one_node_moves_the_penalty_on_the_other_
     assert await queue_penalty(world, "node-b", agent) == after
     assert lag < 1.0, f"node B showed the new penalty {lag:.3f} s after node A"
     print(f"\npenalty {before} -> {worse} -> {after}; node B's queue followed node A's removal in {lag * 1000:.0f} ms")
+
+
+def node_of(uniqueid: str) -> str:
+    return uniqueid.rsplit("-", 1)[0]
+
+
+async def connected_on(
+    world: ClusterWorld, work: Path, want: str, *, first_number: int, stack: contextlib.AsyncExitStack
+) -> tuple[str, str]:
+    """A caller choosing first available who lands on node ``want`` and is talking to an agent: (uniqueid, agent).
+    Callers Kamailio sends to the other node meanwhile make their whole journey."""
+    for n in range(4):
+        number = f"{first_number + n}"
+        caller = await stack.enter_async_context(
+            world.caller(work / f"caller-{number}", ["1", "0", RATING], from_user=number)
+        )
+        if node_of(caller.uniqueid) != want:
+            await caller.answer("cc/choose-service", "1", timeout=30)
+            await caller.answer("cc/first-available", "0", timeout=30)
+            await caller.answer("cc/please-rate", RATING, timeout=60)
+            await caller.hangup()
+            continue
+        mark = caller.driver.log.mark()
+        await caller.answer("cc/choose-service", "1", timeout=30)
+        await caller.answer("cc/first-available", "0", timeout=30)
+        connect = await caller.driver.log.wait_for(
+            event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=60
+        )
+        return caller.uniqueid, str(connect.get("MemberName"))
+    raise AssertionError(f"no caller landed on {want} in four tries")
+
+
+async def test_a_nodes_service_killed_its_callers_still_reach_a_human_and_its_reservations_are_freed(
+    world: ClusterWorld, tmp_path: Path
+) -> None:
+    b = world.services["node-b"]
+    async with contextlib.AsyncExitStack() as stack:
+        talking, agent = await connected_on(world, tmp_path, "node-a", first_number=5554000, stack=stack)
+        held = await world.db.reservation_of(agent, now())
+        assert held is not None
+        assert (held.call_uniqueid, held.node) == (talking, "node-a")
+        seen = len(b.log)
+        world.services["node-a"].kill()
+        await world.services["node-a"].exited()
+        del world.services["node-a"]
+        # node B sees node A silent, frees what its calls held and closes its calls (the caller still talks on
+        # node A's Asterisk: "interrupted", the call outlived its service)
+        await b.logged("node_reaped", timeout=20, since=seen, node="node-a")
+        assert await world.db.reservation_of(agent, now()) is None
+        call = await world.db.get_call(talking)
+        assert call is not None
+        assert (call.outcome, call.agent_id) == ("interrupted", agent)
+        # Kamailio still sends callers to node A (its Asterisk answers OPTIONS): the dialplan's fallback takes
+        # them to a human, rung without the arbiter (nobody answers the reserve route there)
+        for n in range(4):
+            number = f"{5554100 + n}"
+            caller = await stack.enter_async_context(world.caller(tmp_path / f"fb-{number}", [], from_user=number))
+            if node_of(caller.uniqueid) == "node-a":
+                break
+        assert node_of(caller.uniqueid) == "node-a"
+        a_log = world.drivers["node-a"].log
+        await a_log.wait_for(event("UserEvent", UserEvent="CallCenterFallbackQueue", Call=caller.uniqueid), timeout=30)
+        connect = await a_log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), timeout=60)
+        assert str(connect.get("MemberName")) in AGENTS
+    # node A's service back: it beats again and takes calls again, and the store is whole
+    await world.start_service("node-a")
+    number = "5554200"
+    for n in range(3):
+        placed = await journey(world, tmp_path / f"after-{n}", f"{int(number) + n}")
+        if placed[0] == "node-a":
+            break
+    assert placed[0] == "node-a"
+    await all_released(world)
+    assert await world.db.check_invariants() == []
+
+
+async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead_nodes_calls_are_closed(
+    world: ClusterWorld, tmp_path: Path
+) -> None:
+    b = world.services["node-b"]
+    since = now() - timedelta(seconds=1)
+    connected: dict[str, str] = {}  # uniqueid -> agent
+    both = asyncio.Event()
+
+    async def talk(n: int) -> str:
+        number = f"{5555000 + n}"
+        async with world.caller(tmp_path / f"c-{number}", ["1", "0", RATING], from_user=number) as caller:
+            mark = caller.driver.log.mark()
+            await caller.answer("cc/choose-service", "1", timeout=30)
+            await caller.answer("cc/first-available", "0", timeout=30)
+            connect = await caller.driver.log.wait_for(
+                event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=60
+            )
+            connected[caller.uniqueid] = str(connect.get("MemberName"))
+            if {node_of(u) for u in connected} == {"node-a", "node-b"}:
+                both.set()
+            await caller.answer("cc/please-rate", RATING, timeout=60)
+            await caller.hangup()
+            await caller.driver.log.wait_for(event("UserEvent", UserEvent="CallCenterCallEnded", Call=caller.uniqueid))
+            return caller.uniqueid
+
+    callers = [asyncio.create_task(talk(n)) for n in range(4)]
+    await asyncio.wait_for(both.wait(), 60)
+    a = world.local.node("node-a")
+    assert a.sandbox.process is not None
+    seen = len(b.log)
+    await a.sandbox.process.kill()
+    killed = time.monotonic()
+    # the test's own AMI link to the dead node goes too (it would only retry)
+    await world.drivers.pop("node-a").link.close()
+    # a new caller right away: Kamailio's INVITE to node A goes unanswered, the failure route sends it to node B
+    survivor, first_new = await journey(world, tmp_path / "new-0", "5555100")
+    assert survivor == "node-b"
+    new_answered = world.drivers["node-b"].log.wait_for(event("Newchannel", Uniqueid=first_new))
+    answered_at = world.drivers["node-b"].log.times[world.drivers["node-b"].log.events.index(await new_answered)]
+    failover = answered_at - killed
+    # the next one finds node A marked inactive by the probes
+    assert (await journey(world, tmp_path / "new-1", "5555101"))[0] == "node-b"
+    reaped = await b.logged("node_reaped", timeout=30, since=seen, node="node-a")
+    # node B's callers finished as always; node A's are gone with their Asterisk
+    ended_b = [t.result() for t in callers if t.done() and not t.cancelled() and t.exception() is None]
+    dead = [u for u in connected if node_of(u) == "node-a"]
+    for t in callers:
+        if not t.done():
+            t.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    assert all(node_of(u) == "node-b" for u in ended_b)
+    assert dead
+    for uniqueid in dead:
+        call = await world.db.get_call(uniqueid)
+        assert call is not None
+        assert (call.outcome, call.agent_id) == ("interrupted", connected[uniqueid])
+        assert call.answered_at is not None
+        # the caller still owes the agent a rating, asked on their next call
+        assert call.client_id is not None
+        owed = await world.db.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=call.client_id)
+        assert [c.uniqueid for c in owed] == [uniqueid]
+    # nothing open, nothing held, nothing doubled
+    assert await world.db.open_calls(started_before=now(), node="node-a") == []
+    await all_released(world)
+    assert double_holds(await world.db.reservation_log(since)) == []
+    assert await world.db.check_invariants() == []
+    print(
+        f"\nnode A's Asterisk killed with {len(connected)} callers talking ({len(dead)} on node A): the next caller "
+        f"reached node B {failover:.2f} s later; node B reaped node A's {reaped.get('calls')} open calls "
+        f"(interrupted, ratings owed) and freed {reaped.get('agents_freed')}"
+    )
