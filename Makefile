@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= callcenter/demo/callcenter.toml
 
-.PHONY: run demo test lint unit bench bench-load bench-cores format root clean
+.PHONY: run demo cluster test lint unit bench bench-load bench-cores format root clean
 
 $(BIN)/callcenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(BIN)/callcenter
 ## demo: one scripted call through the running `make run` system, printed as a transcript
 demo: $(BIN)/callcenter
 	$(BIN)/callcenter --config $(CONFIG) demo
+
+## cluster: PostgreSQL, two sandbox Asterisk nodes, Kamailio in front and a service per node, all on loopback, and
+## one scripted call through Kamailio (Ctrl-C stops everything; needs Debian's kamailio and postgresql packages)
+cluster: root
+	$(BIN)/callcenter --config $(CONFIG) cluster run
 
 ## test: lint, type-check, every test (including those that boot a real Asterisk 22), a quick benchmark smoke run
 test: lint root

@@ -29,7 +29,7 @@ from callcenter.asterisk.process import AsteriskError
 from callcenter.asterisk.prompts import PromptError
 from callcenter.asterisk.render import RenderError
 from callcenter.asterisk.root import RootError
-from callcenter.cli import agents, db, evaluations, operators, reports, service
+from callcenter.cli import agents, cluster, db, evaluations, operators, reports, service
 from callcenter.cli.common import Handler, Invocation, command_hint
 from callcenter.cli.service import run_hint
 from callcenter.cluster.agents import through_proxy
@@ -127,4 +127,5 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_commands(sub)
     operators.add_commands(sub)
     service.add_asterisk_commands(sub)
+    cluster.add_commands(sub)
     return p
