@@ -14,6 +14,7 @@ from callcenter.ami.link import AMILink, AMISettings
 from callcenter.asterisk.prompts import all_prompts
 from callcenter.cli.common import Invocation, project_dir
 from callcenter.cli.service import stop_on_signals
+from callcenter.cluster.bus import notify_once
 from callcenter.cluster.demo import cluster_demo_call
 from callcenter.cluster.local import LocalCluster
 from callcenter.config import ConfigError
@@ -67,6 +68,9 @@ async def cmd_cluster_run(run: Invocation) -> int:
                 seeded = await seed_history(store, DEMO_HISTORY)
             if seeded:
                 print(f"seeded {seeded} past rated calls for the demo agents", flush=True)
+                # written behind the services' backs: every node reads those agents again (as after a node's rating)
+                for agent_id in DEMO_HISTORY:
+                    await notify_once(local.store_url, "seed", "rated", agent_id)
             async with drivers(local) as nodes:
                 first = nodes[local.nodes[0].name]
                 prompts = all_prompts(local.nodes[0].config, local.nodes[0].agents)

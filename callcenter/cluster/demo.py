@@ -60,7 +60,8 @@ async def call_through(
             for name, driver in nodes.items():
                 for e in driver.log.matching(event("Newchannel"), since=marks[name]):
                     channel = str(e.get("Channel"))
-                    if channel == phone_channel or not channel.startswith("PJSIP/trunk-"):
+                    # (channel names are per node: the serving node's may well be the phone's own name)
+                    if (driver is phone and channel == phone_channel) or not channel.startswith("PJSIP/trunk-"):
                         continue
                     if await _getvar(driver, channel, "CHANNEL(pjsip,call-id)") == call_id:
                         uniqueid = await _getvar(driver, channel, "UNIQUEID")
