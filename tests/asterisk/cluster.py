@@ -41,6 +41,9 @@ CLUSTER_ENV = {
     "CALLCENTER_CLUSTER_DEAD_AFTER_SECONDS": "3",
     "CALLCENTER_CLUSTER_RESYNC_SECONDS": "10",
 }
+# per test run, like the one-node tests' t<pid>: the instance directories and uniqueid prefixes of a run never meet
+# another run's (or `make cluster`'s node-a and node-b)
+NODE_A, NODE_B = f"a{os.getpid()}", f"b{os.getpid()}"
 ACCEPT_MS = 1500
 TALK_MS = 2000
 
@@ -201,7 +204,12 @@ async def cluster_world(work: Path) -> AsyncIterator[ClusterWorld]:
     if os.geteuid() != 0:
         raise AssertionError("the cluster tests run Asterisk in a chroot and PostgreSQL as postgres: they need root")
     local = LocalCluster(
-        PROJECT, PROJECT / "callcenter/demo/callcenter.toml", work / "state", env=CLUSTER_ENV, roster=ROSTER
+        PROJECT,
+        PROJECT / "callcenter/demo/callcenter.toml",
+        work / "state",
+        names=(NODE_A, NODE_B),
+        env=CLUSTER_ENV,
+        roster=ROSTER,
     )
     world = ClusterWorld(local, work)
     try:

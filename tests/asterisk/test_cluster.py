@@ -36,11 +36,12 @@ from callcenter.cluster.bus import notify_once
 from callcenter.demo.script import event
 from callcenter.demo.seed import seed_history
 from callcenter.store.models import CLIENT_TO_AGENT
-from tests.asterisk.cluster import AGENTS, ClusterWorld, cluster_world
+from tests.asterisk.cluster import AGENTS, NODE_A, NODE_B, ClusterWorld, cluster_world
 from tests.asterisk.conftest import PROJECT
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.cluster, pytest.mark.asyncio(loop_scope="session")]
 
+A, B = NODE_A, NODE_B
 RATING = "4534"
 REMOVAL = ("--direction", "caller-to-agent", "--reason", "test: removed")
 CLI = (sys.executable, "-m", "callcenter.cli", "--config", str(PROJECT / "callcenter/demo/callcenter.toml"))
@@ -152,18 +153,18 @@ async def test_a_rating_removed_through_one_node_moves_the_penalty_on_the_other_
     world: ClusterWorld,
 ) -> None:
     agent = "2001"
-    before = await queue_penalty(world, "node-b", agent)
+    before = await queue_penalty(world, B, agent)
     # one very bad rating of Ada, stored behind the services' backs and announced as a node would
     await seed_history(world.db, {agent: [(1, 1, 1, 1)] * 3}, tag="pen")
-    mark = world.drivers["node-b"].log.mark()
+    mark = world.drivers[B].log.mark()
     await notify_once(world.local.store_url, "test", "rated", agent)
-    moved = await world.drivers["node-b"].log.wait_for(
+    moved = await world.drivers[B].log.wait_for(
         event("QueueMemberPenalty", Queue="service-support", MemberName=agent), since=mark, timeout=10
     )
     worse = int(str(moved.get("Penalty")))
     assert worse != before
     # an operator removes those ratings with node A's CLI: node A pushes its own penalty, node B hears the store
-    a = world.local.node("node-a")
+    a = world.local.node(A)
     _, env = world.local.service_argv(a)
     for n in range(3):
         marks = {name: d.log.mark() for name, d in world.drivers.items()}
@@ -176,21 +177,21 @@ async def test_a_rating_removed_through_one_node_moves_the_penalty_on_the_other_
             check=False,
         )
         assert removed.returncode == 0, removed.stderr
-    after = await queue_penalty(world, "node-a", agent)
+    after = await queue_penalty(world, A, agent)
     assert after == before
     # the last removal, as each node saw it: node A's push (its CallCenterRatingDeleted, sent after the commit),
     # then node B's own QueueMemberPenalty, moved by the store's notification alone
-    a_log, b_log = world.drivers["node-a"].log, world.drivers["node-b"].log
+    a_log, b_log = world.drivers[A].log, world.drivers[B].log
     deleted = await a_log.wait_for(
-        event("UserEvent", UserEvent="CallCenterRatingDeleted", Agent=agent), since=marks["node-a"], timeout=5
+        event("UserEvent", UserEvent="CallCenterRatingDeleted", Agent=agent), since=marks[A], timeout=5
     )
     moved = await b_log.wait_for(
         event("QueueMemberPenalty", Queue="service-support", MemberName=agent, Penalty=str(after)),
-        since=marks["node-b"],
+        since=marks[B],
         timeout=5,
     )
     lag = b_log.times[b_log.events.index(moved)] - a_log.times[a_log.events.index(deleted)]
-    assert await queue_penalty(world, "node-b", agent) == after
+    assert await queue_penalty(world, B, agent) == after
     assert lag < 1.0, f"node B showed the new penalty {lag:.3f} s after node A"
     print(f"\npenalty {before} -> {worse} -> {after}; node B's queue followed node A's removal in {lag * 1000:.0f} ms")
 
@@ -228,19 +229,19 @@ async def connected_on(
 async def test_a_nodes_service_killed_its_callers_still_reach_a_human_and_its_reservations_are_freed(
     world: ClusterWorld, tmp_path: Path
 ) -> None:
-    b = world.services["node-b"]
+    b = world.services[B]
     async with contextlib.AsyncExitStack() as stack:
-        talking, agent = await connected_on(world, tmp_path, "node-a", first_number=5554000, stack=stack)
+        talking, agent = await connected_on(world, tmp_path, A, first_number=5554000, stack=stack)
         held = await world.db.reservation_of(agent, now())
         assert held is not None
-        assert (held.call_uniqueid, held.node) == (talking, "node-a")
+        assert (held.call_uniqueid, held.node) == (talking, A)
         seen = len(b.log)
-        world.services["node-a"].kill()
-        await world.services["node-a"].exited()
-        del world.services["node-a"]
+        world.services[A].kill()
+        await world.services[A].exited()
+        del world.services[A]
         # node B sees node A silent, frees what its calls held and closes its calls (the caller still talks on
         # node A's Asterisk: "interrupted", the call outlived its service)
-        await b.logged("node_reaped", timeout=20, since=seen, node="node-a")
+        await b.logged("node_reaped", timeout=20, since=seen, node=A)
         assert await world.db.reservation_of(agent, now()) is None
         call = await world.db.get_call(talking)
         assert call is not None
@@ -250,21 +251,21 @@ async def test_a_nodes_service_killed_its_callers_still_reach_a_human_and_its_re
         for n in range(4):
             number = f"{5554100 + n}"
             caller = await stack.enter_async_context(world.caller(tmp_path / f"fb-{number}", [], from_user=number))
-            if node_of(caller.uniqueid) == "node-a":
+            if node_of(caller.uniqueid) == A:
                 break
-        assert node_of(caller.uniqueid) == "node-a"
-        a_log = world.drivers["node-a"].log
+        assert node_of(caller.uniqueid) == A
+        a_log = world.drivers[A].log
         await a_log.wait_for(event("UserEvent", UserEvent="CallCenterFallbackQueue", Call=caller.uniqueid), timeout=30)
         connect = await a_log.wait_for(event("AgentConnect", Uniqueid=caller.uniqueid), timeout=60)
         assert str(connect.get("MemberName")) in AGENTS
     # node A's service back: it beats again and takes calls again, and the store is whole
-    await world.start_service("node-a")
+    await world.start_service(A)
     number = "5554200"
     for n in range(3):
         placed = await journey(world, tmp_path / f"after-{n}", f"{int(number) + n}")
-        if placed[0] == "node-a":
+        if placed[0] == A:
             break
-    assert placed[0] == "node-a"
+    assert placed[0] == A
     await all_released(world)
     assert await world.db.check_invariants() == []
 
@@ -272,7 +273,7 @@ async def test_a_nodes_service_killed_its_callers_still_reach_a_human_and_its_re
 async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead_nodes_calls_are_closed(
     world: ClusterWorld, tmp_path: Path
 ) -> None:
-    b = world.services["node-b"]
+    b = world.services[B]
     since = now() - timedelta(seconds=1)
     connected: dict[str, str] = {}  # uniqueid -> agent
     both = asyncio.Event()
@@ -287,7 +288,7 @@ async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead
                 event("AgentConnect", Uniqueid=caller.uniqueid), since=mark, timeout=60
             )
             connected[caller.uniqueid] = str(connect.get("MemberName"))
-            if {node_of(u) for u in connected} == {"node-a", "node-b"}:
+            if {node_of(u) for u in connected} == {A, B}:
                 both.set()
             await caller.answer("cc/please-rate", RATING, timeout=60)
             await caller.hangup()
@@ -296,30 +297,30 @@ async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead
 
     callers = [asyncio.create_task(talk(n)) for n in range(4)]
     await asyncio.wait_for(both.wait(), 60)
-    a = world.local.node("node-a")
+    a = world.local.node(A)
     assert a.sandbox.process is not None
     seen = len(b.log)
     await a.sandbox.process.kill()
     killed = time.monotonic()
     # the test's own AMI link to the dead node goes too (it would only retry)
-    await world.drivers.pop("node-a").link.close()
+    await world.drivers.pop(A).link.close()
     # a new caller right away: Kamailio's INVITE to node A goes unanswered, the failure route sends it to node B
     survivor, first_new = await journey(world, tmp_path / "new-0", "5555100")
-    assert survivor == "node-b"
-    new_answered = world.drivers["node-b"].log.wait_for(event("Newchannel", Uniqueid=first_new))
-    answered_at = world.drivers["node-b"].log.times[world.drivers["node-b"].log.events.index(await new_answered)]
+    assert survivor == B
+    new_answered = world.drivers[B].log.wait_for(event("Newchannel", Uniqueid=first_new))
+    answered_at = world.drivers[B].log.times[world.drivers[B].log.events.index(await new_answered)]
     failover = answered_at - killed
     # the next one finds node A marked inactive by the probes
-    assert (await journey(world, tmp_path / "new-1", "5555101"))[0] == "node-b"
-    reaped = await b.logged("node_reaped", timeout=30, since=seen, node="node-a")
+    assert (await journey(world, tmp_path / "new-1", "5555101"))[0] == B
+    reaped = await b.logged("node_reaped", timeout=30, since=seen, node=A)
     # node B's callers finished as always; node A's are gone with their Asterisk
     ended_b = [t.result() for t in callers if t.done() and not t.cancelled() and t.exception() is None]
-    dead = [u for u in connected if node_of(u) == "node-a"]
+    dead = [u for u in connected if node_of(u) == A]
     for t in callers:
         if not t.done():
             t.cancel()
     await asyncio.gather(*callers, return_exceptions=True)
-    assert all(node_of(u) == "node-b" for u in ended_b)
+    assert all(node_of(u) == B for u in ended_b)
     assert dead
     for uniqueid in dead:
         call = await world.db.get_call(uniqueid)
@@ -331,7 +332,7 @@ async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead
         owed = await world.db.unrated_calls(CLIENT_TO_AGENT, since=since, client_id=call.client_id)
         assert [c.uniqueid for c in owed] == [uniqueid]
     # nothing open, nothing held, nothing doubled
-    assert await world.db.open_calls(started_before=now(), node="node-a") == []
+    assert await world.db.open_calls(started_before=now(), node=A) == []
     await all_released(world)
     assert double_holds(await world.db.reservation_log(since)) == []
     assert await world.db.check_invariants() == []
