@@ -43,7 +43,7 @@ from callcenter.ami.link import SERVICE_EVENTS, AMILink, AMISettings
 from callcenter.ami.queues import QueueSync
 from callcenter.ami.rating_events import RatingEvents
 from callcenter.ami.reaper import CallReaper
-from callcenter.asterisk.render import InstanceLayout
+from callcenter.asterisk.render import INSTANCE_NAME, InstanceLayout
 from callcenter.asterisk.sounds import SoundLengths
 from callcenter.cluster.bus import ClusterBus, TellingPresence
 from callcenter.cluster.follower import ClusterFollower
@@ -164,6 +164,13 @@ def require_cluster_store(config: Config, role: WorkerRole) -> None:
         raise ConfigError('[cluster] enabled needs the store on PostgreSQL: [store] url = "postgresql://..."')
     if not role.alone or config.service.worker_count() != 1:
         raise ConfigError("[cluster] enabled runs one service process per node: set [service] workers = 1")
+    if not INSTANCE_NAME.match(config.asterisk.instance) or config.asterisk.instance == "main":
+        # the node's name in the store, in every notification and in every uniqueid (Asterisk's systemname): two
+        # nodes left on the default would share one heartbeat and take each other's calls for their own
+        raise ConfigError(
+            f"[asterisk] instance {config.asterisk.instance!r}: each node of a cluster needs its own name, 1-24 "
+            "lowercase letters, digits and dashes (not the default 'main'), e.g. node-a"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,11 +470,14 @@ class CallCenter:
                 self._tasks.append(asyncio.create_task(self.board.run(), name="wallboard"))
                 await self.web.start()
             if self.bus is not None and self.keeper is not None:
-                self._tasks += [
+                cluster = [
                     asyncio.create_task(self.bus.run(), name="cluster-bus"),
                     asyncio.create_task(self.keeper.run(), name="node-keeper"),
                     asyncio.create_task(self._resync_every(self.config.cluster.resync_seconds), name="cluster-resync"),
                 ]
+                for task in cluster:
+                    task.add_done_callback(_ended_early)
+                self._tasks += cluster
             if self.role.leader:
                 # once per store: every worker's reaper would ask Asterisk for every channel and close the same
                 # calls (harmlessly, call_ended ignores an ended call, but N times the AMI Status listings)
@@ -537,6 +547,13 @@ class CallCenter:
 
 async def _nothing() -> None:
     return None
+
+
+def _ended_early(task: asyncio.Task[None]) -> None:
+    # each loops until cancelled: an end of its own is a defect, said once and loudly rather than a node that
+    # silently stops beating or hearing the others
+    if not task.cancelled() and task.exception() is not None:
+        log.error("cluster_task_died", task=task.get_name(), error=repr(task.exception()))
 
 
 @contextlib.asynccontextmanager

@@ -80,7 +80,8 @@ class ClusterBus:
             async with asyncio.timeout(PUBLISH_TIMEOUT), self._send:
                 await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.node} {kind} {agent_id}")
             self.published += 1
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:
+            # the resync covers it; a rater or a route never fails for a notification
             log.warning("cluster_news_dropped", kind=kind, agent=agent_id, error=str(exc) or type(exc).__name__)
 
     # the store's watcher: a rating of an agent changed, here (the IVR, the web, the journal's replay)
@@ -134,7 +135,9 @@ class ClusterBus:
                     try:
                         await self._open()
                         break
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                    except Exception as exc:
+                        # whatever the driver raises (a refused login, a protocol error): retried, never the end of
+                        # the news for the life of the process
                         log.warning("cluster_listen_retry", error=str(exc) or type(exc).__name__, delay=delay)
                         await asyncio.sleep(delay)
                         delay = min(self.reconnect_max, delay * 2)
@@ -154,7 +157,7 @@ class ClusterBus:
             try:
                 async with asyncio.timeout(5), self._send:
                     await conn.execute("SELECT 1")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            except Exception:
                 break
             try:
                 await asyncio.wait_for(lost.wait(), timeout=2.0)
@@ -190,13 +193,13 @@ async def notify_once(dsn: str, node: str, kind: str, agent_id: str) -> None:
     assert kind in KINDS, kind
     try:
         conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        try:
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{node} {kind} {agent_id}")
+        finally:
+            await conn.close(timeout=2)
+    except Exception as exc:
+        # what was committed stays committed: the other nodes' resync brings it (this only makes it sooner)
         log.warning("cluster_news_dropped", kind=kind, agent=agent_id, error=str(exc) or type(exc).__name__)
-        return
-    try:
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{node} {kind} {agent_id}")
-    finally:
-        await conn.close(timeout=2)
 
 
 class TellingPresence:

@@ -304,8 +304,10 @@ class ClusterConfig:
     lease_seconds: float = 20.0
     # how often this node says it is alive (while its Asterisk answers on AMI) and renews its leases
     heartbeat_seconds: float = 1.0
-    # a node silent this long is dead: a survivor closes its calls (interrupted, ratings owed) and frees its leases
-    dead_after_seconds: float = 8.0
+    # a node silent this long is dead: a survivor closes its calls (interrupted, ratings owed) and frees its leases.
+    # A node beats only while its AMI link is up: keep this well above the link's reconnect time, or an AMI outage
+    # with Asterisk alive is taken for a death
+    dead_after_seconds: float = 30.0
     # the full comparison of this node's queue members with the store, besides every AMI (re)connect and every
     # reconnect of the notification channel (LISTEN/NOTIFY is not replayed to a listener that was away)
     resync_seconds: float = 30.0

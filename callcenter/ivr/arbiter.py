@@ -39,5 +39,5 @@ class ReleaseFlow:
         try:
             await self.arbiter.release(agent, call)
         except StoreError as exc:
-            # the lease runs out instead: the agent is free again within [cluster] lease_seconds
+            # this node frees it within a few beats, once Asterisk no longer lists the member's leg (cluster/keeper.py)
             log.warning("agent_release_failed", agent=agent, call=call, error=str(exc))

@@ -82,10 +82,16 @@ class ReservationRepository(Repository):
                 (aware(now + lease), node, aware(now)),
             )
 
-    async def free_node(self, node: str, now: datetime) -> list[str]:
+    async def free_node(self, node: str, now: datetime, *, silent_since: datetime) -> list[str]:
         """A dead node's reservations end now, each logged as ``released`` under the dead node's name (the schema's
-        three actions; the service's log says ``node_reaped``): the agents freed."""
+        three actions; the service's log says ``node_reaped``): the agents freed. Only if the node has not beaten
+        since ``silent_since`` (it may have come back between the survivor's look and this)."""
         async with self._db.transaction() as conn:
+            alive = await conn.fetch_one(
+                "SELECT node FROM node_heartbeats WHERE node = ? AND at > ?", (node, aware(silent_since))
+            )
+            if alive is not None:
+                return []
             rows = await conn.fetch_all(
                 "SELECT agent_id, call_uniqueid FROM agent_reservations WHERE node = ? ORDER BY agent_id", (node,)
             )
@@ -96,6 +102,26 @@ class ReservationRepository(Repository):
                     (row["agent_id"], row["call_uniqueid"], node, aware(now), "released"),
                 )
         return [row["agent_id"] for row in rows]
+
+    async def free_stale(self, agent_id: str, node: str, *, before: datetime) -> bool:
+        """``node``'s reservation of ``agent_id``, made before ``before``, ends: its call's leg is gone and no release
+        came. False if there was none (released meanwhile, or taken again since)."""
+        async with self._db.transaction() as conn:
+            row = await conn.fetch_one(
+                "SELECT call_uniqueid FROM agent_reservations WHERE agent_id = ? AND node = ? AND reserved_at < ?",
+                (agent_id, node, aware(before)),
+            )
+            if row is None:
+                return False
+            await conn.execute(
+                "DELETE FROM agent_reservations WHERE agent_id = ? AND node = ? AND reserved_at < ?",
+                (agent_id, node, aware(before)),
+            )
+            await conn.execute(
+                "INSERT INTO reservation_log (agent_id, call_uniqueid, node, at, action) VALUES (?, ?, ?, ?, ?)",
+                (agent_id, row["call_uniqueid"], node, aware(before), "released"),
+            )
+        return True
 
     async def reservation_log(self, since: datetime) -> list[tuple[str, str, str, datetime, str]]:
         """Every attempt since ``since``, oldest first: (agent, call, node, at, action)."""

@@ -22,9 +22,19 @@ class FakeAMI:
         return {"Response": "Success"}
 
 
+class Presence:
+    def __init__(self) -> None:
+        # AST_DEVICE_*: 1 not in use, 2 in use, 6 ringing; 1004 is logged out (not a member here)
+        self.states = {"1001": 2, "1002": 2, "1003": 1}
+
+    def status(self, agent_id: str) -> int | None:
+        return self.states.get(agent_id)
+
+
 class Queues:
     def __init__(self) -> None:
-        self.agents = {"1001": None, "1002": None, "1003": None}
+        self.agents = {"1001": None, "1002": None, "1003": None, "1004": None}
+        self.presence = Presence()
 
 
 class Reservations:
@@ -47,22 +57,31 @@ def follower(ami: FakeAMI, reservations: Reservations) -> ClusterFollower:
     )
 
 
-async def test_reservations_elsewhere_are_mirrored_and_freed_again() -> None:
+async def test_news_of_other_nodes_holds_sets_the_agents_state_here() -> None:
     ami, held = FakeAMI(), Reservations()
     f = follower(ami, held)
     await f.heard("reserved", "1001")
     held.held["1002"] = object()  # the news of 1002's release came late: a call holds them again
-    await f.heard("reserved", "1002")
     await f.heard("released", "1002")
+    await f.heard("released", "1003")
     assert ami.sent == [
         ("DEVICE_STATE(Custom:agent-1001)", "INUSE"),
-        ("DEVICE_STATE(Custom:agent-1002)", "INUSE"),
+        ("DEVICE_STATE(Custom:agent-1003)", "NOT_INUSE"),
     ]
+
+
+async def test_reconcile_follows_the_store_against_what_asterisk_shows() -> None:
+    ami = FakeAMI()
+    f = follower(ami, Reservations())
+    # 1001 shows busy but nobody holds them (a lease ran out, a state kept in astdb): free; 1002 is held by this
+    # node: its dialplan's; 1003 shows free but node C holds them: busy here; 1004 is no member here; 9999 unknown
+    live = {"1002": "node-a", "1003": "node-c", "1004": "node-c", "9999": "node-c"}
+    await f.reconcile(live)
+    assert ami.sent == [("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE"), ("DEVICE_STATE(Custom:agent-1003)", "INUSE")]
+    # Asterisk has not caught up yet: not sent again at every beat
     ami.sent.clear()
-    # the store says: 1001's lease ran out (nobody's news), 1002 is held by this node now, 1003 by node C
-    await f.reconcile({"1002": "node-a", "1003": "node-c", "9999": "node-c"})
-    assert ami.sent == [("DEVICE_STATE(Custom:agent-1003)", "INUSE"), ("DEVICE_STATE(Custom:agent-1001)", "NOT_INUSE")]
-    assert f.mirrored == {"1003"}
+    await f.reconcile(live)
+    assert ami.sent == []
 
 
 async def test_the_bus_takes_other_nodes_well_formed_news_only() -> None:

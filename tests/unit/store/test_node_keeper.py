@@ -14,8 +14,15 @@ LEASE = timedelta(seconds=4)
 
 
 class Link:
-    def __init__(self, connected: bool = True) -> None:
+    """The AMI link as the keeper uses it: up or down, and the member legs Asterisk lists."""
+
+    def __init__(self, connected: bool = True, legs: tuple[str, ...] = ()) -> None:
         self.connected = connected
+        self.legs = list(legs)
+
+    async def send_list(self, action: dict[str, str]) -> list[dict[str, str]]:
+        assert action == {"Action": "Status"}
+        return [{"Event": "Status", "Channel": f"Local/{a}@cc-agent-offer-0000001a;2"} for a in self.legs]
 
 
 class Clock:
@@ -85,7 +92,8 @@ async def test_a_live_node_renews_its_leases_so_a_long_call_keeps_its_agent(stor
     await seed(store)
     clock = Clock(T0)
     seen: list[dict[str, str]] = []
-    a = keeper(store, "node-a", clock, Link(), seen)
+    link = Link(legs=("1001",))
+    a = keeper(store, "node-a", clock, link, seen)
     assert await store.reserve_agent("1001", "node-a-1796000000.1", "node-a", T0, LEASE) is True
     for second in range(0, 60):
         clock.now = at(second)
@@ -95,3 +103,22 @@ async def test_a_live_node_renews_its_leases_so_a_long_call_keeps_its_agent(stor
     assert seen[-1] == {"1001": "node-a"}
     # the beats stop: the lease runs out by itself
     assert await store.reserve_agent("1001", "node-b-1796000000.9", "node-b", at(59) + LEASE, LEASE) is True
+
+
+async def test_a_reservation_whose_leg_is_gone_is_freed_though_no_release_came(store: SqlStore) -> None:
+    await seed(store)
+    clock = Clock(T0)
+    link = Link(legs=("1001", "1002"))
+    a = keeper(store, "node-a", clock, link)
+    for agent in ("1001", "1002"):
+        assert await store.reserve_agent(agent, f"node-a-1796000000.{agent}", "node-a", T0, LEASE) is True
+    # 1002's leg hangs up but its release never reaches the store (the route failed): the beats would renew it
+    link.legs = ["1001"]
+    for second in range(1, 30):
+        clock.now = at(second)
+        await a.beat_once()
+    assert await store.reservation_of("1001", at(30)) is not None
+    assert await store.reservation_of("1002", at(30)) is None
+    # and a node that beats again between a survivor's look and its reaping keeps its agents
+    assert await store.free_node("node-a", at(30), silent_since=at(10)) == []
+    assert await store.reservation_of("1001", at(30)) is not None
