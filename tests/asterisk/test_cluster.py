@@ -52,6 +52,10 @@ CALLERS = 40
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterWorld]:
     async with cluster_world(tmp_path_factory.mktemp("cluster")) as running:
         yield running
+        # whatever the faults did, no service logged an error of its own (a dead task, a failed beat, a crash)
+        for name, service in running.services.items():
+            errors = [e for e in service.log if e.get("level") in {"error", "critical"}]
+            assert errors == [], (name, errors[:5])
 
 
 def now() -> datetime:
