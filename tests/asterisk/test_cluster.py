@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -345,3 +347,45 @@ async def test_a_nodes_asterisk_killed_mid_call_the_survivor_serves_and_the_dead
         f"reached node B {failover:.2f} s later; node B reaped node A's {reaped.get('calls')} open calls "
         f"(interrupted, ratings owed) and freed {reaped.get('agents_freed')}"
     )
+
+
+def sip_request(proxy: str, method: str, uri: str, *, to_tag: str = "", route: str = "", from_uri: str = "") -> str:
+    """One SIP request to Kamailio from a socket that is no node; its first response line."""
+    host, port = proxy.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        me = f"127.0.0.1:{s.getsockname()[1]}"
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {me};branch=z9hG4bK{time.monotonic_ns()}",
+            "Max-Forwards: 70",
+            f"From: <{from_uri or f'sip:5550999@{me}'}>;tag=attacker",
+            f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+            f"Call-ID: forged-{time.monotonic_ns()}@{me}",
+            f"CSeq: 1 {method}",
+            f"Contact: <sip:5550999@{me}>",
+            *([f"Route: {route}"] if route else []),
+            "Content-Length: 0",
+        ]
+        s.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), (host, int(port)))
+        while True:
+            reply = s.recv(4096).decode(errors="replace").split("\r\n", 1)[0]
+            if not reply.startswith("SIP/2.0 1"):  # past 100 Trying
+                return reply
+
+
+async def test_kamailio_lets_no_caller_ring_an_agent_directly_or_forge_a_dialog(world: ClusterWorld) -> None:
+    proxy = world.local.proxy
+    phone = f"sip:agent{AGENTS[0]}@{proxy}"
+    assert (await asyncio.to_thread(sip_request, proxy, "INVITE", phone)).startswith("SIP/2.0 403")
+    # an in-dialog request for a dialog Kamailio never set up: refused, not relayed to the phone by its Route
+    forged = await asyncio.to_thread(sip_request, proxy, "INVITE", phone, to_tag="made-up", route=f"<sip:{proxy};lr>")
+    assert forged.startswith("SIP/2.0 403"), forged
+    bye = await asyncio.to_thread(sip_request, proxy, "BYE", phone, to_tag="made-up", route=f"<sip:{proxy};lr>")
+    assert bye.startswith("SIP/2.0 403"), bye
+    # and a REGISTER as an agent without their password is challenged, one for nobody in the roster refused
+    register = functools.partial(sip_request, proxy, "REGISTER")
+    assert (await asyncio.to_thread(register, phone, from_uri=phone)).startswith("SIP/2.0 401")
+    stranger = f"sip:agent9999@{proxy}"
+    assert (await asyncio.to_thread(register, stranger, from_uri=stranger)).startswith("SIP/2.0 403")
