@@ -185,18 +185,21 @@ async def test_callers_who_chose_the_same_free_agent_are_back_to_choose_at_once(
     timeline = driver.timeline[mark:]
     ours = {r.uniqueid for r in records}
     winners = [r for r in records if r.connect is not None and r.connect[2].startswith("agent-")]
-    # everyone heard the same menu and chose the same agent: one got them
-    assert len(winners) == 1, [(r.key, r.connect) for r in records]
-    queue = winners[0].connect[2] if winners[0].connect else ""
-    losers = ours - {winners[0].uniqueid}
+    # everyone chose the agent their menu offered first, and one caller got each agent chosen. Mostly all six hear
+    # the same menu; a caller whose key is in before the others' menus are read takes that agent, and the others
+    # hear the next agent first (seen once in a full run): still one winner per agent, and most callers lost
+    queues = {w.connect[2] for w in winners if w.connect}
+    assert len(queues) == len(winners), [(r.key, r.connect) for r in records]
+    assert len(winners) <= 2, [(r.key, r.connect) for r in records]
+    losers = ours - {w.uniqueid for w in winners}
     taken = {
-        t.get("Call") for t in timeline if t.get("UserEvent") == naming.EVENT_AGENT_TAKEN and t.get("Queue") == queue
+        t.get("Call") for t in timeline if t.get("UserEvent") == naming.EVENT_AGENT_TAKEN and t.get("Queue") in queues
     }
     joined = {
-        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerJoin" and t.get("Queue") == queue
+        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerJoin" and t.get("Queue") in queues
     }
     left = {
-        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerLeave" and t.get("Queue") == queue
+        t.get("Uniqueid"): t.at for t in timeline if t.get("Event") == "QueueCallerLeave" and t.get("Queue") in queues
     }
     # each loser was turned back before joining the agent's queue: by the service (the agent was taken by the
     # first key that reached it: InboundFlow.take), or by the dialplan (no longer free in Asterisk when Queue() came:
