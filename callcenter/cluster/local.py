@@ -24,16 +24,10 @@ from callcenter.asterisk.render import InstanceLayout
 from callcenter.asterisk.sandbox import Sandbox
 from callcenter.cluster.agents import through_proxy
 from callcenter.cluster.kamailio import KamailioProcess, KamailioSetup, render_kamailio
-from callcenter.cluster.postgres import Cluster
+from callcenter.cluster.postgres import Cluster, free_port
 from callcenter.config import Config, load_config
 from callcenter.config.roster import load_roster
 from callcenter.domain.agents import AgentSpec
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

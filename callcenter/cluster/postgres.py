@@ -43,8 +43,9 @@ def find_binary(name: str) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A free loopback port (TCP, or ``kind``)."""
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
